@@ -1,0 +1,7 @@
+"""``python -m mnist_mlp`` is the ``mnist-mlp`` command."""
+
+import sys
+
+from mnist_mlp.cli import main
+
+sys.exit(main())

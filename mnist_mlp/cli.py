@@ -1,0 +1,287 @@
+"""The ``mnist-mlp`` command: parse arguments, choose the backend, call the library. Nothing else.
+
+Every ``MnistMlpError`` becomes one line on standard error and its exit code; Ctrl-C exits 130.
+Commands that touch keras select the backend first and import the keras-using modules after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from mnist_mlp import __version__
+from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig, parse_jit_compile
+from mnist_mlp.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, MnistMlpError, UsageError
+
+log = logging.getLogger("mnist_mlp")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the problem, with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
+    """One JSON object on standard output with ``--json``, else the human-readable ``text``."""
+    if getattr(args, "json", False):
+        print(json.dumps(payload, allow_nan=True))
+    else:
+        print(text)
+
+
+def _load_data(args: argparse.Namespace) -> Any:
+    from mnist_mlp.data import load_mnist
+
+    return load_mnist(args.data_dir)
+
+
+def _select(args: argparse.Namespace) -> str:
+    from mnist_mlp import backends
+
+    backend = backends.resolve_backend(args.backend)
+    backends.select(backend, args.device)
+    backends.require_device(backend, args.device)
+    return backend
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from mnist_mlp import atomic
+
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        validation_split=args.validation_split,
+        seed=args.seed,
+        learning_rate=args.learning_rate,
+        jit_compile=args.jit_compile,
+        steps_per_execution=args.steps_per_execution,
+    )
+    out = atomic.ensure_writable_dir(args.out)
+    backend = _select(args)
+    data = _load_data(args)
+    from mnist_mlp.model import save_model
+    from mnist_mlp.report.plots import plot_training_curves
+    from mnist_mlp.train import train
+
+    verbose = 0 if args.json or not sys.stdout.isatty() else "auto"
+    result = train(config, data, verbose=verbose)
+    model_path = save_model(result.model, out / "model.keras")
+    payload = {"backend": backend, "device": args.device, "data": data.source, "dataset_sha256": data.sha256}
+    payload.update(result.to_dict())
+    atomic.write_json(out / "history.json", payload)
+    plot_training_curves({backend: result.history}, out / "curves.png")
+    payload.update(model=str(model_path), out=str(out))
+    emit(
+        args,
+        payload,
+        f"{backend}: {config.epochs} epochs in {result.wall_seconds:.1f} s, "
+        f"test accuracy {result.test_accuracy:.2%}\nwrote {model_path}, {out / 'history.json'}, {out / 'curves.png'}",
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    backend = _select(args)
+    from mnist_mlp.model import load_model
+    from mnist_mlp.train import evaluate
+
+    model = load_model(args.model)
+    data = _load_data(args)
+    accuracy = evaluate(model, data)
+    emit(
+        args,
+        {"backend": backend, "model": str(args.model), "test_accuracy": accuracy, "samples": len(data.y_test)},
+        f"{backend}: test accuracy {accuracy:.2%} on {len(data.y_test):,} images",
+    )
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    backend = _select(args)
+    from mnist_mlp.data import scale
+    from mnist_mlp.model import load_model
+    from mnist_mlp.reference import verify_model
+
+    model = load_model(args.model)
+    data = _load_data(args)
+    result = verify_model(model, scale(data.x_test))
+    ok = (
+        result["max_abs_diff"] <= args.tolerance
+        and result["argmax_agreement"] == 1.0
+        and result["keras_params"] == result["reference_params"] == result["expected_params"]
+    )
+    payload = {"backend": backend, "model": str(args.model), "tolerance": args.tolerance, "ok": ok, **result}
+    emit(
+        args,
+        payload,
+        f"{backend} vs NumPy on {result['samples']:,} test images: max |diff| {result['max_abs_diff']:.2e} "
+        f"(tolerance {args.tolerance:g}), argmax agreement {result['argmax_agreement']:.2%}, "
+        f"parameters {result['keras_params']:,} = {result['reference_params']:,}: {'OK' if ok else 'MISMATCH'}",
+    )
+    return 0 if ok else 1
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from mnist_mlp.predict import as_batch, load_array_file, load_image
+
+    if not (args.index or args.image or args.array):
+        raise UsageError("predict: give at least one of --index, --image or --array")
+    images, sources = [], []
+    if args.index:
+        data = _load_data(args)
+        for index in args.index:
+            if not 0 <= index < len(data.x_test):
+                raise UsageError(f"--index: {index} is outside the test set (0 to {len(data.x_test) - 1})")
+            images.append(as_batch(data.x_test[index], f"test[{index}]"))
+            sources.append(f"test[{index}] (label {int(data.y_test[index])})")
+    for path in args.image or []:
+        images.append(as_batch(load_image(path), str(path)))
+        sources.append(str(path))
+    for path in args.array or []:
+        batch = load_array_file(path)
+        images.append(batch)
+        sources.extend(f"{path}[{i}]" if len(batch) > 1 else str(path) for i in range(len(batch)))
+    batch = np.concatenate(images)
+    if args.plot and len(batch) != 1:
+        raise UsageError(f"--plot: draws one image, but {len(batch)} were given")
+    backend = _select(args)
+    from mnist_mlp.model import load_model
+    from mnist_mlp.predict import plot_prediction, predict
+
+    model = load_model(args.model)
+    predictions = predict(model, batch, sources)
+    if args.plot:
+        plot_prediction(batch[0], predictions[0], args.plot)
+    lines = [f"{p.source}: {p.digit} ({p.confidence:.1%})" for p in predictions]
+    emit(
+        args,
+        {"backend": backend, "model": str(args.model), "predictions": [p.to_dict() for p in predictions]},
+        "\n".join(lines) + (f"\nwrote {args.plot}" if args.plot else ""),
+    )
+    return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _split(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text}")
+    return value
+
+
+def _jit(text: str) -> bool | str:
+    try:
+        return parse_jit_compile(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+
+
+def _common(parser: argparse.ArgumentParser, *, model: bool, backend: bool = True) -> None:
+    if backend:
+        parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+        parser.add_argument("--device", choices=DEVICES, default="cpu", help="compute device (default: cpu)")
+    parser.add_argument("--data-dir", type=Path, help="MNIST directory (default: $MNIST_DATA_DIR, else Keras' download cache)")
+    if model:
+        parser.add_argument("--model", type=Path, required=True, help="a .keras file written by 'mnist-mlp train'")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object on standard output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mnist-mlp", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"mnist-mlp {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to standard error")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    defaults = TrainConfig()
+    train = sub.add_parser("train", help="train the seed's MLP; write model.keras, history.json, curves.png")
+    _common(train, model=False)
+    train.add_argument("--epochs", type=_positive, default=defaults.epochs)
+    train.add_argument("--batch-size", type=_positive, default=defaults.batch_size)
+    train.add_argument("--validation-split", type=_split, default=defaults.validation_split)
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    train.add_argument("--jit-compile", type=_jit, default=defaults.jit_compile, help="auto (Keras' default), true or false")
+    train.add_argument("--steps-per-execution", type=_positive, default=defaults.steps_per_execution)
+    train.add_argument("--out", type=Path, default=Path("reports/train"), help="output directory (default: reports/train)")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="test-set accuracy of a saved model")
+    _common(evaluate, model=True)
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    verify = sub.add_parser("verify", help="compare a backend's predictions with the NumPy forward pass")
+    _common(verify, model=True)
+    verify.add_argument("--tolerance", type=float, default=1e-5, help="largest allowed |difference| (default 1e-5)")
+    verify.set_defaults(handler=cmd_verify)
+
+    predict = sub.add_parser("predict", help="digit and probabilities for single images")
+    _common(predict, model=True)
+    predict.add_argument("--index", type=int, action="append", help="an index into the test set (repeatable)")
+    predict.add_argument("--image", type=Path, action="append", help="a PNG/JPEG file (repeatable)")
+    predict.add_argument("--array", type=Path, action="append", help="a .npy file of shape (28,28) or (n,28,28)")
+    predict.add_argument("--plot", type=Path, help="draw the image and its probabilities into this PNG")
+    predict.set_defaults(handler=cmd_predict)
+
+    _add_extension_commands(sub)
+    return parser
+
+
+def _add_extension_commands(sub: Any) -> None:
+    """Commands that live in their own modules (the benchmark harness, compare, gate)."""
+    import importlib
+
+    for module_name in EXTENSION_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.add_commands(sub)
+
+
+#: each module has ``add_commands(subparsers)`` registering parsers with ``handler`` defaults
+EXTENSION_MODULES: tuple[str, ...] = ()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except MnistMlpError as exc:
+        print(f"mnist-mlp: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("mnist-mlp: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""The seed's settings as frozen dataclasses, validated on construction.
+
+Every result file stores ``asdict(config)``: a number without the settings that produced it
+cannot be compared with another.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mnist_mlp.errors import UsageError
+
+BACKENDS = ("tensorflow", "jax", "torch")
+DEVICES = ("cpu", "gpu")
+INPUT_SHAPE = (28, 28)
+HIDDEN_UNITS = (128, 32)
+NUM_CLASSES = 10
+#: 784*128+128 + 128*32+32 + 32*10+10
+EXPECTED_PARAMS = 104_938
+#: multiply-adds counted as 2 FLOPs: 2*(784*128 + 128*32 + 32*10)
+FORWARD_FLOPS_PER_SAMPLE = 209_536
+#: a training step is about three forward passes (forward, and backward for inputs and weights)
+TRAIN_FLOPS_PER_SAMPLE = 3 * FORWARD_FLOPS_PER_SAMPLE
+#: the figure the seed notebook reports after 25 epochs
+SEED_TEST_ACCURACY = 0.979
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"{name}: must be a whole number of at least 1, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The seed workload: 25 epochs of Adam at batch 32 on 80% of the training set."""
+
+    epochs: int = 25
+    batch_size: int = 32
+    validation_split: float = 0.2
+    seed: int = 0
+    learning_rate: float = 1e-3
+    #: Keras ``compile(jit_compile=...)``; "auto" is Keras' default (the seed's)
+    jit_compile: bool | str = "auto"
+    #: Keras ``compile(steps_per_execution=...)``; 1 is Keras' default (the seed's)
+    steps_per_execution: int = 1
+    #: the seed scales inputs to [0, 1]; False exists only to demonstrate the accuracy gate
+    scale_inputs: bool = True
+
+    def __post_init__(self) -> None:
+        _positive_int("--epochs", self.epochs)
+        _positive_int("--batch-size", self.batch_size)
+        _positive_int("--steps-per-execution", self.steps_per_execution)
+        split = self.validation_split
+        if isinstance(split, bool) or not isinstance(split, (int, float)) or not 0.0 < split < 1.0:
+            raise UsageError(f"--validation-split: must be strictly between 0 and 1, got {split!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UsageError(f"--seed: must be a whole number of at least 0, got {self.seed!r}")
+        lr = self.learning_rate
+        if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+            raise UsageError(f"--learning-rate: must be a positive number, got {lr!r}")
+        if self.jit_compile not in ("auto", True, False):
+            raise UsageError(f"--jit-compile: must be auto, true or false, got {self.jit_compile!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with ``changes`` applied and validated again."""
+        return TrainConfig(**{**asdict(self), **changes})
+
+
+def parse_jit_compile(text: str) -> bool | str:
+    """``auto|true|false`` from the command line into Keras' ``jit_compile`` value."""
+    lowered = str(text).strip().lower()
+    table = {"auto": "auto", "true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
+    if lowered not in table:
+        raise UsageError(f"--jit-compile: must be auto, true or false, got {text!r}")
+    return table[lowered]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The architecture, written next to every result so a changed model is never compared."""
+
+    input_shape: tuple[int, int] = INPUT_SHAPE
+    hidden_units: tuple[int, ...] = HIDDEN_UNITS
+    num_classes: int = NUM_CLASSES
+    activations: tuple[str, ...] = ("relu", "relu", "softmax")
+    optimizer: str = "adam"
+    loss: str = "sparse_categorical_crossentropy"
+    params: int = EXPECTED_PARAMS
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,115 @@
+"""Train the seed's MLP and keep what a benchmark needs: per-epoch curves, epoch times, accuracy.
+
+Imports keras: import only after ``mnist_mlp.backends.select``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+from sklearn.metrics import accuracy_score
+
+from mnist_mlp.config import TrainConfig
+from mnist_mlp.data import Mnist, scale
+from mnist_mlp.model import build_model
+
+log = logging.getLogger(__name__)
+
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall seconds of every epoch (``perf_counter``), the first one holding tracing/compiling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+@dataclass
+class TrainResult:
+    """A trained model and the figures of its run."""
+
+    model: Any
+    config: TrainConfig
+    history: dict[str, list[float]]
+    test_accuracy: float
+    wall_seconds: float
+    steps_per_epoch: int
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the model, JSON-ready."""
+        return {
+            "config": self.config.to_dict(),
+            "history": self.history,
+            "test_accuracy": self.test_accuracy,
+            "wall_seconds": self.wall_seconds,
+            "steps_per_epoch": self.steps_per_epoch,
+        }
+
+
+def prepare_inputs(images: np.ndarray, config: TrainConfig) -> np.ndarray:
+    """The seed's one preprocessing step: scale uint8 pixels to float32 in [0, 1]."""
+    return scale(images) if config.scale_inputs else images.astype(np.float32)
+
+
+def train(config: TrainConfig, data: Mnist, *, verbose: int | str = 0, callbacks: list | None = None) -> TrainResult:
+    """Seeded fit on the training set with the last ``validation_split`` held out, then test accuracy.
+
+    ``wall_seconds`` covers building the model and ``fit``; evaluation on the test set is not in it.
+    """
+    keras.utils.set_random_seed(config.seed)
+    x_train = prepare_inputs(data.x_train, config)
+    timer = EpochTimer()
+    start = time.perf_counter()
+    model = build_model(config)
+    fit = model.fit(
+        x_train,
+        data.y_train,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        validation_split=config.validation_split,
+        verbose=verbose,
+        callbacks=[timer, *(callbacks or [])],
+    )
+    wall = time.perf_counter() - start
+    history = {key: [float(v) for v in fit.history.get(key, [])] for key in HISTORY_KEYS}
+    history["epoch_seconds"] = list(timer.seconds)
+    n_train = math.floor(len(x_train) * (1.0 - config.validation_split))  # as Keras splits
+    accuracy = evaluate(model, data, config)
+    log.info("trained %d epochs in %.1f s, test accuracy %.4f", config.epochs, wall, accuracy)
+    return TrainResult(
+        model=model,
+        config=config,
+        history=history,
+        test_accuracy=accuracy,
+        wall_seconds=wall,
+        steps_per_epoch=math.ceil(n_train / config.batch_size),
+    )
+
+
+def predict_proba(model: Any, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Keras ``predict`` as float32 NumPy probabilities."""
+    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def evaluate(model: Any, data: Mnist, config: TrainConfig = TrainConfig()) -> float:
+    """Test-set accuracy, by scikit-learn's ``accuracy_score`` on the argmax of the probabilities."""
+    probs = predict_proba(model, prepare_inputs(data.x_test, config))
+    if not np.all(np.isfinite(probs)):
+        return float("nan")
+    return float(accuracy_score(data.y_test, probs.argmax(axis=1)))
