@@ -261,7 +261,7 @@ def _add_extension_commands(sub: Any) -> None:
 
 
 #: each module has ``add_commands(subparsers)`` registering parsers with ``handler`` defaults
-EXTENSION_MODULES: tuple[str, ...] = ()
+EXTENSION_MODULES: tuple[str, ...] = ("mnist_mlp.bench.cli", "mnist_mlp.compare_cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,230 @@
+"""The one result file of a benchmark run (``results.json``): schema, atomic save, validated load.
+
+A run's file is self-describing, so that two runs from different machines can be compared
+without anything else. Layout (schema_version 1)::
+
+    {
+      "schema": "mnist-mlp/results", "schema_version": 1,
+      "run_id": "20261127T040000Z_host", "created_utc": "2026-11-27T04:00:00Z",
+      "status": "complete" | "partial" | "interrupted",
+      "tool": {"name": "mnist-mlp", "version": "0.1.0", "commit": "…" | null, "dirty": bool | null},
+      "profile": "quick" | "full" | "custom",
+      "machine": {"host", "os", "python", "cpu": {"model", "logical_cores", "physical_cores"},
+                  "memory_bytes", "gpus": [{"name", "memory_bytes", "driver"}], "threads": {…},
+                  "peak_gflops": {"numpy_fp32": float, "<backend>-gpu": float, …}},
+      "software": {"keras": "3.15.1", "tensorflow": …, "jax": …, "torch": …, "numpy": …},
+      "dataset": {"sha256": "…", "source": "…"},
+      "workload": {"train": TrainConfig without seed, "seeds": [0, …], "batch_sizes": [1, …],
+                   "target_accuracy": 0.975, "model": ModelSpec},
+      "cases": [ {
+          "id": "jax-cpu", "backend": "jax" | "tensorflow" | "torch" | "numpy", "device": "cpu" | "gpu",
+          "status": "ok" | "skipped" | "failed" | "timeout" | "interrupted",
+          "reason": str | null, "stderr_tail": str | null, "duration_s": float,
+          "raw_benchmark_json": "raw/jax-cpu.json" | null,
+          "training": null | {
+              "steps_per_epoch": int,
+              "per_seed": [{"seed", "wall_seconds", "first_epoch_seconds", "steady_epoch_seconds",
+                            "steady_ms_per_step", "time_to_target_seconds" | null,
+                            "epochs_to_target" | null, "test_accuracy", "history": {…}}],
+              "wall_seconds" | "first_epoch_seconds" | "steady_epoch_seconds" | "steady_ms_per_step"
+              | "time_to_target_seconds" | "test_accuracy": Stats,
+              "gflops": float, "percent_of_peak": float | null },
+          "inference": [ {"path": "predict" | "direct" | "numpy", "batch_size": int,
+                          "seconds_per_batch": Stats, "samples_per_second": float,
+                          "gflops": float, "percent_of_peak": float | null} ],
+          "latency_ms": {"<path>": {"p50", "p90", "p99", "rounds"}},
+          "agreement": {"max_abs_diff", "argmax_agreement", …} | null,
+          "confusion_matrix": 10x10 ints | null } ],
+      "gate": null | {…}     # written by the accuracy gate
+    }
+
+NaN and infinity are not JSON: ``sanitize`` stores them as null, and a training seed lists the
+metrics that had them in ``per_seed[].non_finite`` (the accuracy gate fails such a seed).
+
+``Stats`` is ``{"samples": [...], "n", "mean", "stddev", "min", "max", "median"}``: raw samples
+next to what is derived from them. Validation refuses what would make a comparison lie:
+another tool's JSON, a missing or newer schema version, wrong types, negative times,
+accuracies outside [0, 1], NaN where a number must be.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any, Iterable
+
+from mnist_mlp import atomic
+from mnist_mlp.errors import ResultFileError
+
+SCHEMA = "mnist-mlp/results"
+SCHEMA_VERSION = 1
+RESULTS_FILE = "results.json"
+CASE_STATUSES = ("ok", "skipped", "failed", "timeout", "interrupted")
+RUN_STATUSES = ("complete", "partial", "interrupted")
+INFERENCE_PATHS = ("predict", "direct", "numpy")
+
+
+def stats(samples: Iterable[float]) -> dict[str, Any]:
+    """Raw samples with their count, mean, sample standard deviation, min, max and median."""
+    values = [float(v) for v in samples]
+    if not values:
+        return {"samples": [], "n": 0, "mean": None, "stddev": None, "min": None, "max": None, "median": None}
+    return {
+        "samples": values,
+        "n": len(values),
+        "mean": statistics.fmean(values),
+        "stddev": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+        "median": statistics.median(values),
+    }
+
+
+def sanitize(obj: Any) -> Any:
+    """A copy of ``obj`` with every NaN or infinite float replaced by None, ready for strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: sanitize(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [sanitize(value) for value in obj]
+    return obj
+
+
+def save(run: dict[str, Any], run_dir: str | Path) -> Path:
+    """Validate, then write ``results.json`` atomically into ``run_dir``."""
+    validate(run, Path(run_dir) / RESULTS_FILE)
+    return atomic.write_json(Path(run_dir) / RESULTS_FILE, run)
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read and validate a results file, or a run directory holding one."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS_FILE
+    if not path.is_file():
+        raise ResultFileError(f"{path}: results file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultFileError(f"{path}: unreadable ({exc})") from None
+    try:
+        run = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as exc:
+        raise ResultFileError(f"{path}: not valid JSON, truncated or damaged ({exc})") from None
+    validate(run, path)
+    return run
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not allowed in a results file")
+
+
+def validate(run: Any, path: str | Path = "results") -> None:
+    """Raise ``ResultFileError`` naming ``path`` and the field at fault, or return None."""
+    where = str(path)
+    if not isinstance(run, dict) or run.get("schema") != SCHEMA:
+        raise ResultFileError(f"{where}: not an mnist-mlp results file (no \"schema\": \"{SCHEMA}\")")
+    version = run.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ResultFileError(f"{where}: missing or invalid schema_version")
+    if version > SCHEMA_VERSION:
+        raise ResultFileError(
+            f"{where}: schema_version {version} is newer than this mnist-mlp understands ({SCHEMA_VERSION}); upgrade"
+        )
+    if version < 1:
+        raise ResultFileError(f"{where}: schema_version {version} is not a valid version")
+    _require(where, run, "run_id", str)
+    _require(where, run, "created_utc", str)
+    _require(where, run, "status", str, choices=RUN_STATUSES)
+    for key in ("machine", "software", "dataset", "workload"):
+        _require(where, run, key, dict)
+    cases = _require(where, run, "cases", list)
+    for index, case in enumerate(cases):
+        _validate_case(f"{where}: cases[{index}]", case)
+
+
+def _validate_case(where: str, case: Any) -> None:
+    if not isinstance(case, dict):
+        raise ResultFileError(f"{where} is not an object")
+    _require(where, case, "id", str)
+    _require(where, case, "backend", str)
+    _require(where, case, "device", str)
+    _require(where, case, "status", str, choices=CASE_STATUSES)
+    if case.get("duration_s") is not None:
+        _non_negative(f"{where}.duration_s", case["duration_s"])
+    training = case.get("training")
+    if training is not None:
+        if not isinstance(training, dict):
+            raise ResultFileError(f"{where}.training is not an object")
+        for index, seed in enumerate(training.get("per_seed") or []):
+            spot = f"{where}.training.per_seed[{index}]"
+            if not isinstance(seed, dict):
+                raise ResultFileError(f"{spot} is not an object")
+            for key in ("wall_seconds", "first_epoch_seconds", "steady_epoch_seconds", "steady_ms_per_step"):
+                if seed.get(key) is not None:
+                    _non_negative(f"{spot}.{key}", seed[key])
+            if seed.get("time_to_target_seconds") is not None:
+                _non_negative(f"{spot}.time_to_target_seconds", seed["time_to_target_seconds"])
+            _accuracy(f"{spot}.test_accuracy", seed.get("test_accuracy"))
+        for key in ("wall_seconds", "first_epoch_seconds", "steady_epoch_seconds", "steady_ms_per_step"):
+            _stats(f"{where}.training.{key}", training.get(key), non_negative=True)
+    for index, row in enumerate(case.get("inference") or []):
+        spot = f"{where}.inference[{index}]"
+        if not isinstance(row, dict):
+            raise ResultFileError(f"{spot} is not an object")
+        _require(spot, row, "path", str, choices=INFERENCE_PATHS)
+        size = _require(spot, row, "batch_size", int)
+        if size < 1:
+            raise ResultFileError(f"{spot}.batch_size must be at least 1, got {size}")
+        _non_negative(f"{spot}.samples_per_second", row.get("samples_per_second"))
+        _stats(f"{spot}.seconds_per_batch", row.get("seconds_per_batch"), non_negative=True)
+
+
+def _require(where: str, obj: dict, key: str, kind: type, choices: tuple | None = None) -> Any:
+    if key not in obj:
+        raise ResultFileError(f"{where}: missing field {key!r}")
+    value = obj[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ResultFileError(f"{where}.{key} should be {kind.__name__}, got {type(value).__name__}")
+    if choices is not None and value not in choices:
+        raise ResultFileError(f"{where}.{key} is {value!r}, expected one of {', '.join(choices)}")
+    return value
+
+
+def _number(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ResultFileError(f"{where} should be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ResultFileError(f"{where} is {value}, not a finite number")
+    return float(value)
+
+
+def _non_negative(where: str, value: Any) -> None:
+    if _number(where, value) < 0:
+        raise ResultFileError(f"{where} is negative ({value})")
+
+
+def _accuracy(where: str, value: Any) -> None:
+    if value is None:
+        return
+    number = _number(where, value)
+    if not 0.0 <= number <= 1.0:
+        raise ResultFileError(f"{where} is {value}, outside [0, 1]")
+
+
+def _stats(where: str, value: Any, non_negative: bool = False) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise ResultFileError(f"{where} should be a statistics object")
+    samples = value.get("samples", [])
+    if not isinstance(samples, list):
+        raise ResultFileError(f"{where}.samples should be a list")
+    for index, sample in enumerate(samples):
+        (_non_negative if non_negative else _number)(f"{where}.samples[{index}]", sample)
+    for key in ("mean", "min", "max", "median", "stddev"):
+        if value.get(key) is not None:
+            (_non_negative if non_negative or key == "stddev" else _number)(f"{where}.{key}", value[key])
