@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -189,6 +190,16 @@ def _split(text: str) -> float:
     return value
 
 
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, got {text}")
+    return value
+
+
 def _jit(text: str) -> bool | str:
     try:
         return parse_jit_compile(text)
@@ -231,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="compare a backend's predictions with the NumPy forward pass")
     _common(verify, model=True)
-    verify.add_argument("--tolerance", type=float, default=1e-5, help="largest allowed |difference| (default 1e-5)")
+    verify.add_argument("--tolerance", type=_tolerance, default=1e-5, help="largest allowed |difference| (default 1e-5)")
     verify.set_defaults(handler=cmd_verify)
 
     predict = sub.add_parser("predict", help="digit and probabilities for single images")
@@ -254,9 +265,9 @@ def _add_extension_commands(sub: Any) -> None:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
+            if exc.name is None or not module_name.startswith(exc.name):
+                raise  # a real missing dependency inside the module
+            continue  # the optional module itself is absent
         module.add_commands(sub)
 
 
