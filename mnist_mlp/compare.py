@@ -1,0 +1,409 @@
+"""Two or more runs side by side: per backend x device and headline metric, value, ratio, noise.
+
+The first run is the baseline. Headline metrics per case: training wall time, steady-state ms per
+step, time to target accuracy, test accuracy (samples: the seeds), inference samples/s per path
+and batch size (samples: ``batch_size / seconds_per_batch`` of each round) and batch-1 latency
+p50 (samples: the batch-1 rounds of that path, in ms).
+
+When is a difference real? Both must hold, else it is "within noise":
+
+1. ``|difference| > 2 * sqrt(sd_a**2 + sd_b**2)``: the difference of the two values is more than
+   twice the combined per-sample standard deviation (noise of two runs adds in quadrature).
+   The per-sample deviation, not the standard error: samples within one run share that run's
+   machine state (clock boost, background load, thermal), so the noise between two runs is
+   closer to the spread of single samples than to sd/sqrt(n). This keeps 200 inference rounds
+   from calling a 1% drift real, and with 3 seeds it still flags the 2x gaps between machines.
+2. The ranges do not overlap: [min, max] of the samples (up to 10 samples, i.e. seeds), or the
+   10th to 90th percentile (more samples, i.e. rounds, where one pause must not hide a change).
+
+With a single sample on both sides the spread is unknown and the table says so.
+
+Runs are "not comparable" with the baseline (and left out of the metric table, with the reason)
+when the schema version, the dataset's sha256 or the workload (``results["workload"]`` without
+the seed list and the batch-size list, which only choose how much is measured) differ.
+``--fail-if-slower PCT`` / ``--fail-if-less-accurate PP`` count a regression only when it exceeds
+the limit and is not within noise (or the spread is unknown), so CI does not fail on jitter.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from tabulate import tabulate
+
+from mnist_mlp import results
+
+K_SIGMA = 2.0
+#: up to this many samples the range is [min, max]; above it the 10th-90th percentile
+FULL_RANGE_MAX_SAMPLES = 10
+#: workload keys that choose how much is measured, not what
+WORKLOAD_FREE_KEYS = ("seeds", "batch_sizes")
+#: measured on every run (so never identical), not a property of the machine's setup
+MEASURED_MACHINE_KEYS = ("machine.peak_gflops",)
+
+
+@dataclass
+class Measure:
+    """One metric of one case in one run: the headline value and the samples behind it."""
+
+    value: float | None
+    samples: list[float] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def stddev(self) -> float | None:
+        return statistics.stdev(self.samples) if len(self.samples) > 1 else None
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    kind: str  # "time" (lower is faster), "rate" (higher is faster), "accuracy"
+    unit: str
+
+
+@dataclass
+class Verdict:
+    ratio: float | None
+    label: str
+    significant: bool | None  # None: spread unknown or a value missing
+
+
+@dataclass
+class RunInfo:
+    label: str
+    path: str
+    run: dict[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        return self.run["run_id"]
+
+
+def load_runs(paths: Sequence[str | Path]) -> list[RunInfo]:
+    """Load every path (a run dir or a results.json); a bad file raises ResultFileError naming it."""
+    infos = []
+    for index, path in enumerate(paths):
+        run = results.load(path)
+        infos.append(RunInfo(label=_letter(index), path=str(path), run=run))
+    return infos
+
+
+def _letter(index: int) -> str:
+    return chr(ord("A") + index) if index < 26 else f"R{index + 1}"
+
+
+# ---------------------------------------------------------------- metrics of one case
+
+
+def case_metrics(case: Mapping[str, Any]) -> dict[Metric, Measure]:
+    """The headline metrics of one case, in display order."""
+    out: dict[Metric, Measure] = {}
+    training = case.get("training") or {}
+    per_seed = training.get("per_seed") or []
+    for key, label, kind, unit in (
+        ("wall_seconds", "training wall time", "time", "s"),
+        ("steady_ms_per_step", "steady-state time per step", "time", "ms"),
+        ("time_to_target_seconds", "time to target accuracy", "time", "s"),
+        ("test_accuracy", "test accuracy", "accuracy", "%"),
+    ):
+        if not per_seed and not training.get(key):
+            continue
+        out[Metric(f"training.{key}", label, kind, unit)] = _seed_measure(per_seed, training.get(key), key)
+    inference = case.get("inference") or []
+    for row in sorted(inference, key=lambda r: (r["path"], r["batch_size"])):
+        size = row["batch_size"]
+        metric = Metric(f"inference.{row['path']}.{size}", f"inference samples/s, {row['path']}, batch {size}", "rate", "/s")
+        seconds = (row.get("seconds_per_batch") or {}).get("samples") or []
+        out[metric] = Measure(row["samples_per_second"], [size / s for s in seconds if s > 0])
+    for path, latency in sorted((case.get("latency_ms") or {}).items()):
+        p50 = latency.get("p50") if isinstance(latency, dict) else None
+        rounds = next((r for r in inference if r["path"] == path and r["batch_size"] == 1), None)
+        seconds = ((rounds or {}).get("seconds_per_batch") or {}).get("samples") or []
+        out[Metric(f"latency.{path}.p50", f"batch-1 latency p50, {path}", "time", "ms")] = Measure(
+            p50, [s * 1000.0 for s in seconds]
+        )
+    return out
+
+
+def _seed_measure(per_seed: list[Mapping[str, Any]], summary: Mapping[str, Any] | None, key: str) -> Measure:
+    values = [seed.get(key) for seed in per_seed]
+    finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    note = ""
+    if len(finite) < len(values):
+        missing = len(values) - len(finite)
+        note = f"{missing} of {len(values)} seeds: " + ("target not reached" if key == "time_to_target_seconds" else "no value")
+    if not finite and summary and isinstance(summary.get("samples"), list):
+        finite = [float(v) for v in summary["samples"] if v is not None]
+    value = statistics.fmean(finite) if finite else None
+    return Measure(value, finite, note)
+
+
+# ---------------------------------------------------------------- judging two measures
+
+
+def _range(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    if len(ordered) <= FULL_RANGE_MAX_SAMPLES:
+        return ordered[0], ordered[-1]
+    deciles = statistics.quantiles(ordered, n=10)
+    return deciles[0], deciles[-1]
+
+
+def judge(metric: Metric, base: Measure, other: Measure) -> Verdict:
+    """Ratio ``other/base`` and whether the difference is beyond both runs' spread."""
+    if base.value is None or other.value is None:
+        return Verdict(None, "n/a", None)
+    ratio = other.value / base.value if base.value else None
+    sds = [m.stddev for m in (base, other)]
+    if all(sd is None for sd in sds):
+        return Verdict(ratio, "spread unknown", None)
+    combined = math.sqrt(sum(sd**2 for sd in sds if sd is not None))
+    diff = other.value - base.value
+    low_a, high_a = _range(base.samples or [base.value])
+    low_b, high_b = _range(other.samples or [other.value])
+    apart = high_b < low_a or high_a < low_b
+    if not (abs(diff) > K_SIGMA * combined and apart):
+        return Verdict(ratio, "within noise", False)
+    if metric.kind == "accuracy":
+        label = "more accurate" if diff > 0 else "less accurate"
+    else:
+        faster = diff < 0 if metric.kind == "time" else diff > 0
+        label = "faster" if faster else "slower"
+    return Verdict(ratio, label, True)
+
+
+def slower_percent(metric: Metric, base: Measure, other: Measure) -> float | None:
+    """How much slower ``other`` is, in percent of the baseline's time (negative: faster)."""
+    if metric.kind == "accuracy" or not base.value or not other.value:
+        return None
+    ratio = other.value / base.value if metric.kind == "time" else base.value / other.value
+    return (ratio - 1.0) * 100.0
+
+
+# ---------------------------------------------------------------- comparability and differences
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, dict):
+        flat: dict[str, Any] = {}
+        for key, value in obj.items():
+            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(obj, list) and any(isinstance(v, dict) for v in obj):
+        flat = {}
+        for index, value in enumerate(obj):
+            flat.update(_flatten(value, f"{prefix}[{index}]"))
+        return flat or {prefix: []}
+    return {prefix: obj}
+
+
+def _differing(dicts: Sequence[Mapping[str, Any]], prefix: str) -> list[tuple[str, list[Any]]]:
+    flats = [_flatten(d or {}, prefix) for d in dicts]
+    keys = sorted(set().union(*flats))
+    return [(k, [f.get(k) for f in flats]) for k in keys if len({repr(f.get(k)) for f in flats}) > 1]
+
+
+def not_comparable_reasons(base: Mapping[str, Any], other: Mapping[str, Any]) -> list[str]:
+    """Why ``other`` cannot be compared with ``base`` (empty when it can)."""
+    reasons = []
+    if base.get("schema_version") != other.get("schema_version"):
+        reasons.append(f"schema_version {other.get('schema_version')} vs {base.get('schema_version')}")
+    sha_a, sha_b = (r.get("dataset", {}).get("sha256") for r in (base, other))
+    if sha_a != sha_b:
+        reasons.append(f"dataset sha256 {str(sha_b)[:12]}… vs {str(sha_a)[:12]}…")
+    work_a, work_b = ({k: v for k, v in r.get("workload", {}).items() if k not in WORKLOAD_FREE_KEYS} for r in (base, other))
+    for key, (value_a, value_b) in [(k, v) for k, v in _differing([work_a, work_b], "workload")]:
+        reasons.append(f"{key} {value_b!r} vs {value_a!r}")
+    return reasons
+
+
+def machine_differences(runs: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[Any]]]:
+    """Dotted keys of machine, software and tool whose values differ between the runs."""
+    out = []
+    for section in ("machine", "software", "tool"):
+        out.extend(_differing([r.get(section) or {} for r in runs], section))
+    return [(k, v) for k, v in out if not k.startswith(MEASURED_MACHINE_KEYS)]
+
+
+# ---------------------------------------------------------------- the comparison
+
+
+@dataclass
+class Row:
+    case: str
+    metric: Metric
+    measures: list[Measure | None]
+    verdicts: list[Verdict | None]  # None for the baseline and for runs left out
+
+
+@dataclass
+class Comparison:
+    runs: list[RunInfo]
+    not_comparable: dict[str, list[str]]  # run label -> reasons
+    differences: list[tuple[str, list[Any]]]
+    rows: list[Row]
+    missing: list[str]
+
+    @property
+    def comparable(self) -> list[int]:
+        return [i for i, r in enumerate(self.runs) if r.label not in self.not_comparable]
+
+    def regressions(self, slower_pct: float | None = None, less_accurate_pp: float | None = None) -> list[str]:
+        """Regressions of each run against the first beyond the limits, and not within noise."""
+        found = []
+        for row in self.rows:
+            base = row.measures[0]
+            for index, (measure, verdict) in enumerate(zip(row.measures, row.verdicts)):
+                if index == 0 or measure is None or verdict is None or verdict.significant is False:
+                    continue
+                label = f"{self.runs[index].label} ({self.runs[index].run_id}) {row.case} {row.metric.label}"
+                if slower_pct is not None and row.metric.kind != "accuracy":
+                    pct = slower_percent(row.metric, base, measure)
+                    if pct is not None and pct > slower_pct:
+                        found.append(f"{label}: {pct:.1f}% slower than {self.runs[0].label} (limit {slower_pct:g}%)")
+                if less_accurate_pp is not None and row.metric.kind == "accuracy" and base.value is not None and measure.value is not None:
+                    drop = (base.value - measure.value) * 100.0
+                    if drop > less_accurate_pp:
+                        found.append(f"{label}: {drop:.2f} points less accurate than {self.runs[0].label} (limit {less_accurate_pp:g})")
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        return results.sanitize(
+            {
+                "runs": [{"label": r.label, "path": r.path, "run_id": r.run_id, "created_utc": r.run["created_utc"]} for r in self.runs],
+                "baseline": self.runs[0].label,
+                "not_comparable": self.not_comparable,
+                "differences": [{"key": k, "values": v} for k, v in self.differences],
+                "rule": f"different when |diff| > {K_SIGMA:g} x sqrt(sd_a^2 + sd_b^2) and the sample ranges do not overlap",
+                "rows": [
+                    {
+                        "case": row.case,
+                        "metric": row.metric.key,
+                        "label": row.metric.label,
+                        "unit": row.metric.unit,
+                        "values": [
+                            None if m is None else {"value": m.value, "stddev": m.stddev, "n": len(m.samples), "note": m.note or None}
+                            for m in row.measures
+                        ],
+                        "versus_first": [
+                            None if v is None else {"ratio": v.ratio, "verdict": v.label, "significant": v.significant}
+                            for v in row.verdicts
+                        ],
+                    }
+                    for row in self.rows
+                ],
+                "missing": self.missing,
+            }
+        )
+
+    def to_markdown(self, chart: str | None = None) -> str:
+        lines = ["# Comparison of runs", ""]
+        run_rows = [
+            [r.label, r.run_id, r.run["created_utc"], _machine_line(r.run), r.path, "; ".join(self.not_comparable.get(r.label, [])) or "yes"]
+            for r in self.runs
+        ]
+        lines += [tabulate(run_rows, headers=["run", "run id", "created (UTC)", "machine", "file", "comparable with A"], tablefmt="github"), ""]
+        if len(self.comparable) < 2:
+            lines += ["**Not comparable**: no run can be compared with the baseline A; see the reasons above.", ""]
+        else:
+            lines += [
+                f"Ratios are to run A. A difference counts when it exceeds {K_SIGMA:g} x the combined standard deviation "
+                "of the samples (seeds or rounds) and the sample ranges do not overlap; otherwise it is within noise.",
+                "",
+                self.table(),
+                "",
+            ]
+        if self.missing:
+            lines += ["Cases not in every run:", ""] + [f"- {m}" for m in self.missing] + [""]
+        lines += ["## What differs between the runs", ""]
+        if self.differences:
+            diff_rows = [[key, *(_short(v) for v in values)] for key, values in self.differences]
+            lines.append(tabulate(diff_rows, headers=["field", *(r.label for r in self.runs)], tablefmt="github"))
+        else:
+            lines.append("Same machine and software in every run.")
+        if chart:
+            lines += ["", f"![comparison]({chart})"]
+        return "\n".join(lines) + "\n"
+
+    def table(self) -> str:
+        used = self.comparable
+        headers = ["case", "metric"] + [self.runs[used[0]].label] + [f"{self.runs[i].label} (vs A)" for i in used[1:]]
+        body = []
+        for row in self.rows:
+            cells = [row.case, f"{row.metric.label} ({row.metric.unit})"]
+            for position, index in enumerate(used):
+                text = format_measure(row.metric, row.measures[index])
+                verdict = row.verdicts[index]
+                if position and verdict is not None:
+                    ratio = "" if verdict.ratio is None else f"x{verdict.ratio:.2f}, "
+                    text = f"{text} ({ratio}{verdict.label})" if text != "—" else text
+                cells.append(text)
+            body.append(cells)
+        return tabulate(body, headers=headers, tablefmt="github")
+
+
+def format_measure(metric: Metric, measure: Measure | None) -> str:
+    if measure is None or measure.value is None:
+        return "—" if measure is None or not measure.note else measure.note
+    scale = 100.0 if metric.kind == "accuracy" else 1.0
+    value, sd = measure.value * scale, (measure.stddev or 0.0) * scale
+    if metric.kind == "rate":
+        text = f"{value:,.0f}" + (f" ± {sd:,.0f}" if measure.stddev else "")
+    else:
+        digits = 2 if metric.kind == "accuracy" or value < 100 else 1
+        text = f"{value:.{digits}f}" + (f" ± {sd:.{digits}f}" if measure.stddev else "")
+    return text + (f" [{measure.note}]" if measure.note else "")
+
+
+def _machine_line(run: Mapping[str, Any]) -> str:
+    machine = run.get("machine") or {}
+    cpu = (machine.get("cpu") or {}).get("model") or "?"
+    gpus = ", ".join(g.get("name", "?") for g in machine.get("gpus") or [])
+    return f"{machine.get('host', '?')} ({cpu}{'; ' + gpus if gpus else ''})"
+
+
+def _short(value: Any) -> str:
+    text = "—" if value is None else str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def compare(runs: Sequence[RunInfo]) -> Comparison:
+    """Compare ``runs`` (at least two) against the first."""
+    base = runs[0].run
+    not_comparable = {r.label: reasons for r in runs[1:] if (reasons := not_comparable_reasons(base, r.run))}
+    used = [i for i, r in enumerate(runs) if r.label not in not_comparable]
+    per_run = [
+        {f"{c['backend']}-{c['device']}": case_metrics(c) for c in r.run["cases"] if c.get("status") == "ok"} for r in runs
+    ]
+    case_keys: list[str] = []
+    for index in used:
+        case_keys.extend(k for k in per_run[index] if k not in case_keys)
+    rows, missing = [], []
+    for case in case_keys:
+        absent = [runs[i].label for i in used if case not in per_run[i]]
+        if absent:
+            missing.append(f"{case}: no successful result in run {', '.join(absent)}")
+        metrics: list[Metric] = []
+        for index in used:
+            metrics.extend(m for m in per_run[index].get(case, {}) if m not in metrics)
+        for metric in metrics:
+            measures: list[Measure | None] = [per_run[i].get(case, {}).get(metric) if i in used else None for i in range(len(runs))]
+            base_measure = measures[0]
+            verdicts = [
+                None if i == 0 or measures[i] is None or base_measure is None else judge(metric, base_measure, measures[i])
+                for i in range(len(runs))
+            ]
+            rows.append(Row(case, metric, measures, verdicts))
+    return Comparison(
+        runs=list(runs),
+        not_comparable=not_comparable,
+        differences=machine_differences([r.run for r in runs]),
+        rows=rows,
+        missing=missing,
+    )

@@ -1,0 +1,175 @@
+"""``mnist-mlp compare | runs | gate | calibrate``: argument parsing only; the work is in the library.
+
+Registered by ``mnist_mlp.cli`` through ``add_commands``. Heavy imports (matplotlib, scipy) wait
+inside the handlers so that ``mnist-mlp --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mnist_mlp.cli import emit
+from mnist_mlp.errors import EXIT_GATE_FAILED, ResultFileError, UsageError
+
+DEFAULT_REPORTS = Path("reports")
+DEFAULT_CALIBRATION = DEFAULT_REPORTS / "calibration" / "thresholds.json"
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of percent, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a percentage greater than 0, got {text}")
+    return value
+
+
+def _points(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of percentage points, got {text!r}") from None
+    if not 0 < value < 100:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 100 percentage points, got {text}")
+    return value
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from mnist_mlp import atomic, compare
+    from mnist_mlp.report.compare_plot import plot_comparison
+
+    if len(args.runs) < 2:
+        raise UsageError("compare: give at least two runs (run folders or results.json files)")
+    comparison = compare.compare(compare.load_runs(args.runs))
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = atomic.ensure_writable_dir(args.out or DEFAULT_REPORTS / f"compare-{stamp}")
+    chart = plot_comparison(comparison, out / "compare.png")
+    markdown = comparison.to_markdown(chart.name if chart else None)
+    atomic.write_text(out / "compare.md", markdown)
+    payload = comparison.to_dict()
+    atomic.write_json(out / "compare.json", payload)
+    checking = args.fail_if_slower is not None or args.fail_if_less_accurate is not None
+    regressions = comparison.regressions(args.fail_if_slower, args.fail_if_less_accurate) if checking else []
+    files = [str(out / "compare.md"), str(out / "compare.json")] + ([str(chart)] if chart else [])
+    payload.update(files=files, regressions=regressions)
+    emit(args, payload, markdown + "\nwrote " + ", ".join(files))
+    if checking and comparison.not_comparable:
+        label, reasons = next(iter(comparison.not_comparable.items()))
+        raise UsageError(f"cannot check for regressions: run {label} is not comparable with A ({'; '.join(reasons)})")
+    if regressions:
+        for line in regressions:
+            print(f"mnist-mlp: regression: {line}", file=sys.stderr)
+        return EXIT_GATE_FAILED
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from mnist_mlp import runs
+
+    path = runs.write_index(args.reports)
+    entries, skipped = runs.scan(args.reports)
+    emit(
+        args,
+        {"index": str(path), "runs": [e.row() for e in entries], "skipped": skipped},
+        runs.render(entries, skipped) + f"\nwrote {path}",
+    )
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from mnist_mlp.gate import gate_run
+
+    report = gate_run(args.run, args.thresholds)
+    emit(args, report.to_dict(), report.to_markdown())
+    if not report.passed:
+        print(f"mnist-mlp: gate failed: {'; '.join(report.failures)}", file=sys.stderr)
+        return EXIT_GATE_FAILED
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from mnist_mlp import calibration, results
+
+    if not args.runs and not args.accuracies:
+        raise UsageError("calibrate: give run folders, --accuracies FILE, or both")
+    accuracies: dict[str, list[float]] = {}
+    workload, sources = None, []
+    if args.runs:
+        loaded = [(str(p), results.load(p)) for p in args.runs]
+        accuracies, workload = calibration.accuracies_from_runs(loaded)
+        sources += [f"{where} ({run['run_id']})" for where, run in loaded]
+    label = args.label
+    if args.accuracies:
+        extra = _read_accuracies(args.accuracies)
+        for backend, values in extra["accuracies"].items():
+            accuracies.setdefault(backend, []).extend(values)
+        workload = workload or extra.get("workload")
+        sources += [str(args.accuracies)] + list(extra.get("sources") or [])
+        label = label or extra.get("label")
+    doc = calibration.calibrate(
+        accuracies,
+        label=label or "calibration runs",
+        provisional=args.provisional,
+        sources=sources,
+        workload=workload,
+    )
+    written = [str(calibration.write(doc, path)) for path in (args.write or [DEFAULT_CALIBRATION])]
+    lines = [f"{b}: {c['n']} seeds, mean {c['mean']:.2%}, stddev {c['stddev']:.2%}" for b, c in doc["calibration"].items()]
+    lines += [doc["decision"]["rule"], "mean threshold = " + doc["formula"]["mean_threshold"], "seed floor = " + doc["formula"]["seed_floor"]]
+    lines += [
+        f"  {e['backend']}: {e['groups']} group(s) x {e['seeds']} seed(s): mean >= {e['mean_threshold']:.2%}, each seed >= {e['seed_floor']:.2%}"
+        for e in doc["examples"]
+    ]
+    emit(args, {**doc, "written": written}, "\n".join(lines) + "\nwrote " + ", ".join(written))
+    return 0
+
+
+def _read_accuracies(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ResultFileError(f"{path}: unreadable accuracies file ({exc})") from None
+    table = doc.get("accuracies") if isinstance(doc, dict) else None
+    if not isinstance(table, dict) or not all(
+        isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v) for v in table.values()
+    ):
+        raise ResultFileError(f"{path}: expected {{\"accuracies\": {{backend: [fractions]}}}}")
+    return doc
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``compare``, ``runs``, ``gate`` and ``calibrate`` on the main parser's subparsers."""
+    compare = sub.add_parser("compare", help="compare two or more runs against the first; write markdown, JSON, PNG")
+    compare.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="a run folder or its results.json (the first is the baseline)")
+    compare.add_argument("--out", type=Path, help="output folder (default: reports/compare-<UTC time>)")
+    compare.add_argument("--fail-if-slower", type=_percent, metavar="PCT", help="exit 1 if a run is slower than the first by more than PCT%% beyond noise")
+    compare.add_argument("--fail-if-less-accurate", type=_points, metavar="PP", help="exit 1 if a run's test accuracy is more than PP points lower, beyond noise")
+    compare.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
+    compare.set_defaults(handler=cmd_compare)
+
+    runs = sub.add_parser("runs", help="list runs newest first and rewrite reports/index.md")
+    runs.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="the reports folder (default: reports)")
+    runs.add_argument("--json", action="store_true", help="print the runs as one JSON object")
+    runs.set_defaults(handler=cmd_runs)
+
+    gate = sub.add_parser("gate", help="the accuracy gate over a run's seeds; records it in results.json and gate.md")
+    gate.add_argument("run", type=Path, metavar="RUN_DIR", help="a run folder or its results.json")
+    gate.add_argument("--thresholds", type=Path, help="thresholds file (default: the committed calibration)")
+    gate.add_argument("--json", action="store_true", help="print the decision as one JSON object")
+    gate.set_defaults(handler=cmd_gate)
+
+    calibrate = sub.add_parser("calibrate", help="derive the gate's thresholds from calibration runs' per-seed accuracies")
+    calibrate.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR", help="calibration run folders (one workload)")
+    calibrate.add_argument("--accuracies", type=Path, help='JSON {"label", "workload", "accuracies": {backend: [fractions]}}')
+    calibrate.add_argument("--label", help="what the calibration is (stored in the file)")
+    calibrate.add_argument("--provisional", action="store_true", help="mark the thresholds provisional")
+    calibrate.add_argument("--write", type=Path, action="append", help=f"thresholds file to write, repeatable (default: {DEFAULT_CALIBRATION})")
+    calibrate.add_argument("--json", action="store_true", help="print the thresholds document")
+    calibrate.set_defaults(handler=cmd_calibrate)
+

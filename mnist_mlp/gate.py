@@ -1,0 +1,243 @@
+"""The accuracy gate: did this run's test accuracy regress, judged against the calibration?
+
+The seed reports 97.9% (``config.SEED_TEST_ACCURACY``), but that sits at the top of a healthy
+run's spread, so it is printed for reference and never used as the threshold. Instead, per
+backend x device, the run's seeds are read together (thresholds from ``mnist_mlp.calibration``,
+whose docstring derives them so that a healthy run fails at most 1 time in 100):
+
+- the mean of the ``n`` seeds must reach the mean threshold for ``n`` seeds;
+- every seed must reach the per-seed floor;
+- a seed with a NaN, infinite or missing loss or accuracy (stored as null, listed in
+  ``per_seed[].non_finite``) always fails.
+
+Thresholds are looked up as ``"<backend>-<device>"``, then ``"<backend>"``, then the pooled ``"*"``
+(so a GPU run uses its backend's calibration). A backend the calibration never saw gets ``"*"``
+and the report says so; without
+those it fails (an unchecked gate must not pass). A run with no training results fails too.
+The decision is written into ``results.json`` ("gate") and ``gate.md``; nothing is deleted.
+``gate_run`` is what the harness calls at the end of the full profile.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from tabulate import tabulate
+
+from mnist_mlp import atomic, calibration, results
+from mnist_mlp.config import SEED_TEST_ACCURACY
+
+GATE_FILE = "gate.md"
+_HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+@dataclass
+class SeedCheck:
+    seed: Any
+    test_accuracy: float | None
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GroupCheck:
+    """One backend x device: its seeds, thresholds and verdict."""
+
+    backend: str
+    device: str
+    seeds: list[SeedCheck]
+    mean: float | None = None
+    mean_threshold: float | None = None
+    seed_floor: float | None = None
+    thresholds_key: str | None = None
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.backend}-{self.device}"
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class GateReport:
+    passed: bool
+    groups: list[GroupCheck]
+    not_checked: dict[str, str]
+    failures: list[str]
+    thresholds_file: str
+    thresholds_label: str
+    provisional: bool
+    alpha: float
+    notes: list[str]
+    seed_figure: float = SEED_TEST_ACCURACY
+    checked_utc: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for group, raw in zip(self.groups, data["groups"]):
+            raw["key"], raw["passed"] = group.key, group.passed
+        return results.sanitize(data)
+
+    def to_markdown(self) -> str:
+        verdict = "PASSED" if self.passed else "FAILED"
+        label = self.thresholds_label + (" (PROVISIONAL)" if self.provisional and "provisional" not in self.thresholds_label.lower() else "")
+        lines = [
+            f"# Accuracy gate: {verdict}",
+            "",
+            f"Thresholds: `{self.thresholds_file}`, {label}; a healthy run fails at most "
+            f"{self.alpha:.0%} of the time. The seed notebook's figure, {self.seed_figure:.1%}, is shown "
+            "for reference: it sits at the top of a healthy run's spread and is not the threshold.",
+            "",
+            self.table(),
+        ]
+        if self.failures:
+            lines += ["", "Failures:", ""] + [f"- {f}" for f in self.failures]
+        notes = self.notes + [f"{g.key}: {n}" for g in self.groups for n in g.notes]
+        notes += [f"{case}: not checked ({why})" for case, why in self.not_checked.items()]
+        if notes:
+            lines += ["", "Notes:", ""] + [f"- {n}" for n in notes]
+        return "\n".join(lines) + "\n"
+
+    def table(self) -> str:
+        rows = [
+            [
+                g.key,
+                len(g.seeds),
+                ", ".join(_pct(s.test_accuracy) for s in g.seeds),
+                _pct(g.mean),
+                _pct(g.mean_threshold),
+                _pct(g.seed_floor),
+                _pct(self.seed_figure),
+                "pass" if g.passed else "FAIL",
+            ]
+            for g in self.groups
+        ]
+        headers = ["backend-device", "seeds", "test accuracy per seed", "mean", "mean threshold", "seed floor", "seed figure", "gate"]
+        return tabulate(rows, headers=headers, tablefmt="github")
+
+
+def _pct(value: float | None) -> str:
+    return "NaN/missing" if value is None else f"{value:.2%}"
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _seed_check(seed: Mapping[str, Any]) -> SeedCheck:
+    accuracy = seed.get("test_accuracy")
+    check = SeedCheck(seed=seed.get("seed"), test_accuracy=float(accuracy) if _finite(accuracy) else None)
+    if check.test_accuracy is None:
+        check.problems.append("test accuracy is NaN, infinite or missing")
+    if seed.get("non_finite"):
+        check.problems.append("non-finite " + ", ".join(map(str, seed["non_finite"])))
+    if "test_loss" in seed and not _finite(seed["test_loss"]):
+        check.problems.append("test loss is NaN, infinite or missing")
+    history = seed.get("history") or {}
+    for key in _HISTORY_KEYS:
+        if any(not _finite(v) for v in history.get(key) or []):
+            check.problems.append(f"history.{key} has NaN/infinite values")
+    return check
+
+
+def _thresholds_for(table: Mapping[str, Any], backend: str, device: str) -> tuple[str | None, Mapping | None]:
+    for key in (f"{backend}-{device}", backend, calibration.FALLBACK):
+        if key in table:
+            return key, table[key]
+    return None, None
+
+
+def check_run(run: Mapping[str, Any], thresholds: Mapping[str, Any] | None = None, thresholds_file: str | None = None) -> GateReport:
+    """Judge a loaded run (``results.load``) against a thresholds document (default: the shipped one)."""
+    if thresholds is None:
+        thresholds, path = calibration.load()
+        thresholds_file = str(path)
+    alpha = float(thresholds.get("alpha", calibration.ALPHA))
+    table = thresholds["thresholds"]
+    groups: dict[tuple[str, str], GroupCheck] = {}
+    not_checked: dict[str, str] = {}
+    for case in run.get("cases", []):
+        training = case.get("training")
+        if case.get("status") != "ok" or not training or not training.get("per_seed"):
+            if case.get("backend") != "numpy":
+                not_checked[case.get("id", "?")] = f"status {case.get('status')}, no training seeds"
+            continue
+        key = (case["backend"], case["device"])
+        group = groups.setdefault(key, GroupCheck(backend=key[0], device=key[1], seeds=[]))
+        group.seeds.extend(_seed_check(seed) for seed in training["per_seed"])
+
+    failures: list[str] = []
+    notes: list[str] = []
+    if not groups:
+        failures.append("no training results to check")
+    calibrated_on = thresholds.get("workload")
+    ran = (run.get("workload") or {}).get("train")
+    if calibrated_on and ran and calibrated_on != ran:
+        changed = sorted(k for k in set(calibrated_on) | set(ran) if calibrated_on.get(k) != ran.get(k))
+        notes.append(
+            "workload differs from the calibration's ("
+            + ", ".join(f"{k}: {ran.get(k)!r} vs {calibrated_on.get(k)!r}" for k in changed)
+            + "): thresholds are those of the calibrated workload"
+        )
+    for group in groups.values():
+        _judge(group, table, thresholds.get("calibration") or {}, len(groups), alpha)
+        failures.extend(f"{group.key}: {f}" for f in group.failures)
+    return GateReport(
+        passed=not failures,
+        groups=list(groups.values()),
+        not_checked=not_checked,
+        failures=failures,
+        thresholds_file=thresholds_file or "(in memory)",
+        thresholds_label=str(thresholds.get("label", "")),
+        provisional=bool(thresholds.get("provisional", False)),
+        alpha=alpha,
+        notes=notes,
+    )
+
+
+def _judge(group: GroupCheck, table: Mapping[str, Any], calibrated: Mapping[str, Any], n_groups: int, alpha: float) -> None:
+    n = len(group.seeds)
+    finite = [s.test_accuracy for s in group.seeds if s.test_accuracy is not None]
+    group.mean = sum(finite) / len(finite) if finite else None
+    for seed in group.seeds:
+        group.failures.extend(f"seed {seed.seed}: {p}" for p in seed.problems)
+    key, params = _thresholds_for(table, group.backend, group.device)
+    group.thresholds_key = key
+    if params is None:
+        group.failures.append("no calibrated thresholds for this backend and no pooled '*' entry")
+        return
+    if key == calibration.FALLBACK and group.backend not in calibrated:
+        group.notes.append(f"no calibration for {group.backend}: pooled thresholds ('*') of the calibrated backends used")
+    group.mean_threshold = calibration.mean_threshold(params, n, n_groups, alpha)
+    group.seed_floor = calibration.seed_floor(params, n, n_groups, alpha)
+    if group.mean is not None and len(finite) == n and group.mean < group.mean_threshold:
+        group.failures.append(
+            f"mean test accuracy {group.mean:.2%} of {n} seed(s) is below the threshold {group.mean_threshold:.2%}"
+        )
+    for seed in group.seeds:
+        if seed.test_accuracy is not None and seed.test_accuracy < group.seed_floor:
+            group.failures.append(f"seed {seed.seed}: test accuracy {seed.test_accuracy:.2%} is below the floor {group.seed_floor:.2%}")
+
+
+def gate_run(run_path: str | Path, thresholds_path: str | Path | None = None) -> GateReport:
+    """Check a run on disk, record the decision in its results.json ("gate") and gate.md.
+
+    Never raises for a failed gate (the caller decides the exit code from ``report.passed``);
+    raises ``ResultFileError`` for unreadable files and ``OutputError`` when writing fails.
+    """
+    run_path = Path(run_path)
+    run_dir = run_path if run_path.is_dir() else run_path.parent
+    run = results.load(run_path)
+    thresholds, used = calibration.load(thresholds_path)
+    report = check_run(run, thresholds, str(used))
+    run["gate"] = report.to_dict()
+    results.save(run, run_dir)
+    atomic.write_text(run_dir / GATE_FILE, report.to_markdown())
+    return report

@@ -1,0 +1,191 @@
+"""``compare``: within noise, real differences, not comparable, bad files, regression exit codes.
+
+Fixtures are built by ``fixtures/compare/runfactory.py`` (valid results.json documents) and a
+few broken files in ``fixtures/compare/``; nothing trains, nothing touches the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fixtures.compare.runfactory import WORKLOAD, case, make_run, write_run
+from mnist_mlp import compare
+from mnist_mlp.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures" / "compare"
+
+
+def _runs(tmp_path, other_cases, **other):
+    base = write_run(tmp_path, make_run([case(), case("torch", walls=(80.0, 81.0, 79.0))]))
+    other.setdefault("run_id", "20261128T040000Z_hostB")
+    other.setdefault("host", "hostB")
+    return base, write_run(tmp_path, make_run(other_cases, **other))
+
+
+def _rows(comparison, case_key):
+    return {row.metric.key: row for row in comparison.rows if row.case == case_key}
+
+
+def test_same_machine_twice_is_within_noise(tmp_path):
+    a, b = _runs(tmp_path, [case(walls=(60.4, 60.9, 60.6), accuracies=(0.976, 0.975, 0.977), seed=5),
+                            case("torch", walls=(80.5, 80.0, 79.5), seed=6)])
+    result = compare.compare(compare.load_runs([a, b]))
+    assert not result.not_comparable
+    labels = {row.verdicts[1].label for row in result.rows}
+    assert labels == {"within noise"}
+    assert result.regressions(slower_pct=1, less_accurate_pp=0.01) == []
+
+
+def test_real_difference_is_named_with_ratio(tmp_path):
+    a, b = _runs(tmp_path, [case(walls=(90.0, 91.0, 92.0), accuracies=(0.95, 0.951, 0.952), seconds_per_batch=0.002, seed=3),
+                            case("torch", walls=(80.5, 81.0, 79.5), seed=4)], keras="3.16.0")
+    result = compare.compare(compare.load_runs([a, b]))
+    jax = _rows(result, "jax-cpu")
+    wall = jax["training.wall_seconds"].verdicts[1]
+    assert wall.label == "slower" and wall.ratio == pytest.approx(91.0 / 60.5)
+    assert jax["training.test_accuracy"].verdicts[1].label == "less accurate"
+    assert jax["inference.direct.128"].verdicts[1].label == "slower"
+    assert jax["latency.direct.p50"].verdicts[1].label == "slower"
+    assert _rows(result, "torch-cpu")["training.wall_seconds"].verdicts[1].label == "within noise"
+    differing = dict(result.differences)
+    assert differing["software.keras"] == ["3.15.1", "3.16.0"]
+    assert differing["machine.host"] == ["hostA", "hostB"]
+    markdown = result.to_markdown()
+    assert "slower" in markdown and "software.keras" in markdown
+
+
+def test_judge_rule_needs_both_spread_and_separated_ranges():
+    metric = compare.Metric("m", "m", "time", "s")
+    far_but_overlapping = compare.judge(metric, compare.Measure(10.0, [9.0, 10.0, 11.0]), compare.Measure(10.5, [10.4, 10.5, 10.6]))
+    assert far_but_overlapping.label == "within noise"
+    clear = compare.judge(metric, compare.Measure(10.0, [9.9, 10.0, 10.1]), compare.Measure(12.0, [11.9, 12.0, 12.1]))
+    assert clear.label == "slower" and clear.significant
+    unknown = compare.judge(metric, compare.Measure(10.0, [10.0]), compare.Measure(12.0, [12.0]))
+    assert unknown.label == "spread unknown" and unknown.significant is None
+    rate = compare.Metric("r", "r", "rate", "/s")
+    assert compare.judge(rate, compare.Measure(100.0, [99.0, 100.0, 101.0]), compare.Measure(200.0, [199.0, 200.0, 201.0])).label == "faster"
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"workload": {**WORKLOAD, "train": {**WORKLOAD["train"], "epochs": 1}}}, "workload.train.epochs 1 vs 25"),
+        ({"sha": "b" * 64}, "dataset sha256"),
+    ],
+)
+def test_not_comparable_says_why(tmp_path, capsys, change, reason):
+    a, b = _runs(tmp_path, [case()], **change)
+    code = main(["compare", str(a), str(b), "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Not comparable" in out and reason in out
+    assert (tmp_path / "out" / "compare.md").is_file()
+    assert not (tmp_path / "out" / "compare.png").exists()
+
+
+def test_seed_list_and_batch_sizes_do_not_make_runs_incomparable(tmp_path):
+    a, b = _runs(tmp_path, [case()], workload={**WORKLOAD, "seeds": [0, 1, 2, 3, 4], "batch_sizes": [1]})
+    assert compare.compare(compare.load_runs([a, b])).not_comparable == {}
+
+
+def test_older_schema_version_is_not_comparable():
+    base, older = make_run(), make_run()
+    older["schema_version"] = 0  # what a future v2 baseline would see in a v1 file
+    assert compare.not_comparable_reasons(base, older) == ["schema_version 0 vs 1"]
+
+
+def test_newer_schema_version_is_refused_naming_the_file(tmp_path, capsys):
+    a = write_run(tmp_path, make_run())
+    newer = write_run(tmp_path, make_run(schema_version=2), "newer")
+    assert main(["compare", str(a), str(newer), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "newer" in err and "schema_version 2" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("name, says", [
+    ("foreign.json", "not an mnist-mlp results file"),
+    ("truncated.json", "not valid JSON"),
+    ("bad_values.json", "outside [0, 1]"),
+    ("missing.json", "not found"),
+])
+def test_malformed_or_foreign_file_is_one_line_exit_2(tmp_path, capsys, name, says):
+    a = write_run(tmp_path, make_run())
+    assert main(["compare", str(a), str(FIXTURES / name), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and name in err and says in err
+
+
+def test_fail_if_slower_and_less_accurate_exit_codes(tmp_path, capsys):
+    a, b = _runs(tmp_path, [case(walls=(90.0, 91.0, 92.0), accuracies=(0.95, 0.951, 0.952), seed=3),
+                            case("torch", walls=(80.5, 81.0, 79.5), seed=4)])
+    out = ["--out", str(tmp_path / "out")]
+    assert main(["compare", str(a), str(b), *out, "--fail-if-slower", "10"]) == 1
+    assert "slower than A" in capsys.readouterr().err
+    assert main(["compare", str(a), str(b), *out, "--fail-if-slower", "60"]) == 0  # 50% slower is within 60%
+    assert main(["compare", str(a), str(b), *out, "--fail-if-less-accurate", "2"]) == 1
+    assert main(["compare", str(a), str(b), *out, "--fail-if-less-accurate", "3"]) == 0
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("flag, value", [("--fail-if-slower", "0"), ("--fail-if-slower", "-5"), ("--fail-if-slower", "x"),
+                                         ("--fail-if-less-accurate", "0"), ("--fail-if-less-accurate", "100")])
+def test_limits_out_of_range_exit_2(tmp_path, capsys, flag, value):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "a", "b", flag, value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and flag in err
+
+
+def test_regression_check_refuses_incomparable_runs(tmp_path, capsys):
+    a, b = _runs(tmp_path, [case()], sha="b" * 64)
+    assert main(["compare", str(a), str(b), "--out", str(tmp_path / "o"), "--fail-if-slower", "5"]) == 2
+    assert "not comparable" in capsys.readouterr().err
+
+
+def test_json_output_and_files(tmp_path, capsys):
+    a, b = _runs(tmp_path, [case(seed=3), case("torch", seed=4)])
+    assert main(["compare", str(a), str(b / "results.json"), "--out", str(tmp_path / "o"), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["baseline"] == "A" and payload["rows"]
+    assert {Path(f).name for f in payload["files"]} == {"compare.md", "compare.json", "compare.png"}
+    assert (tmp_path / "o" / "compare.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_three_runs_and_missing_case(tmp_path):
+    a, b = _runs(tmp_path, [case(seed=3)])
+    c = write_run(tmp_path, make_run([case(seed=9), case("torch", seed=8)], run_id="r3"))
+    result = compare.compare(compare.load_runs([a, b, c]))
+    assert [r.label for r in result.runs] == ["A", "B", "C"]
+    assert any("torch-cpu" in m and "B" in m for m in result.missing)
+    assert "C (vs A)" in result.table()
+
+
+def test_raw_pytest_benchmark_json_stays_readable(tmp_path):
+    """A real (tiny) pytest-benchmark run's JSON: pytest-benchmark compare reads it; we refuse it."""
+    (tmp_path / "test_tiny.py").write_text("def test_tiny(benchmark):\n    benchmark(sum, range(10))\n")
+    raw = tmp_path / "raw" / "jax-cpu.json"
+    raw.parent.mkdir()
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--benchmark-json", str(raw),
+         "--benchmark-max-time=0.01", "--benchmark-min-rounds=3", "test_tiny.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    digest = hashlib.sha256(raw.read_bytes()).hexdigest()
+    shown = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(raw)],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "test_tiny" in shown.stdout
+    # the run folder holding it is compared and gated without touching raw/
+    folder = write_run(tmp_path, make_run([case(accuracies=(0.976, 0.977, 0.975))]), ".")
+    assert main(["compare", str(folder), str(folder), "--out", str(tmp_path / "o")]) == 0
+    assert main(["gate", str(folder)]) == 0
+    assert main(["compare", str(folder), str(raw), "--out", str(tmp_path / "o")]) == 2
+    assert hashlib.sha256(raw.read_bytes()).hexdigest() == digest

@@ -1,0 +1,144 @@
+"""The accuracy gate's decisions, its thresholds' derivation, and its CLI exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fixtures.compare.runfactory import case, make_run, write_run
+from mnist_mlp import calibration, gate, results
+from mnist_mlp.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+HEALTHY = (0.9755, 0.9762, 0.9748)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    doc, _ = calibration.load()
+    return doc
+
+
+def test_healthy_run_passes(shipped):
+    report = gate.check_run(make_run([case(accuracies=HEALTHY), case("torch", accuracies=(0.977, 0.978, 0.976))]), shipped)
+    assert report.passed and not report.failures
+    assert all(g.mean_threshold > g.seed_floor for g in report.groups)
+
+
+def test_low_mean_fails_though_every_seed_is_above_the_floor(shipped):
+    report = gate.check_run(make_run([case(accuracies=(0.9675, 0.968, 0.9685))]), shipped)
+    group = report.groups[0]
+    assert all(s.test_accuracy > group.seed_floor for s in group.seeds)
+    assert not report.passed and "mean test accuracy" in report.failures[0]
+
+
+def test_one_seed_below_floor_fails_though_the_mean_passes(shipped):
+    report = gate.check_run(make_run([case(accuracies=(0.979, 0.979, 0.979, 0.979, 0.9600), walls=(60.0,) * 5)]), shipped)
+    group = report.groups[0]
+    assert group.mean >= group.mean_threshold
+    assert not report.passed and any("seed 4" in f and "floor" in f for f in report.failures)
+
+
+def test_nan_always_fails(shipped):
+    report = gate.check_run(make_run([case(accuracies=(0.979, None, 0.979))]), shipped)
+    assert not report.passed
+    assert any("seed 1" in f and "NaN" in f for f in report.failures)
+    nan_loss = make_run([case(accuracies=HEALTHY)])
+    nan_loss["cases"][0]["training"]["per_seed"][0]["history"]["loss"][-1] = float("nan")
+    assert not gate.check_run(nan_loss, shipped).passed
+
+
+def test_missing_backend_uses_pooled_or_fails_closed(shipped):
+    per_backend = {**shipped, "thresholds": {"jax": shipped["thresholds"]["*"]}}
+    report = gate.check_run(make_run([case(accuracies=HEALTHY), case("torch", accuracies=HEALTHY)]), per_backend)
+    torch = next(g for g in report.groups if g.backend == "torch")
+    assert not report.passed and torch.thresholds_key is None and "no calibrated thresholds" in torch.failures[0]
+    with_pool = {**shipped, "calibration": {"jax": {}}, "thresholds": {**per_backend["thresholds"], "*": shipped["thresholds"]["*"]}}
+    report = gate.check_run(make_run([case(accuracies=HEALTHY), case("torch", accuracies=HEALTHY)]), with_pool)
+    torch = next(g for g in report.groups if g.backend == "torch")
+    assert report.passed and torch.thresholds_key == "*" and "no calibration for torch" in torch.notes[0]
+
+
+def test_run_without_training_fails_and_failed_cases_are_listed(shipped):
+    report = gate.check_run(make_run([case(status="failed")]), shipped)
+    assert not report.passed and report.failures == ["no training results to check"]
+    assert "jax-cpu" in report.not_checked
+
+
+def test_more_seeds_tighten_the_mean_threshold(shipped):
+    params = shipped["thresholds"]["*"]
+    means = [calibration.mean_threshold(params, n) for n in (1, 3, 10)]
+    assert means == sorted(means) and means[-1] < params["mean"]
+    assert calibration.seed_floor(params, 10) < calibration.seed_floor(params, 3)
+
+
+def test_healthy_runs_fail_at_most_one_in_a_hundred(shipped):
+    """Simulated healthy runs (3 backends x 3 seeds from the calibration's own normal) fail <= 1%."""
+    params = shipped["thresholds"]["*"]
+    rng = np.random.default_rng(0)
+    seeds = rng.normal(params["mean"], params["sigma"], size=(20_000, 3, 3))
+    mean_bad = seeds.mean(axis=2) < calibration.mean_threshold(params, 3, groups=3)
+    floor_bad = (seeds < calibration.seed_floor(params, 3, groups=3)).any(axis=2)
+    assert (mean_bad | floor_bad).any(axis=1).mean() <= 0.01
+
+
+def test_calibration_pools_indistinguishable_backends_and_splits_distinct_ones():
+    same = calibration.calibrate({"jax": [0.975, 0.976, 0.974, 0.977], "torch": [0.976, 0.975, 0.977, 0.974]}, label="t")
+    assert not same["decision"]["per_backend"] and set(same["thresholds"]) == {"*"}
+    apart = calibration.calibrate({"jax": [0.975, 0.976, 0.974, 0.977], "torch": [0.985, 0.986, 0.984, 0.987]}, label="t")
+    assert apart["decision"]["per_backend"] and set(apart["thresholds"]) == {"*", "jax", "torch"}
+    assert apart["thresholds"]["jax"]["df"] == 6  # pooled within-backend stddev: N - k
+    with pytest.raises(Exception, match="at least 2"):
+        calibration.calibrate({"jax": [0.975]}, label="t")
+
+
+def test_shipped_thresholds_are_the_issue_figures_and_the_package_copy_matches():
+    repo = json.loads((ROOT / "reports" / "calibration" / "thresholds.json").read_text())
+    packaged = json.loads(calibration.PACKAGED.read_text())
+    assert repo == packaged, "copy reports/calibration/thresholds.json to mnist_mlp/thresholds.json"
+    assert repo["provisional"] and "provisional" in repo["label"]
+    assert repo["calibration"]["jax"]["n"] == 9
+    assert repo["calibration"]["jax"]["mean"] == pytest.approx(0.9754, abs=1e-4)
+    assert repo["calibration"]["jax"]["stddev"] == pytest.approx(0.0024, abs=1e-4)
+
+
+def test_cli_gate_records_decision_and_exit_codes(tmp_path, capsys):
+    healthy = write_run(tmp_path, make_run([case(accuracies=HEALTHY)]), "healthy")
+    (healthy / "report.md").write_text("the harness's report\n")
+    assert main(["gate", str(healthy)]) == 0
+    assert results.load(healthy)["gate"]["passed"] is True
+    assert "PASSED" in (healthy / "gate.md").read_text()
+    assert (healthy / "report.md").read_text() == "the harness's report\n"
+
+    broken = write_run(tmp_path, make_run([case(accuracies=(0.11, 0.10, 0.12))]), "broken")
+    capsys.readouterr()
+    assert main(["gate", str(broken)]) == 1
+    captured = capsys.readouterr()
+    assert "FAILED" in captured.out and "97.90%" in captured.out  # the seed figure
+    assert "11.00%" in captured.out and "mean threshold" in captured.out
+    assert captured.err.startswith("mnist-mlp: gate failed:")
+    recorded = results.load(broken)["gate"]
+    assert recorded["passed"] is False and recorded["groups"][0]["mean_threshold"] > 0.96
+
+
+def test_cli_gate_bad_inputs_exit_2(tmp_path, capsys):
+    run = write_run(tmp_path, make_run([case(accuracies=HEALTHY)]), "run")
+    assert main(["gate", str(tmp_path / "nowhere")]) == 2
+    bad = tmp_path / "t.json"
+    bad.write_text('{"schema": "other"}')
+    assert main(["gate", str(run), "--thresholds", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "nowhere" in err[0] and "t.json" in err[1]
+
+
+def test_cli_calibrate_from_runs(tmp_path, capsys):
+    runs = [write_run(tmp_path, make_run([case(accuracies=(0.975 + i / 1000, 0.976, 0.974))], run_id=f"r{i}"), f"r{i}") for i in range(3)]
+    out = tmp_path / "thresholds.json"
+    assert main(["calibrate", *map(str, runs), "--write", str(out), "--label", "test"]) == 0
+    doc, _ = calibration.load(out)
+    assert doc["calibration"]["jax"]["n"] == 9 and doc["workload"]["epochs"] == 25
+    assert "mean threshold" in capsys.readouterr().out
+    assert main(["gate", str(runs[0]), "--thresholds", str(out)]) == 0

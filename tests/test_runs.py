@@ -1,0 +1,52 @@
+"""The index of runs: newest first, invalid folders skipped with a warning, written atomically."""
+
+from __future__ import annotations
+
+import json
+
+from fixtures.compare.runfactory import case, make_run, write_run
+from mnist_mlp import runs
+from mnist_mlp.cli import main
+
+
+def _reports(tmp_path):
+    write_run(tmp_path, make_run([case()], run_id="old", created="2026-01-01T00:00:00Z"), "20260101T000000Z_a")
+    write_run(tmp_path, make_run([case(), case("torch", "gpu")], run_id="new", created="2026-03-01T00:00:00Z", host="gpu-box"),
+              "20260301T000000Z_b")
+    write_run(tmp_path, make_run([case(status="failed")], run_id="mid", created="2026-02-01T00:00:00Z"), "20260201T000000Z_c")
+    broken = tmp_path / "20260401T000000Z_broken"
+    broken.mkdir()
+    (broken / "results.json").write_text("{not json")
+    (tmp_path / "compare-20260101").mkdir()  # not a run: no results.json
+    return tmp_path
+
+
+def test_newest_first_and_invalid_skipped(tmp_path, caplog):
+    entries, skipped = runs.scan(_reports(tmp_path))
+    assert [e.run["run_id"] for e in entries] == ["new", "mid", "old"]
+    assert list(skipped) == ["20260401T000000Z_broken"]
+    assert "skipped" in caplog.text and "broken" in caplog.text
+    row = entries[0].row()
+    assert row["cases"] == ["jax-cpu", "torch-gpu"] and row["host"] == "gpu-box"
+    assert row["headline"][0].startswith("jax-cpu 60.5 s 97.60%")
+    assert entries[1].row()["cases"] == ["jax-cpu (failed)"]
+
+
+def test_write_index_rewrites_markdown(tmp_path):
+    path = runs.write_index(_reports(tmp_path))
+    text = path.read_text()
+    assert path.name == "index.md"
+    assert text.index("new") < text.index("mid") < text.index("old")
+    assert "Skipped" in text and "20260401T000000Z_broken" in text
+    assert not list(tmp_path.glob(".index.md.*"))  # no temporary file left behind
+
+
+def test_cli_runs_json_and_empty_folder(tmp_path, capsys):
+    _reports(tmp_path)
+    assert main(["runs", "--reports", str(tmp_path), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [r["run_id"] for r in payload["runs"]] == ["new", "mid", "old"]
+    assert "20260401T000000Z_broken" in payload["skipped"]
+    empty = tmp_path / "empty"
+    assert main(["runs", "--reports", str(empty)]) == 0
+    assert "No runs yet." in (empty / "index.md").read_text()
