@@ -18,6 +18,8 @@ from mnist_mlp.errors import OutputError
 def ensure_writable_dir(path: str | os.PathLike) -> Path:
     """Create ``path`` if needed and prove it is writable, before any long work starts."""
     directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise OutputError(f"{directory}: output directory is an existing file, not a directory")
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):

@@ -62,6 +62,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         jit_compile=args.jit_compile,
         steps_per_execution=args.steps_per_execution,
+        scale_inputs=not args.unscaled_inputs,
     )
     out = atomic.ensure_writable_dir(args.out)
     backend = _select(args)
@@ -233,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     train.add_argument("--jit-compile", type=_jit, default=defaults.jit_compile, help="auto (Keras' default), true or false")
     train.add_argument("--steps-per-execution", type=_positive, default=defaults.steps_per_execution)
+    train.add_argument(
+        "--unscaled-inputs", action="store_true",
+        help="feed raw 0-255 pixels instead of [0, 1]: a deliberately broken variant, to show the accuracy gate",
+    )
     train.add_argument("--out", type=Path, default=Path("reports/train"), help="output directory (default: reports/train)")
     train.set_defaults(handler=cmd_train)
 

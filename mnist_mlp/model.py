@@ -9,6 +9,7 @@ Lambda layer (arbitrary code) or any other layer is refused, never executed.
 from __future__ import annotations
 
 import json
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -141,12 +142,20 @@ def load_model(path: str | Path) -> keras.Model:
     path = Path(path)
     check_model_archive(path)
     try:
-        model = keras.saving.load_model(path, safe_mode=True)
+        with warnings.catch_warnings():
+            # a model saved before training has no optimizer state; that is no concern here
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model = keras.saving.load_model(path, safe_mode=True)
     except Exception as exc:  # keras raises many types for a damaged archive
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelFileError(f"{path}: cannot load model ({message})") from None
+        raise ModelFileError(f"{path}: cannot load model ({_one_line(exc)})") from None
     check_model(model, path)
     return model
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """Exception text on one line (keras' messages span many, with the real cause after the first)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def check_model(model: keras.Model, path: str | Path = "model") -> None:

@@ -9,6 +9,7 @@ white on black.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -48,19 +49,26 @@ def load_image(path: str | Path) -> np.ndarray:
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file (0 bytes), not an image")
     try:
-        with Image.open(path) as image:
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise InputError(
-                    f"{path}: image is {width}x{height} pixels, over the {MAX_IMAGE_PIXELS:,} pixel limit"
-                )
-            image.load()
-            gray = _to_grayscale(image)
+        with warnings.catch_warnings():
+            # Pillow warns (and above twice its own limit, raises) from the header alone; our limit is lower
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise InputError(
+                        f"{path}: image is {width}x{height} pixels, over the {MAX_IMAGE_PIXELS:,} pixel limit"
+                    )
+                image.load()
+                gray = _to_grayscale(image)
     except InputError:
         raise
+    except Image.DecompressionBombError:
+        raise InputError(
+            f"{path}: image dimensions are far over the {MAX_IMAGE_PIXELS:,} pixel limit (refused before decoding)"
+        ) from None
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{path}: damaged or truncated image ({exc})") from None
     small = np.asarray(gray.resize(INPUT_SHAPE[::-1], Image.Resampling.LANCZOS), dtype=np.uint8)
     return invert_if_light(small)
@@ -76,7 +84,13 @@ def _to_grayscale(image: Any) -> Any:
         return Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8), mode="L")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
-        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        # a stroke drawn on a transparent background: lay it on paper of the opposite shade, so a
+        # white stroke does not vanish on white paper (nor a dark one on black)
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float64)
+        ink = np.asarray(rgba.convert("L"), dtype=np.float64)
+        light_ink = alpha.sum() > 0 and float((ink * alpha).sum() / alpha.sum()) > 127
+        shade = 0 if light_ink else 255
+        paper = Image.new("RGBA", rgba.size, (shade, shade, shade, 255))
         return Image.alpha_composite(paper, rgba).convert("L")
     return image.convert("L")
 

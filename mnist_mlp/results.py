@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 from pathlib import Path
 from typing import Any, Iterable
@@ -64,6 +65,8 @@ RESULTS_FILE = "results.json"
 CASE_STATUSES = ("ok", "skipped", "failed", "timeout", "interrupted")
 RUN_STATUSES = ("complete", "partial", "interrupted")
 INFERENCE_PATHS = ("predict", "direct", "numpy")
+#: a case id becomes part of file names (raw/<id>.json) and table rows: no path separators, no markup
+SAFE_CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def stats(samples: Iterable[float]) -> dict[str, Any]:
@@ -111,15 +114,37 @@ def load(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ResultFileError(f"{path}: unreadable ({exc})") from None
     try:
-        run = json.loads(text, parse_constant=_refuse_constant)
+        run = json.loads(text)
     except ValueError as exc:
         raise ResultFileError(f"{path}: not valid JSON, truncated or damaged ({exc})") from None
+    except RecursionError:
+        raise ResultFileError(f"{path}: not an mnist-mlp results file (JSON nested too deeply)") from None
+    spot = _first_non_finite(run)
+    if spot is not None:
+        field, value = spot
+        token = "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+        raise ResultFileError(
+            f"{path}: {field} is {token}, not allowed in a results file (a missing number is stored as null)"
+        )
     validate(run, path)
     return run
 
 
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not allowed in a results file")
+def _first_non_finite(obj: Any, where: str = "") -> tuple[str, float] | None:
+    """The JSON path of the first NaN or infinite number (the tokens NaN, Infinity, or 1e999)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return where or "<top level>", obj
+    if isinstance(obj, dict):
+        items = ((f"{where}.{key}" if where else str(key), value) for key, value in obj.items())
+    elif isinstance(obj, list):
+        items = ((f"{where}[{index}]", value) for index, value in enumerate(obj))
+    else:
+        return None
+    for spot, value in items:
+        found = _first_non_finite(value, spot)
+        if found is not None:
+            return found
+    return None
 
 
 def validate(run: Any, path: str | Path = "results") -> None:
@@ -136,12 +161,12 @@ def validate(run: Any, path: str | Path = "results") -> None:
         )
     if version < 1:
         raise ResultFileError(f"{where}: schema_version {version} is not a valid version")
-    _require(where, run, "run_id", str)
-    _require(where, run, "created_utc", str)
-    _require(where, run, "status", str, choices=RUN_STATUSES)
+    _require(where, run, "run_id", str, top=True)
+    _require(where, run, "created_utc", str, top=True)
+    _require(where, run, "status", str, choices=RUN_STATUSES, top=True)
     for key in ("machine", "software", "dataset", "workload"):
-        _require(where, run, key, dict)
-    cases = _require(where, run, "cases", list)
+        _require(where, run, key, dict, top=True)
+    cases = _require(where, run, "cases", list, top=True)
     for index, case in enumerate(cases):
         _validate_case(f"{where}: cases[{index}]", case)
 
@@ -149,7 +174,11 @@ def validate(run: Any, path: str | Path = "results") -> None:
 def _validate_case(where: str, case: Any) -> None:
     if not isinstance(case, dict):
         raise ResultFileError(f"{where} is not an object")
-    _require(where, case, "id", str)
+    case_id = _require(where, case, "id", str)
+    if not SAFE_CASE_ID.fullmatch(case_id):
+        raise ResultFileError(
+            f"{where}.id {case_id!r} may hold only letters, digits, '.', '_' and '-' (it names files and table rows)"
+        )
     _require(where, case, "backend", str)
     _require(where, case, "device", str)
     _require(where, case, "status", str, choices=CASE_STATUSES)
@@ -169,8 +198,11 @@ def _validate_case(where: str, case: Any) -> None:
             if seed.get("time_to_target_seconds") is not None:
                 _non_negative(f"{spot}.time_to_target_seconds", seed["time_to_target_seconds"])
             _accuracy(f"{spot}.test_accuracy", seed.get("test_accuracy"))
-        for key in ("wall_seconds", "first_epoch_seconds", "steady_epoch_seconds", "steady_ms_per_step"):
+        for key in (
+            "wall_seconds", "first_epoch_seconds", "steady_epoch_seconds", "steady_ms_per_step", "time_to_target_seconds"
+        ):
             _stats(f"{where}.training.{key}", training.get(key), non_negative=True)
+        _stats(f"{where}.training.test_accuracy", training.get("test_accuracy"), accuracy=True)
     for index, row in enumerate(case.get("inference") or []):
         spot = f"{where}.inference[{index}]"
         if not isinstance(row, dict):
@@ -183,14 +215,17 @@ def _validate_case(where: str, case: Any) -> None:
         _stats(f"{spot}.seconds_per_batch", row.get("seconds_per_batch"), non_negative=True)
 
 
-def _require(where: str, obj: dict, key: str, kind: type, choices: tuple | None = None) -> Any:
+def _require(
+    where: str, obj: dict, key: str, kind: type, choices: tuple | None = None, *, top: bool = False
+) -> Any:
     if key not in obj:
         raise ResultFileError(f"{where}: missing field {key!r}")
     value = obj[key]
+    field = f"{where}: {key}" if top else f"{where}.{key}"
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ResultFileError(f"{where}.{key} should be {kind.__name__}, got {type(value).__name__}")
+        raise ResultFileError(f"{field} should be {kind.__name__}, got {type(value).__name__}")
     if choices is not None and value not in choices:
-        raise ResultFileError(f"{where}.{key} is {value!r}, expected one of {', '.join(choices)}")
+        raise ResultFileError(f"{field} is {value!r}, expected one of {', '.join(choices)}")
     return value
 
 
@@ -215,7 +250,7 @@ def _accuracy(where: str, value: Any) -> None:
         raise ResultFileError(f"{where} is {value}, outside [0, 1]")
 
 
-def _stats(where: str, value: Any, non_negative: bool = False) -> None:
+def _stats(where: str, value: Any, non_negative: bool = False, accuracy: bool = False) -> None:
     if value is None:
         return
     if not isinstance(value, dict):
@@ -223,8 +258,9 @@ def _stats(where: str, value: Any, non_negative: bool = False) -> None:
     samples = value.get("samples", [])
     if not isinstance(samples, list):
         raise ResultFileError(f"{where}.samples should be a list")
+    check = _accuracy if accuracy else _non_negative if non_negative else _number
     for index, sample in enumerate(samples):
-        (_non_negative if non_negative else _number)(f"{where}.samples[{index}]", sample)
+        check(f"{where}.samples[{index}]", sample)
     for key in ("mean", "min", "max", "median", "stddev"):
         if value.get(key) is not None:
-            (_non_negative if non_negative or key == "stddev" else _number)(f"{where}.{key}", value[key])
+            (_non_negative if key == "stddev" else check)(f"{where}.{key}", value[key])
