@@ -29,6 +29,12 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
     return directory
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -> Path:
     """Call ``writer(tmp_path)`` to produce the file, then atomically rename it to ``path``."""
     target = Path(path)
@@ -41,6 +47,7 @@ def write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -> Path:
     tmp = Path(tmp_name)
     try:
         writer(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; reports are for everyone to read
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)

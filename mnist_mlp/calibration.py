@@ -205,6 +205,7 @@ def accuracies_from_runs(runs: Iterable[tuple[str, Mapping[str, Any]]]) -> tuple
     accuracy is missing or non-finite (a calibration run must be healthy).
     """
     found: dict[str, list[float]] = {}
+    seen: set[tuple[str, str, int]] = set()  # a seed repeated across runs is one observation, not two
     workload = None
     for where, run in runs:
         train = (run.get("workload") or {}).get("train")
@@ -217,6 +218,10 @@ def accuracies_from_runs(runs: Iterable[tuple[str, Mapping[str, Any]]]) -> tuple
             if case.get("status") != "ok" or not training:
                 continue
             for seed in training.get("per_seed") or []:
+                key = (case["backend"], case["device"], seed.get("seed"))
+                if key in seen:
+                    continue
+                seen.add(key)
                 accuracy = seed.get("test_accuracy")
                 if accuracy is None or seed.get("non_finite"):
                     raise UsageError(f"{where}: {case['id']} seed {seed.get('seed')} has a non-finite result; not a healthy run")

@@ -15,22 +15,24 @@ without anything else. Layout (schema_version 1)::
       "software": {"keras": "3.15.1", "tensorflow": …, "jax": …, "torch": …, "numpy": …},
       "dataset": {"sha256": "…", "source": "…"},
       "workload": {"train": TrainConfig without seed, "seeds": [0, …], "batch_sizes": [1, …],
-                   "target_accuracy": 0.975, "model": ModelSpec},
+                   "target_accuracy": 0.975, "model": ModelSpec, "profile": {…},
+                   "timeout_s": float, "backends": [...], "devices": [...]},
       "cases": [ {
           "id": "jax-cpu", "backend": "jax" | "tensorflow" | "torch" | "numpy", "device": "cpu" | "gpu",
           "status": "ok" | "skipped" | "failed" | "timeout" | "interrupted",
           "reason": str | null, "stderr_tail": str | null, "duration_s": float,
-          "raw_benchmark_json": "raw/jax-cpu.json" | null,
+          "raw_benchmark_json": "raw/jax-cpu.json" | null, "log": "raw/jax-cpu.log" | null,
+          "device_name": "cpu:0" | null, "note": str | null,   # e.g. which case's weights NumPy served
           "training": null | {
-              "steps_per_epoch": int,
+              "steps_per_epoch": int, "train_samples": int, "target_accuracy": float,
               "per_seed": [{"seed", "wall_seconds", "first_epoch_seconds", "steady_epoch_seconds",
                             "steady_ms_per_step", "time_to_target_seconds" | null,
                             "epochs_to_target" | null, "test_accuracy", "history": {…}}],
               "wall_seconds" | "first_epoch_seconds" | "steady_epoch_seconds" | "steady_ms_per_step"
               | "time_to_target_seconds" | "test_accuracy": Stats,
-              "gflops": float, "percent_of_peak": float | null },
+              "gflops": float | null, "percent_of_peak": float | null },   # null with a single epoch
           "inference": [ {"path": "predict" | "direct" | "numpy", "batch_size": int,
-                          "seconds_per_batch": Stats, "samples_per_second": float,
+                          "seconds_per_batch": Stats, "samples_per_second": float,  # batch / median s
                           "gflops": float, "percent_of_peak": float | null} ],
           "latency_ms": {"<path>": {"p50", "p90", "p99", "rounds"}},
           "agreement": {"max_abs_diff", "argmax_agreement", …} | null,

@@ -1,0 +1,66 @@
+"""Inference on the trained model: throughput per batch size and path, and batch-1 latency.
+
+Paths (``mnist_mlp.bench.direct``): Keras ``predict``, the backend's direct compiled call, and
+(in the NumPy case) the framework-free reference. Each callable is called once before timing,
+so tracing and compiling for the batch shape stay out of the numbers. Throughput uses
+pytest-benchmark's calibrated rounds (bounded by ``--benchmark-max-time``); latency uses pedantic
+rounds of one call each, whose per-round times give p50/p90/p99.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mnist_mlp.bench import metrics, suite
+from mnist_mlp.bench.direct import make_callable
+
+
+@pytest.fixture(scope="session")
+def served(case, state, mnist) -> dict[str, Any]:
+    """The model to serve and the test images, once per session."""
+    from mnist_mlp.data import scale
+
+    x_test = scale(mnist.x_test)
+    if case.is_numpy:
+        from mnist_mlp.reference import NumpyMLP
+
+        if case.weights_in:
+            weights, note = suite.load_weights(case.weights_in), f"weights trained by {case.weights_from}"
+        else:
+            weights, note = suite.untrained_weights(), "untrained weights (no case trained a model; throughput does not depend on values)"
+        return {"model": NumpyMLP(weights), "x": x_test, "note": note}
+    model = state.get("model")
+    note = None
+    if model is None:  # training did not run in this session (e.g. -k inference)
+        from mnist_mlp.model import build_model
+
+        model, note = build_model(case.train_config()), "untrained model (training did not run in this session)"
+    return {"model": model, "x": x_test, "note": note}
+
+
+def _prepare(case, served, path, batch_size):
+    fn = make_callable(path, case.backend, served["model"], served["x"][:batch_size])
+    out = fn()  # warm-up: trace/compile for this batch shape, outside the timing
+    assert np.asarray(out).shape == (batch_size, 10)
+    return fn
+
+
+def test_throughput(benchmark, case, served, progress, path, batch_size):
+    progress(f"inference: {path}, batch {batch_size}")
+    fn = _prepare(case, served, path, batch_size)
+    benchmark.extra_info.update(kind="inference", path=path, batch_size=batch_size, note=served["note"])
+    benchmark(fn)
+
+
+def test_latency(benchmark, case, served, progress, path):
+    progress(f"latency: {path}, batch 1")
+    fn = _prepare(case, served, path, 1)
+    rounds = case.latency_rounds
+    benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=min(5, rounds))
+    benchmark.extra_info.update(
+        kind="latency", path=path, batch_size=1,
+        latency_ms=metrics.percentiles_ms(benchmark.stats.stats.data),
+    )

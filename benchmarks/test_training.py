@@ -1,0 +1,82 @@
+"""The seed workload, timed by pytest-benchmark in pedantic mode: one round per seed.
+
+A round is what a user waits for: seeding, building and compiling the model, ``fit`` (25 epochs,
+batch 32, the last 20% held out for validation) and the test-set evaluation, the same span
+``benchmarks/plain_keras.py`` times without the harness. Per-epoch seconds, curves, time to the
+target accuracy and the test accuracy go into ``extra_info``; the seed-0 model stays in session
+state for the inference tests, with its agreement against the NumPy reference and its confusion
+matrix.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mnist_mlp.bench import metrics, suite
+
+
+def test_training(benchmark, case, state, mnist, progress):
+    if case.is_numpy:
+        pytest.skip("the NumPy reference has no training; it serves trained weights")
+    from mnist_mlp.train import train
+
+    seeds = iter(case.seeds)
+    runs = []
+
+    def setup():
+        seed = next(seeds)
+        return (seed,), {}
+
+    def run_seed(seed):
+        config = case.train_config(seed)
+        callback = suite.progress_callback(progress, seed, config.epochs)
+        runs.append(train(config, mnist, callbacks=[callback]))
+
+    benchmark.pedantic(run_seed, setup=setup, rounds=len(case.seeds), iterations=1, warmup_rounds=0)
+
+    round_seconds = list(benchmark.stats.stats.data)
+    per_seed = [
+        metrics.seed_metrics(
+            seed=run.config.seed, wall_seconds=seconds, history=run.history,
+            steps_per_epoch=run.steps_per_epoch, test_accuracy=run.test_accuracy,
+            target=case.target_accuracy,
+        )
+        for run, seconds in zip(runs, round_seconds)
+    ]
+    first = runs[0]
+    progress("checking agreement with the NumPy reference")
+    extra = _seed0_checks(case, first.model, mnist)
+    benchmark.extra_info.update(
+        kind="training",
+        steps_per_epoch=first.steps_per_epoch,
+        train_samples=math.floor(len(mnist.x_train) * (1.0 - case.train_config().validation_split)),
+        target_accuracy=case.target_accuracy,
+        per_seed=per_seed,
+        fit_seconds=[run.wall_seconds for run in runs],
+        **extra,
+    )
+    state["model"] = first.model
+
+
+def _seed0_checks(case, model, mnist) -> dict:
+    """Agreement with the NumPy forward pass and the confusion matrix, from the seed-0 model."""
+    from sklearn.metrics import confusion_matrix
+
+    from mnist_mlp.data import scale
+    from mnist_mlp.reference import NumpyMLP, agreement, weights_from_model
+    from mnist_mlp.train import predict_proba
+
+    x_test = scale(mnist.x_test)
+    weights = weights_from_model(model)
+    probs = predict_proba(model, x_test)
+    reference = NumpyMLP(weights)(x_test)
+    if case.weights_out:
+        suite.save_weights(case.weights_out, weights)
+    matrix = confusion_matrix(mnist.y_test, probs.argmax(axis=1), labels=list(range(10)))
+    return {
+        "agreement": agreement(probs, reference),
+        "confusion_matrix": np.asarray(matrix).astype(int).tolist(),
+    }

@@ -1,0 +1,82 @@
+"""What the parent tells one child: a JSON file named by ``$MNIST_MLP_BENCH_CASE``.
+
+The child is a plain ``pytest`` run, so its settings cannot travel as function arguments; a
+file (rather than a dozen environment variables) keeps them typed, complete and inspectable
+after a failure. Without the variable (someone runs ``pytest benchmarks/`` by hand) the suite
+uses ``CaseConfig.standalone()``: the quick workload on ``$KERAS_BACKEND`` and the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mnist_mlp.config import TrainConfig
+
+ENV_VAR = "MNIST_MLP_BENCH_CASE"
+NUMPY = "numpy"
+
+
+@dataclass(frozen=True)
+class CaseConfig:
+    """One backend x device case: the workload, and where the child writes its side files."""
+
+    case_id: str
+    backend: str  # tensorflow | jax | torch | numpy
+    device: str  # cpu | gpu
+    train: dict[str, Any] = field(default_factory=lambda: TrainConfig(epochs=1).to_dict())
+    seeds: tuple[int, ...] = (0,)
+    batch_sizes: tuple[int, ...] = (1, 256, 10000)
+    target_accuracy: float = 0.975
+    latency_rounds: int = 30
+    data_dir: str | None = None
+    #: NumPy case: trained weights (.npz of W1,b1,...) saved by an earlier case, if any
+    weights_in: str | None = None
+    weights_from: str | None = None
+    #: backend cases: where to save the seed-0 weights for the NumPy case
+    weights_out: str | None = None
+    #: a one-line text file the child overwrites with what it is doing (terminal progress)
+    progress_path: str | None = None
+    #: the child writes {"status": "skipped", "reason": ...} here when its device/backend is absent
+    outcome_path: str | None = None
+
+    @property
+    def is_numpy(self) -> bool:
+        return self.backend == NUMPY
+
+    def train_config(self, seed: int = 0) -> TrainConfig:
+        return TrainConfig(**{**self.train, "seed": seed})
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["seeds"] = list(self.seeds)
+        data["batch_sizes"] = list(self.batch_sizes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CaseConfig":
+        data = dict(data)
+        data["seeds"] = tuple(data.get("seeds", (0,)))
+        data["batch_sizes"] = tuple(data.get("batch_sizes", (1, 256, 10000)))
+        return cls(**data)
+
+    def write(self, path: str | Path) -> Path:
+        from mnist_mlp import atomic
+
+        return atomic.write_json(path, self.to_dict())
+
+    @classmethod
+    def standalone(cls) -> "CaseConfig":
+        backend = os.environ.get("KERAS_BACKEND") or "tensorflow"
+        return cls(case_id=f"{backend}-cpu", backend=backend, device="cpu")
+
+
+def load_from_env() -> CaseConfig:
+    """The case named by ``$MNIST_MLP_BENCH_CASE``, else the standalone default."""
+    path = os.environ.get(ENV_VAR)
+    if not path:
+        return CaseConfig.standalone()
+    return CaseConfig.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))

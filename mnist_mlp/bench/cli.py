@@ -1,0 +1,186 @@
+"""``mnist-mlp bench`` and ``mnist-mlp report``: parse, run the matrix, print the summary.
+
+Registered by ``mnist_mlp.cli`` through ``add_commands`` (see ``EXTENSION_MODULES`` there).
+Exit codes: 0 every case ok or skipped, 2 bad arguments or a bad results file, 3 some case
+failed or timed out (the others are saved), 4 the output directory is not writable, 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from mnist_mlp.bench.caseconfig import NUMPY
+from mnist_mlp.bench.profiles import PROFILES, get_profile, with_overrides
+from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig, parse_jit_compile
+from mnist_mlp.errors import UsageError
+
+
+def _choices(allowed: tuple[str, ...], option: str):
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+        unknown = [name for name in names if name not in allowed]
+        if not names or unknown:
+            raise argparse.ArgumentTypeError(
+                f"{', '.join(unknown) or 'nothing'} is not one of {', '.join(allowed)} (comma-separated)"
+            )
+        return names
+
+    parse.__name__ = option
+    return parse
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def _jit(text: str) -> bool | str:
+    try:
+        return parse_jit_compile(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+
+
+def add_commands(sub: Any) -> None:
+    bench = sub.add_parser(
+        "bench", help="benchmark training, inference and accuracy for every backend x device",
+        description="Run every backend x device case in a fresh pytest-benchmark process; write "
+        "results.json, raw/*.json, report.md and figures under OUT/<UTC time>_<host>/.",
+    )
+    all_backends = (*BACKENDS, NUMPY)
+    bench.add_argument("--backends", type=_choices(all_backends, "--backends"), default=all_backends,
+                       help=f"comma-separated, from {','.join(all_backends)} (default: all)")
+    bench.add_argument("--devices", type=_choices(DEVICES, "--devices"), default=DEVICES,
+                       help="comma-separated cpu,gpu (default: both; gpu is skipped where absent)")
+    bench.add_argument("--profile", choices=tuple(PROFILES), default="full",
+                       help="quick: 1 epoch smoke run; full: the seed workload, 25 epochs (default)")
+    bench.add_argument("--seeds", type=_positive_int, help="training rounds, seeds 0..N-1 (default: 1)")
+    bench.add_argument("--epochs", type=_positive_int, help="override the profile's epochs")
+    bench.add_argument("--batch-sizes", type=_int_list, help="inference batch sizes, e.g. 1,32,256,1024,10000")
+    bench.add_argument("--target-accuracy", type=_fraction, help="validation accuracy for time-to-target (default 0.975)")
+    bench.add_argument("--jit-compile", type=_jit, help="Keras compile jit_compile: auto (default), true, false")
+    bench.add_argument("--steps-per-execution", type=_positive_int, help="Keras compile steps_per_execution (default 1)")
+    bench.add_argument("--learning-rate", type=_positive_float, help="Adam learning rate (default 0.001, the seed's)")
+    bench.add_argument("--unscaled-inputs", action="store_true",
+                       help="train on raw 0-255 pixels: a deliberately broken variant, to show the accuracy gate")
+    bench.add_argument("--no-gate", action="store_true", help="skip the accuracy gate that ends a full-profile run")
+    bench.add_argument("--timeout", type=_positive_float, help="wall-clock seconds per case (quick 300, full 1200)")
+    bench.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: reports/)")
+    bench.add_argument("--data-dir", type=Path, help="MNIST directory (default: $MNIST_DATA_DIR, else Keras' cache)")
+    bench.set_defaults(handler=cmd_bench)
+
+    report = sub.add_parser("report", help="draw a run's tables and figures again from its results.json")
+    report.add_argument("run_dir", type=Path, help="a run folder (or its results.json)")
+    report.set_defaults(handler=cmd_report)
+
+
+def options_from_args(args: argparse.Namespace) -> Any:
+    """Validated ``BenchOptions`` from parsed arguments (UsageError on a bad combination)."""
+    from mnist_mlp.bench.runner import BenchOptions
+
+    base = get_profile(args.profile)
+    profile = with_overrides(
+        base, epochs=args.epochs, seeds=args.seeds, batch_sizes=args.batch_sizes,
+        target_accuracy=args.target_accuracy, timeout=args.timeout,
+    )
+    defaults = TrainConfig()
+    train = TrainConfig(
+        epochs=profile.epochs,
+        jit_compile=defaults.jit_compile if args.jit_compile is None else args.jit_compile,
+        steps_per_execution=args.steps_per_execution or defaults.steps_per_execution,
+        learning_rate=args.learning_rate or defaults.learning_rate,
+        scale_inputs=not args.unscaled_inputs,
+    )
+    changed = (
+        profile.epochs != base.epochs or profile.batch_sizes != base.batch_sizes
+        or train.replace(epochs=defaults.epochs) != defaults
+    )
+    if "cpu" not in args.devices and args.backends == (NUMPY,):
+        raise UsageError("--backends numpy runs on the cpu only; add cpu to --devices")
+    return BenchOptions(
+        profile=profile, profile_label="custom" if changed else base.name, train=train,
+        backends=args.backends, devices=args.devices, out=args.out,
+        data_dir=str(args.data_dir) if args.data_dir else None,
+    )
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from mnist_mlp.bench.progress import TerminalReporter
+    from mnist_mlp.bench.runner import run_benchmarks
+    from mnist_mlp.report import tables
+    from mnist_mlp.report.render import render_report
+
+    from mnist_mlp.errors import EXIT_GATE_FAILED, EXIT_OK
+    from mnist_mlp.runs import write_index
+
+    options = options_from_args(args)
+    outcome = run_benchmarks(options, reporter=TerminalReporter())
+    exit_code = outcome.exit_code
+    gate = None
+    if options.profile.name == "full" and not args.no_gate and exit_code != 130:
+        from mnist_mlp.gate import gate_run
+
+        gate = gate_run(outcome.run_dir)  # records its decision in results.json and gate.md
+        outcome.run["gate"] = gate.to_dict()
+    render_report(outcome.run, outcome.run_dir)
+    index = write_index(options.out)
+    print()
+    print(tables.render(tables.summary_table(outcome.run), "simple"))
+    print()
+    if gate is not None:
+        print(gate.to_markdown())
+        if not gate.passed:
+            print(f"mnist-mlp: gate failed: {'; '.join(gate.failures)}", file=sys.stderr)
+            if exit_code == EXIT_OK:
+                exit_code = EXIT_GATE_FAILED
+    print(f"run {outcome.run['status']}: {outcome.run_dir / 'report.md'} (all runs: {index})")
+    if exit_code == 130:
+        print("mnist-mlp: interrupted; finished cases were saved", file=sys.stderr)
+    return exit_code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from mnist_mlp import atomic, results
+    from mnist_mlp.report import tables
+    from mnist_mlp.report.render import render_report
+
+    run = results.load(args.run_dir)
+    run_dir = args.run_dir if args.run_dir.is_dir() else args.run_dir.parent
+    atomic.ensure_writable_dir(run_dir)
+    written = render_report(run, run_dir)
+    print(tables.render(tables.summary_table(run), "simple"))
+    print()
+    print("wrote " + ", ".join(str(path) for path in written))
+    return 0

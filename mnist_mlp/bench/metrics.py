@@ -1,0 +1,83 @@
+"""Derived figures from raw measurements: pure functions, so they are tested without a backend.
+
+Kept apart from the suites because the same definitions must hold for every backend, and from
+the report because the report only reads what was stored.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any, Mapping, Sequence
+
+from mnist_mlp.config import FORWARD_FLOPS_PER_SAMPLE, TRAIN_FLOPS_PER_SAMPLE
+
+
+def time_to_target(history: Mapping[str, Sequence[float]], target: float) -> tuple[float | None, int | None]:
+    """DAWNBench-style: cumulative epoch seconds until validation accuracy first reaches ``target``.
+
+    Returns (seconds, epochs), or (None, None) when the target is never reached.
+    """
+    elapsed = 0.0
+    for epoch, (seconds, accuracy) in enumerate(zip(history.get("epoch_seconds", []), history.get("val_accuracy", [])), 1):
+        elapsed += float(seconds)
+        if accuracy is not None and math.isfinite(accuracy) and accuracy >= target:
+            return elapsed, epoch
+    return None, None
+
+
+def seed_metrics(
+    *, seed: int, wall_seconds: float, history: Mapping[str, Sequence[float]], steps_per_epoch: int,
+    test_accuracy: float, target: float,
+) -> dict[str, Any]:
+    """One training round: first epoch (with tracing/compilation) apart from the steady state.
+
+    ``steady_epoch_seconds`` is the mean of epochs 2..N (None with a single epoch: there is no
+    steady state to speak of); ``steady_ms_per_step`` divides it by the steps of an epoch.
+    """
+    epochs = [float(s) for s in history.get("epoch_seconds", [])]
+    steady = statistics.fmean(epochs[1:]) if len(epochs) > 1 else None
+    reached, epochs_to = time_to_target(history, target)
+    metrics = {
+        "seed": seed,
+        "wall_seconds": float(wall_seconds),
+        "first_epoch_seconds": epochs[0] if epochs else None,
+        "steady_epoch_seconds": steady,
+        "steady_ms_per_step": steady / steps_per_epoch * 1000.0 if steady is not None and steps_per_epoch else None,
+        "time_to_target_seconds": reached,
+        "epochs_to_target": epochs_to,
+        "test_accuracy": float(test_accuracy),
+        "history": {key: [float(v) for v in values] for key, values in history.items()},
+    }
+    non_finite = [key for key in ("wall_seconds", "test_accuracy") if not math.isfinite(metrics[key])]
+    non_finite += [key for key, values in metrics["history"].items() if any(not math.isfinite(v) for v in values)]
+    if non_finite:
+        metrics["non_finite"] = non_finite
+    return metrics
+
+
+def percentiles_ms(seconds: Sequence[float], points: Sequence[int] = (50, 90, 99)) -> dict[str, Any]:
+    """Latency percentiles in milliseconds (linear interpolation, like numpy's default)."""
+    import numpy as np
+
+    values = np.asarray(seconds, dtype=np.float64) * 1000.0
+    result: dict[str, Any] = {f"p{p}": float(np.percentile(values, p)) if values.size else None for p in points}
+    result["rounds"] = int(values.size)
+    return result
+
+
+def train_gflops(samples_per_epoch: int, steady_epoch_seconds: float | None) -> float | None:
+    """Training GFLOP/s in the steady state: about 3 forward passes per training sample."""
+    if not steady_epoch_seconds:
+        return None
+    return TRAIN_FLOPS_PER_SAMPLE * samples_per_epoch / steady_epoch_seconds / 1e9
+
+
+def inference_gflops(samples_per_second: float) -> float:
+    return FORWARD_FLOPS_PER_SAMPLE * samples_per_second / 1e9
+
+
+def percent_of_peak(gflops: float | None, peak: float | None) -> float | None:
+    if gflops is None or not peak:
+        return None
+    return 100.0 * gflops / peak

@@ -1,0 +1,84 @@
+"""The two workloads a user picks with ``--profile``, and how options override them.
+
+``quick`` is a smoke run that must finish in about a minute for every backend on a laptop;
+``full`` is the seed workload (25 epochs, batch 32, validation split 0.2). Everything a profile
+fixes is written into the results, so a number is never separated from the settings behind it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from mnist_mlp.errors import UsageError
+
+#: the batch sizes of the inference sweep in the full profile
+FULL_BATCH_SIZES = (1, 32, 256, 1024, 10000)
+#: the test set holds this many images: no inference batch can be larger
+MAX_BATCH_SIZE = 10000
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Workload and measurement budget of one run (per case)."""
+
+    name: str
+    epochs: int
+    seeds: int
+    batch_sizes: tuple[int, ...]
+    #: pytest-benchmark --benchmark-max-time per inference benchmark (seconds)
+    max_time: float
+    #: pytest-benchmark --benchmark-min-rounds
+    min_rounds: int
+    #: pytest-benchmark --benchmark-min-time: a round lasts at least this long (bounds the rounds kept)
+    min_time: float
+    #: pedantic rounds (one call each) behind the batch-1 latency percentiles
+    latency_rounds: int
+    #: wall-clock limit of one case, seconds
+    timeout: float
+    target_accuracy: float = 0.975
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["batch_sizes"] = list(self.batch_sizes)
+        return data
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        name="quick", epochs=1, seeds=1, batch_sizes=(1, 256, 10000),
+        max_time=0.2, min_rounds=3, min_time=0.002, latency_rounds=30, timeout=300.0,
+    ),
+    "full": Profile(
+        name="full", epochs=25, seeds=1, batch_sizes=FULL_BATCH_SIZES,
+        max_time=0.5, min_rounds=5, min_time=0.005, latency_rounds=100, timeout=1200.0,
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise UsageError(f"--profile: unknown profile {name!r} (choose from {', '.join(PROFILES)})")
+    return PROFILES[name]
+
+
+def check_batch_sizes(sizes: tuple[int, ...]) -> tuple[int, ...]:
+    """Sorted unique batch sizes, each between 1 and the test-set size."""
+    if not sizes:
+        raise UsageError("--batch-sizes: give at least one batch size")
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH_SIZE:
+            raise UsageError(f"--batch-sizes: {size!r} is outside 1 to {MAX_BATCH_SIZE} (the test set)")
+    return tuple(sorted(set(sizes)))
+
+
+def with_overrides(profile: Profile, **changes: Any) -> Profile:
+    """The profile with the options the user gave (None means 'keep the profile's value')."""
+    given = {key: value for key, value in changes.items() if value is not None}
+    if "batch_sizes" in given:
+        given["batch_sizes"] = check_batch_sizes(tuple(given["batch_sizes"]))
+    if "target_accuracy" in given and not 0.0 < given["target_accuracy"] <= 1.0:
+        raise UsageError(f"--target-accuracy: must be in (0, 1], got {given['target_accuracy']}")
+    if "timeout" in given and given["timeout"] <= 0:
+        raise UsageError(f"--timeout: must be positive, got {given['timeout']}")
+    return replace(profile, **given)

@@ -1,0 +1,378 @@
+"""Run the benchmark matrix: one fresh pytest-benchmark child per backend x device case.
+
+Plan (``plan_cases``): backends x devices, then the NumPy reference on the CPU; a case whose
+backend is not installed or whose device is absent is skipped with its reason, before any
+process starts. Each case then runs in its own child (``python -m pytest benchmarks/...``,
+see ``child_argv``) with its settings in a JSON file, a wall-clock timeout and its own log.
+After every case ``results.json`` is saved again, so a crash of the parent loses nothing that
+finished; Ctrl-C stops the running child, marks it ``interrupted`` and keeps the rest.
+
+The child command is injectable (the ``child_command`` argument, or the hidden
+``$MNIST_MLP_BENCH_CHILD``: a Python script run as ``python SCRIPT CASE_JSON RAW_JSON``) so the
+tests can exercise crashes, timeouts and interrupts with fake children in milliseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+import mnist_mlp
+from mnist_mlp import atomic, backends, results
+from mnist_mlp.bench import collect, machine
+from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, NUMPY, CaseConfig
+from mnist_mlp.bench.child import ChildInterrupted, describe_returncode, run_child, tail
+from mnist_mlp.bench.profiles import Profile
+from mnist_mlp.config import BACKENDS, DEVICES, ModelSpec, TrainConfig
+from mnist_mlp.errors import EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
+
+log = logging.getLogger(__name__)
+
+BENCH_DIR_ENV = "MNIST_MLP_BENCHMARKS_DIR"
+CHILD_ENV = "MNIST_MLP_BENCH_CHILD"
+SUITE_FILES = ("test_training.py", "test_inference.py")
+
+ChildCommand = Callable[[CaseConfig, Path, Path], list[str]]
+
+
+@dataclass(frozen=True)
+class CasePlan:
+    case_id: str
+    backend: str
+    device: str
+    skip_reason: str | None = None
+
+
+@dataclass
+class BenchOptions:
+    """Everything ``mnist-mlp bench`` was asked for, after validation."""
+
+    profile: Profile
+    profile_label: str  # quick | full | custom
+    train: TrainConfig
+    backends: tuple[str, ...] = (*BACKENDS, NUMPY)
+    devices: tuple[str, ...] = DEVICES
+    out: Path = Path("reports")
+    data_dir: str | None = None
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(self.profile.seeds))
+
+
+class Reporter(Protocol):
+    def case_started(self, index: int, total: int, plan: CasePlan) -> None: ...
+    def case_progress(self, plan: CasePlan, text: str, elapsed: float) -> None: ...
+    def case_finished(self, plan: CasePlan, record: dict[str, Any]) -> None: ...
+
+
+class NullReporter:
+    def case_started(self, index: int, total: int, plan: CasePlan) -> None:
+        log.info("case %d/%d: %s", index, total, plan.case_id)
+
+    def case_progress(self, plan: CasePlan, text: str, elapsed: float) -> None:
+        pass
+
+    def case_finished(self, plan: CasePlan, record: dict[str, Any]) -> None:
+        log.info("case %s: %s", plan.case_id, record["status"])
+
+
+@dataclass
+class RunOutcome:
+    run: dict[str, Any]
+    run_dir: Path
+    exit_code: int
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def plan_cases(
+    names: Sequence[str], devices: Sequence[str], *,
+    installed: Callable[[str], bool] | None = None, gpu_present: Callable[[], bool] | None = None,
+) -> list[CasePlan]:
+    """Backends x devices in the order given, then NumPy on the CPU (if asked for and cpu is).
+
+    ``installed`` and ``gpu_present`` default to ``mnist_mlp.backends``' checks, looked up at call
+    time so tests can pretend a backend or a GPU is missing.
+    """
+    installed = installed or backends.is_installed
+    plans = []
+    has_gpu = (gpu_present or backends.gpu_hardware_present)()
+    for backend in (name for name in names if name != NUMPY):
+        for device in devices:
+            reason = None
+            if not installed(backend):
+                reason = f"{backend} is not installed (pip install 'mnist-mlp[{backend}]')"
+            elif device == "gpu" and not has_gpu:
+                reason = "no GPU on this machine"
+            plans.append(CasePlan(f"{backend}-{device}", backend, device, reason))
+    if NUMPY in names and "cpu" in devices:
+        plans.append(CasePlan(f"{NUMPY}-cpu", NUMPY, "cpu"))
+    return plans
+
+
+def find_benchmarks_dir() -> Path:
+    """``$MNIST_MLP_BENCHMARKS_DIR``, else ``benchmarks/`` beside the (editable) package, else in cwd."""
+    candidates = []
+    if os.environ.get(BENCH_DIR_ENV):
+        candidates.append(Path(os.environ[BENCH_DIR_ENV]))
+    candidates += [Path(mnist_mlp.__file__).resolve().parent.parent / "benchmarks", Path.cwd() / "benchmarks"]
+    for candidate in candidates:
+        if all((candidate / name).is_file() for name in ("conftest.py", *SUITE_FILES)):
+            return candidate.resolve()
+    raise UsageError(
+        f"cannot find the benchmark suites (benchmarks/conftest.py); install the project editable "
+        f"(pip install -e .) or set {BENCH_DIR_ENV}"
+    )
+
+
+def child_argv(case_json: Path, raw_json: Path, profile: Profile, bench_dir: Path) -> list[str]:
+    """``python -m pytest`` on the two suites (training first), writing the raw JSON."""
+    return [
+        sys.executable, "-m", "pytest", *(str(bench_dir / name) for name in SUITE_FILES),
+        "--rootdir", str(bench_dir), "-p", "no:cacheprovider", "-p", "no:warnings", "-q", "-o", "addopts=",
+        f"--benchmark-json={raw_json}",
+        f"--benchmark-max-time={profile.max_time}",
+        f"--benchmark-min-rounds={profile.min_rounds}",
+        f"--benchmark-min-time={profile.min_time}",
+        "--benchmark-sort=name",
+        "--benchmark-columns=min,median,mean,stddev,rounds,ops",
+    ]
+
+
+def default_child_command(profile: Profile) -> ChildCommand:
+    script = os.environ.get(CHILD_ENV)
+    if script:
+        return lambda case, case_json, raw_json: [sys.executable, script, str(case_json), str(raw_json)]
+    bench_dir = find_benchmarks_dir()
+    return lambda case, case_json, raw_json: child_argv(case_json, raw_json, profile, bench_dir)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    host = re.sub(r"[^A-Za-z0-9.-]+", "-", machine.host_name())[:40] or "host"
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}_{host}"
+
+
+def run_benchmarks(
+    options: BenchOptions, *, reporter: Reporter | None = None, child_command: ChildCommand | None = None,
+    peak_gflops: float | None = None, dataset: dict[str, Any] | None = None,
+) -> RunOutcome:
+    """Run every planned case, save results.json after each, and return the run and exit code.
+
+    ``peak_gflops`` and ``dataset`` may be given to skip the NumPy probe and the data load
+    (tests); by default both are measured here, before any case starts.
+    """
+    reporter = reporter or NullReporter()
+    out_root = atomic.ensure_writable_dir(options.out)
+    command = child_command or default_child_command(options.profile)
+    if dataset is None:
+        from mnist_mlp.data import load_mnist
+
+        data = load_mnist(options.data_dir)
+        dataset = {"sha256": data.sha256, "source": data.source}
+    if peak_gflops is None:
+        from mnist_mlp.bench.peak import numpy_peak_gflops
+
+        peak_gflops = numpy_peak_gflops()
+
+    run_id = new_run_id()
+    run_dir = atomic.ensure_writable_dir(out_root / run_id)
+    raw_dir = atomic.ensure_writable_dir(run_dir / "raw")
+    run = _new_run(options, run_id, peak_gflops, dataset)
+    plans = plan_cases(options.backends, options.devices)
+    records: list[dict[str, Any]] = []
+    interrupted = False
+    with tempfile.TemporaryDirectory(prefix="mnist-mlp-bench-") as work:
+        weights: tuple[str, str] | None = None  # (path, case id) of the first trained weights
+        for index, plan in enumerate(plans, 1):
+            if interrupted:
+                records.append(_record(plan, "skipped", "not run: the run was interrupted"))
+                continue
+            reporter.case_started(index, len(plans), plan)
+            if plan.skip_reason:
+                record = _record(plan, "skipped", plan.skip_reason)
+            else:
+                case = _case_config(plan, options, Path(work), weights)
+                try:
+                    record = _run_case(case, plan, run, run_dir, raw_dir, Path(work), command, reporter)
+                except _Interrupted as stop:
+                    record, interrupted = stop.record, True
+                except KeyboardInterrupt:  # between children: nothing to stop, keep what finished
+                    record, interrupted = _record(plan, "interrupted", "interrupted by the user (Ctrl-C)"), True
+                if record["status"] == "ok" and case.weights_out and Path(case.weights_out).is_file() and weights is None:
+                    weights = (case.weights_out, plan.case_id)
+            records.append(record)
+            reporter.case_finished(plan, record)
+            run["cases"] = records
+            run["status"] = "interrupted" if interrupted else "partial"
+            results.save(run, run_dir)
+    run["cases"] = records
+    run["status"] = _run_status(records, interrupted)
+    results.save(run, run_dir)
+    if interrupted:
+        code = EXIT_INTERRUPTED
+    elif any(record["status"] in ("failed", "timeout") for record in records):
+        code = EXIT_CASES_FAILED
+    else:
+        code = EXIT_OK
+    return RunOutcome(run=run, run_dir=run_dir, exit_code=code, records=records)
+
+
+class _Interrupted(Exception):
+    def __init__(self, record: dict[str, Any]) -> None:
+        super().__init__("interrupted")
+        self.record = record
+
+
+def _run_status(records: list[dict[str, Any]], interrupted: bool) -> str:
+    if interrupted:
+        return "interrupted"
+    return "partial" if any(r["status"] in ("failed", "timeout") for r in records) else "complete"
+
+
+def _case_config(plan: CasePlan, options: BenchOptions, work: Path, weights: tuple[str, str] | None) -> CaseConfig:
+    profile = options.profile
+    return CaseConfig(
+        case_id=plan.case_id,
+        backend=plan.backend,
+        device=plan.device,
+        train=options.train.to_dict(),
+        seeds=tuple(options.seeds),
+        batch_sizes=profile.batch_sizes,
+        target_accuracy=profile.target_accuracy,
+        latency_rounds=profile.latency_rounds,
+        data_dir=str(options.data_dir) if options.data_dir else None,
+        weights_in=weights[0] if plan.backend == NUMPY and weights else None,
+        weights_from=weights[1] if plan.backend == NUMPY and weights else None,
+        weights_out=None if plan.backend == NUMPY else str(work / f"{plan.case_id}.weights.npz"),
+        progress_path=str(work / f"{plan.case_id}.progress"),
+        outcome_path=str(work / f"{plan.case_id}.outcome.json"),
+    )
+
+
+def _child_env(case_json: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("KERAS_BACKEND", None)  # the child selects it from the case file
+    env[CASE_ENV_VAR] = str(case_json)
+    env.setdefault("MPLBACKEND", "Agg")
+    env.setdefault("PYTHONHASHSEED", "0")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def _run_case(
+    case: CaseConfig, plan: CasePlan, run: dict[str, Any], run_dir: Path, raw_dir: Path, work: Path,
+    command: ChildCommand, reporter: Reporter,
+) -> dict[str, Any]:
+    case_json = case.write(work / f"{plan.case_id}.case.json")
+    raw_json = raw_dir / f"{plan.case_id}.json"
+    log_path = raw_dir / f"{plan.case_id}.log"
+    progress_path = Path(case.progress_path or work / "progress")
+
+    def on_poll(elapsed: float) -> None:
+        try:
+            text = progress_path.read_text(encoding="utf-8").strip()
+        except OSError:
+            text = "starting"
+        reporter.case_progress(plan, text, elapsed)
+
+    argv = command(case, case_json, raw_json)
+    log.info("case %s: %s", plan.case_id, " ".join(argv))
+    try:
+        ended = run_child(argv, env=_child_env(case_json), timeout=_timeout(run), log_path=log_path, on_poll=on_poll)
+    except ChildInterrupted as stop:
+        record = _finish(plan, run, run_dir, raw_json, log_path, case, "interrupted", "interrupted by the user (Ctrl-C)", stop.result.seconds)
+        raise _Interrupted(record) from None
+    if ended.ending == "timeout":
+        return _finish(plan, run, run_dir, raw_json, log_path, case, "timeout", f"no result within the {_timeout(run):g} s limit", ended.seconds)
+    outcome = collect.read_raw(Path(case.outcome_path)) if case.outcome_path else None
+    if ended.returncode == 0 and outcome and outcome.get("status") == "skipped":
+        return _finish(plan, run, run_dir, raw_json, log_path, case, "skipped", outcome.get("reason"), ended.seconds)
+    if ended.returncode != 0:
+        return _finish(plan, run, run_dir, raw_json, log_path, case, "failed", describe_returncode(ended.returncode), ended.seconds)
+    if not raw_json.is_file():
+        return _finish(plan, run, run_dir, raw_json, log_path, case, "failed", "the child wrote no benchmark results", ended.seconds)
+    return _finish(plan, run, run_dir, raw_json, log_path, case, "ok", None, ended.seconds)
+
+
+def _timeout(run: dict[str, Any]) -> float:
+    return float(run["workload"]["timeout_s"])
+
+
+def _finish(
+    plan: CasePlan, run: dict[str, Any], run_dir: Path, raw_json: Path, log_path: Path, case: CaseConfig,
+    status: str, reason: str | None, seconds: float,
+) -> dict[str, Any]:
+    """The case's record, with whatever measurements its raw JSON holds (even a failed one's)."""
+    raw = collect.read_raw(raw_json) if raw_json.is_file() else None
+    peaks = run["machine"]["peak_gflops"]
+    gpu = collect.gpu_peak(raw)
+    if gpu is not None:
+        peaks[f"{plan.backend}-gpu"] = gpu
+    peak = gpu if plan.device == "gpu" else peaks.get("numpy_fp32")
+    record = _record(plan, status, reason)
+    record.update(collect.measurements(raw, peak))
+    record["duration_s"] = round(seconds, 3)
+    record["raw_benchmark_json"] = str(raw_json.relative_to(run_dir)) if raw is not None else None
+    record["log"] = str(log_path.relative_to(run_dir)) if log_path.is_file() else None
+    if status in ("failed", "timeout", "interrupted"):
+        record["stderr_tail"] = tail(log_path) or None
+    if plan.backend == NUMPY:
+        record["note"] = record.get("note") or (
+            f"weights trained by {case.weights_from}" if case.weights_from else "untrained weights"
+        )
+    return record
+
+
+def _record(plan: CasePlan, status: str, reason: str | None) -> dict[str, Any]:
+    return {
+        "id": plan.case_id, "backend": plan.backend, "device": plan.device, "status": status,
+        "reason": reason, "stderr_tail": None, "duration_s": 0.0, "raw_benchmark_json": None, "log": None,
+        "device_name": None, "note": None, "training": None, "inference": [], "latency_ms": {},
+        "agreement": None, "confusion_matrix": None,
+    }
+
+
+def _new_run(options: BenchOptions, run_id: str, peak_gflops: float, dataset: dict[str, Any]) -> dict[str, Any]:
+    commit, dirty = machine.git_commit()
+    train = options.train.to_dict()
+    train.pop("seed")
+    profile = options.profile
+    return {
+        "schema": results.SCHEMA,
+        "schema_version": results.SCHEMA_VERSION,
+        "run_id": run_id,
+        "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "status": "partial",
+        "tool": {"name": "mnist-mlp", "version": mnist_mlp.__version__, "commit": commit, "dirty": dirty},
+        "profile": options.profile_label,
+        "machine": machine.describe({"numpy_fp32": peak_gflops}),
+        "software": backends.package_versions(),
+        "dataset": dataset,
+        "workload": {
+            "train": train,
+            "seeds": options.seeds,
+            "batch_sizes": list(profile.batch_sizes),
+            "target_accuracy": profile.target_accuracy,
+            "model": ModelSpec().to_dict(),
+            "profile": profile.to_dict(),
+            "timeout_s": profile.timeout,
+            "backends": list(options.backends),
+            "devices": list(options.devices),
+        },
+        "cases": [],
+        "gate": None,
+    }

@@ -1,0 +1,135 @@
+"""Helpers for the pytest-benchmark suites under ``benchmarks/`` (they run inside one child).
+
+The suites stay short and readable; what they share lives here: choosing the backend before
+keras is imported, telling the parent that the case cannot run here (a skip, not a failure),
+a progress line the parent shows on the terminal, and handing trained weights to the NumPy case.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from mnist_mlp import atomic
+from mnist_mlp.bench.caseconfig import CaseConfig
+from mnist_mlp.config import HIDDEN_UNITS, NUM_CLASSES
+from mnist_mlp.errors import MnistMlpError
+
+log = logging.getLogger(__name__)
+
+WEIGHT_NAMES = ("w1", "b1", "w2", "b2", "w3", "b3")
+
+
+def select_backend(case: CaseConfig) -> str | None:
+    """Set the environment for the case's backend and device; the reason when it cannot run.
+
+    Must run before anything imports keras (the suite's ``pytest_configure``).
+    """
+    if case.is_numpy:
+        return None
+    from mnist_mlp import backends
+
+    try:
+        backends.select(case.backend, case.device)
+    except MnistMlpError as exc:
+        return str(exc)
+    return None
+
+
+def confirm_device(case: CaseConfig) -> tuple[str | None, str | None]:
+    """After the backend is chosen: (device name, None), or (None, reason) if the device is absent."""
+    if case.is_numpy:
+        return "cpu", None
+    from mnist_mlp import backends
+
+    try:
+        return backends.require_device(case.backend, case.device), None
+    except MnistMlpError as exc:
+        return None, str(exc)
+
+
+def write_outcome(case: CaseConfig, status: str, reason: str) -> None:
+    """Tell the parent why nothing was measured (e.g. the framework sees no GPU)."""
+    if case.outcome_path:
+        atomic.write_json(case.outcome_path, {"status": status, "reason": reason})
+
+
+class Progress:
+    """A one-line status file the parent polls; cheap (one small write) and never fatal."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = Path(path) if path else None
+        self._last = 0.0
+
+    def __call__(self, text: str, force: bool = True) -> None:
+        if self.path is None:
+            return
+        now = time.perf_counter()
+        if not force and now - self._last < 0.5:
+            return
+        self._last = now
+        try:
+            self.path.write_text(text, encoding="utf-8")
+        except OSError:
+            pass
+
+
+def progress_callback(progress: Progress, seed: int, epochs: int) -> Any:
+    """A Keras callback that reports 'seed S epoch E/N' (written at epoch ends only: no timing cost)."""
+    import keras
+
+    class _EpochProgress(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            progress(f"training seed {seed}, epoch {epoch + 1}/{epochs}")
+
+    return _EpochProgress()
+
+
+def save_weights(path: str | Path, weights: Sequence[np.ndarray]) -> Path:
+    arrays = dict(zip(WEIGHT_NAMES, weights))
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    return atomic.write_with(path, write)
+
+
+def load_weights(path: str | Path) -> list[np.ndarray]:
+    with np.load(path, allow_pickle=False) as npz:
+        return [np.asarray(npz[name], dtype=np.float32) for name in WEIGHT_NAMES]
+
+
+def untrained_weights(seed: int = 0) -> list[np.ndarray]:
+    """Glorot-uniform weights, zero biases: for the NumPy throughput when no case trained a model.
+
+    Throughput does not depend on the values, only on the shapes.
+    """
+    rng = np.random.default_rng(seed)
+    sizes = (784, *HIDDEN_UNITS, NUM_CLASSES)
+    weights: list[np.ndarray] = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        weights.append(rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32))
+        weights.append(np.zeros(fan_out, dtype=np.float32))
+    return weights
+
+
+def child_machine_info(case: CaseConfig, device_name: str | None, gpu_peak: float | None) -> dict[str, Any]:
+    """What the child adds to pytest-benchmark's machine info: the case and the software it ran."""
+    from mnist_mlp.backends import package_versions
+
+    info: dict[str, Any] = {
+        "mnist_mlp_case": case.case_id,
+        "backend": case.backend,
+        "device": case.device,
+        "device_name": device_name,
+        "versions": package_versions(),
+    }
+    if gpu_peak is not None:
+        info["peak_gflops"] = gpu_peak
+    return info
