@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from mnist_mlp import __version__
-from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig, parse_jit_compile
+from mnist_mlp import __version__, argtypes
+from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig
 from mnist_mlp.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, MnistMlpError, UsageError
 
 log = logging.getLogger("mnist_mlp")
@@ -31,7 +30,9 @@ class _Parser(argparse.ArgumentParser):
 def emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
     """One JSON object on standard output with ``--json``, else the human-readable ``text``."""
     if getattr(args, "json", False):
-        print(json.dumps(payload, allow_nan=True))
+        from mnist_mlp.results import sanitize
+
+        print(json.dumps(sanitize(payload), allow_nan=False))  # NaN is not JSON: null instead
     else:
         print(text)
 
@@ -53,6 +54,7 @@ def _select(args: argparse.Namespace) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from mnist_mlp import atomic
+    from mnist_mlp.results import sanitize
 
     config = TrainConfig(
         epochs=args.epochs,
@@ -76,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     model_path = save_model(result.model, out / "model.keras")
     payload = {"backend": backend, "device": args.device, "data": data.source, "dataset_sha256": data.sha256}
     payload.update(result.to_dict())
-    atomic.write_json(out / "history.json", payload)
+    atomic.write_json(out / "history.json", sanitize(payload))
     plot_training_curves({backend: result.history}, out / "curves.png")
     payload.update(model=str(model_path), out=str(out))
     emit(
@@ -136,6 +138,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if not (args.index or args.image or args.array):
         raise UsageError("predict: give at least one of --index, --image or --array")
+    backend = _select(args)  # before anything can import keras (the data fallback does)
     images, sources = [], []
     if args.index:
         data = _load_data(args)
@@ -154,7 +157,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     batch = np.concatenate(images)
     if args.plot and len(batch) != 1:
         raise UsageError(f"--plot: draws one image, but {len(batch)} were given")
-    backend = _select(args)
     from mnist_mlp.model import load_model
     from mnist_mlp.predict import plot_prediction, predict
 
@@ -169,43 +171,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         "\n".join(lines) + (f"\nwrote {args.plot}" if args.plot else ""),
     )
     return 0
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _split(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text}")
-    return value
-
-
-def _tolerance(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, got {text}")
-    return value
-
-
-def _jit(text: str) -> bool | str:
-    try:
-        return parse_jit_compile(text)
-    except UsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
 
 def _common(parser: argparse.ArgumentParser, *, model: bool, backend: bool = True) -> None:
@@ -227,13 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = TrainConfig()
     train = sub.add_parser("train", help="train the seed's MLP; write model.keras, history.json, curves.png")
     _common(train, model=False)
-    train.add_argument("--epochs", type=_positive, default=defaults.epochs)
-    train.add_argument("--batch-size", type=_positive, default=defaults.batch_size)
-    train.add_argument("--validation-split", type=_split, default=defaults.validation_split)
+    train.add_argument("--epochs", type=argtypes.positive_int, default=defaults.epochs)
+    train.add_argument("--batch-size", type=argtypes.positive_int, default=defaults.batch_size)
+    train.add_argument("--validation-split", type=argtypes.split, default=defaults.validation_split)
     train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    train.add_argument("--jit-compile", type=_jit, default=defaults.jit_compile, help="auto (Keras' default), true or false")
-    train.add_argument("--steps-per-execution", type=_positive, default=defaults.steps_per_execution)
+    train.add_argument("--jit-compile", type=argtypes.jit, default=defaults.jit_compile, help="auto (Keras' default), true or false")
+    train.add_argument("--steps-per-execution", type=argtypes.positive_int, default=defaults.steps_per_execution)
     train.add_argument(
         "--unscaled-inputs", action="store_true",
         help="feed raw 0-255 pixels instead of [0, 1]: a deliberately broken variant, to show the accuracy gate",
@@ -247,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="compare a backend's predictions with the NumPy forward pass")
     _common(verify, model=True)
-    verify.add_argument("--tolerance", type=_tolerance, default=1e-5, help="largest allowed |difference| (default 1e-5)")
+    verify.add_argument("--tolerance", type=argtypes.non_negative_float, default=1e-5, help="largest allowed |difference| (default 1e-5)")
     verify.set_defaults(handler=cmd_verify)
 
     predict = sub.add_parser("predict", help="digit and probabilities for single images")

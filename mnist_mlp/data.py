@@ -512,11 +512,29 @@ def _keras_cache_path() -> str:
     return os.path.join(base, "datasets", NPZ_NAME)
 
 
+def _default_backend_for_download() -> None:
+    """Importing keras fixes its backend: when none was chosen, pick one that is installed.
+
+    Keras would default to TensorFlow, which may be absent (a JAX-only install), and a process
+    that only downloads data (the benchmark's parent) should not fail for that.
+    """
+    import importlib.util
+    import sys
+
+    if "keras" in sys.modules or os.environ.get("KERAS_BACKEND"):
+        return
+    for backend in ("tensorflow", "jax", "torch"):
+        if importlib.util.find_spec(backend) is not None:
+            os.environ["KERAS_BACKEND"] = backend
+            return
+
+
 def _load_from_keras(verify: bool) -> Mnist:
     """Last resort: Keras' own download and cache. Imports keras, so only reached by choice.
 
     Never used by the tests (no network); the arrays get the same checks as an .npz.
     """
+    _default_backend_for_download()
     try:
         from keras.datasets import mnist as keras_mnist
 

@@ -99,9 +99,13 @@ def sanitize(obj: Any) -> Any:
 
 
 def save(run: dict[str, Any], run_dir: str | Path) -> Path:
-    """Validate, then write ``results.json`` atomically into ``run_dir``."""
-    validate(run, Path(run_dir) / RESULTS_FILE)
-    return atomic.write_json(Path(run_dir) / RESULTS_FILE, run)
+    """Store NaN/inf as null (``sanitize``), validate, then write ``results.json`` atomically.
+
+    A diverged training run is a result too: it is saved, and the accuracy gate fails it.
+    """
+    clean = sanitize(run)
+    validate(clean, Path(run_dir) / RESULTS_FILE)
+    return atomic.write_json(Path(run_dir) / RESULTS_FILE, clean)
 
 
 def load(path: str | Path) -> dict[str, Any]:
@@ -194,14 +198,14 @@ def _validate_case(where: str, case: Any) -> None:
             spot = f"{where}.training.per_seed[{index}]"
             if not isinstance(seed, dict):
                 raise ResultFileError(f"{spot} is not an object")
-            for key in ("wall_seconds", "first_epoch_seconds", "steady_epoch_seconds", "steady_ms_per_step"):
+            for key in ("wall_seconds", "first_epoch_seconds", "steady_epoch_seconds", "steady_train_epoch_seconds", "steady_ms_per_step"):
                 if seed.get(key) is not None:
                     _non_negative(f"{spot}.{key}", seed[key])
             if seed.get("time_to_target_seconds") is not None:
                 _non_negative(f"{spot}.time_to_target_seconds", seed["time_to_target_seconds"])
             _accuracy(f"{spot}.test_accuracy", seed.get("test_accuracy"))
         for key in (
-            "wall_seconds", "first_epoch_seconds", "steady_epoch_seconds", "steady_ms_per_step", "time_to_target_seconds"
+            "wall_seconds", "first_epoch_seconds", "steady_epoch_seconds", "steady_train_epoch_seconds", "steady_ms_per_step", "time_to_target_seconds"
         ):
             _stats(f"{where}.training.{key}", training.get(key), non_negative=True)
         _stats(f"{where}.training.test_accuracy", training.get("test_accuracy"), accuracy=True)

@@ -32,18 +32,25 @@ def seed_metrics(
 ) -> dict[str, Any]:
     """One training round: first epoch (with tracing/compilation) apart from the steady state.
 
-    ``steady_epoch_seconds`` is the mean of epochs 2..N (None with a single epoch: there is no
-    steady state to speak of); ``steady_ms_per_step`` divides it by the steps of an epoch.
+    ``steady_epoch_seconds`` is the mean of whole epochs 2..N, validation included (None with a
+    single epoch: there is no steady state to speak of). ``steady_train_epoch_seconds`` is the
+    mean of their training parts alone (``epoch_train_seconds``), and ``steady_ms_per_step``
+    divides that by the training steps of an epoch, so validation time never inflates it.
     """
     epochs = [float(s) for s in history.get("epoch_seconds", [])]
+    train_parts = [float(s) for s in history.get("epoch_train_seconds", [])] or epochs
     steady = statistics.fmean(epochs[1:]) if len(epochs) > 1 else None
+    steady_train = statistics.fmean(train_parts[1:]) if len(train_parts) > 1 else None
     reached, epochs_to = time_to_target(history, target)
     metrics = {
         "seed": seed,
         "wall_seconds": float(wall_seconds),
         "first_epoch_seconds": epochs[0] if epochs else None,
         "steady_epoch_seconds": steady,
-        "steady_ms_per_step": steady / steps_per_epoch * 1000.0 if steady is not None and steps_per_epoch else None,
+        "steady_train_epoch_seconds": steady_train,
+        "steady_ms_per_step": (
+            steady_train / steps_per_epoch * 1000.0 if steady_train is not None and steps_per_epoch else None
+        ),
         "time_to_target_seconds": reached,
         "epochs_to_target": epochs_to,
         "test_accuracy": float(test_accuracy),

@@ -154,6 +154,11 @@ def accuracy_table(run: dict) -> Table:
     return headers, rows
 
 
+def _sci(value: float | None) -> str:
+    """Scientific notation, or a dash where the value is missing (NaN is stored as null)."""
+    return f"{value:.2e}" if isinstance(value, (int, float)) else "–"
+
+
 def agreement_table(run: dict) -> Table:
     headers = ["case", "max |p - p_numpy|", "argmax agreement", "argmax differences (at ties)", "test images"]
     rows = []
@@ -162,7 +167,7 @@ def agreement_table(run: dict) -> Table:
         if not agree:
             continue
         rows.append([
-            case["id"], f"{agree.get('max_abs_diff', 0):.2e}", accuracy(agree.get("argmax_agreement")),
+            case["id"], _sci(agree.get("max_abs_diff")), accuracy(agree.get("argmax_agreement")),
             f"{agree.get('argmax_differences', 0)} ({agree.get('argmax_differences_at_ties', 0)})",
             f"{agree.get('samples', 0):,}",
         ])
