@@ -167,6 +167,15 @@ def default_path() -> Path:
     return REPO_COPY if REPO_COPY.is_file() else PACKAGED
 
 
+def default_targets() -> list[Path]:
+    """Where ``calibrate`` writes by default: every file ``default_path()`` may pick, kept equal.
+
+    In a checkout that is ``REPO_COPY`` (what the gate reads there) and ``PACKAGED`` (what a wheel
+    built from it ships); elsewhere only ``PACKAGED``. Never a path relative to the current folder.
+    """
+    return [REPO_COPY, PACKAGED] if REPO_COPY.parent.is_dir() else [PACKAGED]
+
+
 def load(path: str | Path | None = None) -> tuple[dict[str, Any], Path]:
     """Read and check a thresholds file (default: ``default_path()``); returns it and its path."""
     path = Path(path) if path is not None else default_path()

@@ -3,7 +3,9 @@
 The first run is the baseline. Headline metrics per case: training wall time, steady-state ms per
 step, time to target accuracy, test accuracy (samples: the seeds), inference samples/s per path
 and batch size (samples: ``batch_size / seconds_per_batch`` of each round) and batch-1 latency
-p50 (samples: the batch-1 rounds of that path, in ms).
+p50 (samples: ``latency_ms[path]["samples_ms"]``, the latency benchmark's own per-round times;
+a run without them has no latency spread; the throughput sweep's batch-1 rounds are a different
+measurement and are not used for it).
 
 When is a difference real? Both must hold, else it is "within noise":
 
@@ -19,8 +21,11 @@ When is a difference real? Both must hold, else it is "within noise":
 With a single sample on both sides the spread is unknown and the table says so.
 
 Runs are "not comparable" with the baseline (and left out of the metric table, with the reason)
-when the schema version, the dataset's sha256 or the workload (``results["workload"]`` without
-the seed list and the batch-size list, which only choose how much is measured) differ.
+when what is measured differs: the schema version, the dataset's sha256, or the workload's
+``train`` (the TrainConfig without its seed), ``model`` and ``target_accuracy``. Everything else
+in ``results["workload"]`` only chooses how much is measured, or where: the seeds, the batch
+sizes, the backends and devices selected, the timeout, the profile and its label. Those are
+listed among the differences, and a metric or case present in one run only is shown as missing.
 ``--fail-if-slower PCT`` / ``--fail-if-less-accurate PP`` count a regression only when it exceeds
 the limit and is not within noise (or the spread is unknown), so CI does not fail on jitter.
 """
@@ -40,10 +45,20 @@ from mnist_mlp import results
 K_SIGMA = 2.0
 #: up to this many samples the range is [min, max]; above it the 10th-90th percentile
 FULL_RANGE_MAX_SAMPLES = 10
-#: workload keys that choose how much is measured, not what
-WORKLOAD_FREE_KEYS = ("seeds", "batch_sizes")
+#: the workload keys that define the measured work; the rest (seeds, batch sizes, backends,
+#: devices, timeout, profile) choose how much is measured, or where
+COMPARED_WORKLOAD_KEYS = ("train", "model", "target_accuracy")
 #: measured on every run (so never identical), not a property of the machine's setup
 MEASURED_MACHINE_KEYS = ("machine.peak_gflops",)
+
+
+#: (key in ``training``, label, kind, unit) of the training metrics, in display order
+TRAINING_METRICS = (
+    ("wall_seconds", "training wall time", "time", "s"),
+    ("steady_ms_per_step", "steady-state time per step", "time", "ms"),
+    ("time_to_target_seconds", "time to target accuracy", "time", "s"),
+    ("test_accuracy", "test accuracy", "accuracy", "%"),
+)
 
 
 @dataclass
@@ -106,12 +121,7 @@ def case_metrics(case: Mapping[str, Any]) -> dict[Metric, Measure]:
     out: dict[Metric, Measure] = {}
     training = case.get("training") or {}
     per_seed = training.get("per_seed") or []
-    for key, label, kind, unit in (
-        ("wall_seconds", "training wall time", "time", "s"),
-        ("steady_ms_per_step", "steady-state time per step", "time", "ms"),
-        ("time_to_target_seconds", "time to target accuracy", "time", "s"),
-        ("test_accuracy", "test accuracy", "accuracy", "%"),
-    ):
+    for key, label, kind, unit in TRAINING_METRICS:
         if not per_seed and not training.get(key):
             continue
         out[Metric(f"training.{key}", label, kind, unit)] = _seed_measure(per_seed, training.get(key), key)
@@ -122,13 +132,16 @@ def case_metrics(case: Mapping[str, Any]) -> dict[Metric, Measure]:
         seconds = (row.get("seconds_per_batch") or {}).get("samples") or []
         out[metric] = Measure(row["samples_per_second"], [size / s for s in seconds if s > 0])
     for path, latency in sorted((case.get("latency_ms") or {}).items()):
-        p50 = latency.get("p50") if isinstance(latency, dict) else None
-        rounds = next((r for r in inference if r["path"] == path and r["batch_size"] == 1), None)
-        seconds = ((rounds or {}).get("seconds_per_batch") or {}).get("samples") or []
+        latency = latency if isinstance(latency, dict) else {}
+        samples = latency.get("samples_ms") if isinstance(latency.get("samples_ms"), list) else []
         out[Metric(f"latency.{path}.p50", f"batch-1 latency p50, {path}", "time", "ms")] = Measure(
-            p50, [s * 1000.0 for s in seconds]
+            latency.get("p50"), [float(v) for v in samples if _is_number(v)]
         )
     return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _seed_measure(per_seed: list[Mapping[str, Any]], summary: Mapping[str, Any] | None, key: str) -> Measure:
@@ -217,10 +230,28 @@ def not_comparable_reasons(base: Mapping[str, Any], other: Mapping[str, Any]) ->
     sha_a, sha_b = (r.get("dataset", {}).get("sha256") for r in (base, other))
     if sha_a != sha_b:
         reasons.append(f"dataset sha256 {str(sha_b)[:12]}… vs {str(sha_a)[:12]}…")
-    work_a, work_b = ({k: v for k, v in r.get("workload", {}).items() if k not in WORKLOAD_FREE_KEYS} for r in (base, other))
-    for key, (value_a, value_b) in [(k, v) for k, v in _differing([work_a, work_b], "workload")]:
+    for key, (value_a, value_b) in _differing([measured_workload(base), measured_workload(other)], "workload"):
         reasons.append(f"{key} {value_b!r} vs {value_a!r}")
     return reasons
+
+
+def measured_workload(run: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``run["workload"]`` that defines the measured work (see the module docstring)."""
+    workload = run.get("workload") or {}
+    measured = {key: workload.get(key) for key in COMPARED_WORKLOAD_KEYS}
+    if isinstance(measured["train"], dict):
+        measured["train"] = {k: v for k, v in measured["train"].items() if k != "seed"}
+    return measured
+
+
+def setup_differences(runs: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[Any]]]:
+    """How much was measured, and where, when it differs: profile, seeds, batch sizes, backends..."""
+    chosen = [
+        {"profile": r.get("profile"),
+         "workload": {k: v for k, v in (r.get("workload") or {}).items() if k not in COMPARED_WORKLOAD_KEYS}}
+        for r in runs
+    ]
+    return _differing(chosen, "")
 
 
 def machine_differences(runs: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[Any]]]:
@@ -320,7 +351,7 @@ class Comparison:
                 "",
             ]
         if self.missing:
-            lines += ["Cases not in every run:", ""] + [f"- {m}" for m in self.missing] + [""]
+            lines += ["Not in every run (shown as —):", ""] + [f"- {m}" for m in self.missing] + [""]
         lines += ["## What differs between the runs", ""]
         if self.differences:
             diff_rows = [[key, *(_short(v) for v in values)] for key, values in self.differences]
@@ -373,6 +404,17 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
+def _display_order(metric: Metric) -> tuple:
+    """Training metrics in ``TRAINING_METRICS`` order, then throughput by path and batch size, then latency."""
+    group, _, rest = metric.key.partition(".")
+    if group == "training":
+        return (0, [k for k, *_ in TRAINING_METRICS].index(rest), "", 0)
+    if group == "inference":
+        path, _, size = rest.rpartition(".")
+        return (1, 0, path, int(size))
+    return (2, 0, rest, 0)
+
+
 def compare(runs: Sequence[RunInfo]) -> Comparison:
     """Compare ``runs`` (at least two) against the first."""
     base = runs[0].run
@@ -389,11 +431,12 @@ def compare(runs: Sequence[RunInfo]) -> Comparison:
         absent = [runs[i].label for i in used if case not in per_run[i]]
         if absent:
             missing.append(f"{case}: no successful result in run {', '.join(absent)}")
-        metrics: list[Metric] = []
-        for index in used:
-            metrics.extend(m for m in per_run[index].get(case, {}) if m not in metrics)
+        metrics = sorted({m for i in used for m in per_run[i].get(case, {})}, key=_display_order)
         for metric in metrics:
             measures: list[Measure | None] = [per_run[i].get(case, {}).get(metric) if i in used else None for i in range(len(runs))]
+            unmeasured = [runs[i].label for i in used if case in per_run[i] and measures[i] is None]
+            if unmeasured:
+                missing.append(f"{case} {metric.label}: not measured in run {', '.join(unmeasured)}")
             base_measure = measures[0]
             verdicts = [
                 None if i == 0 or measures[i] is None or base_measure is None else judge(metric, base_measure, measures[i])
@@ -403,7 +446,7 @@ def compare(runs: Sequence[RunInfo]) -> Comparison:
     return Comparison(
         runs=list(runs),
         not_comparable=not_comparable,
-        differences=machine_differences([r.run for r in runs]),
+        differences=machine_differences([r.run for r in runs]) + setup_differences([r.run for r in runs]),
         rows=rows,
         missing=missing,
     )

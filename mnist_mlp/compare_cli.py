@@ -13,31 +13,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mnist_mlp import argtypes, calibration
 from mnist_mlp.cli import emit
 from mnist_mlp.errors import EXIT_GATE_FAILED, ResultFileError, UsageError
 
 DEFAULT_REPORTS = Path("reports")
-DEFAULT_CALIBRATION = DEFAULT_REPORTS / "calibration" / "thresholds.json"
-
-
-def _percent(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of percent, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a percentage greater than 0, got {text}")
-    return value
-
-
-def _points(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of percentage points, got {text!r}") from None
-    if not 0 < value < 100:
-        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 100 percentage points, got {text}")
-    return value
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -94,7 +74,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from mnist_mlp import calibration, results
+    from mnist_mlp import results
 
     if not args.runs and not args.accuracies:
         raise UsageError("calibrate: give run folders, --accuracies FILE, or both")
@@ -119,7 +99,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         sources=sources,
         workload=workload,
     )
-    written = [str(calibration.write(doc, path)) for path in (args.write or [DEFAULT_CALIBRATION])]
+    written = [str(calibration.write(doc, path)) for path in (args.write or calibration.default_targets())]
     lines = [f"{b}: {c['n']} seeds, mean {c['mean']:.2%}, stddev {c['stddev']:.2%}" for b, c in doc["calibration"].items()]
     lines += [doc["decision"]["rule"], "mean threshold = " + doc["formula"]["mean_threshold"], "seed floor = " + doc["formula"]["seed_floor"]]
     lines += [
@@ -148,8 +128,8 @@ def add_commands(sub: Any) -> None:
     compare = sub.add_parser("compare", help="compare two or more runs against the first; write markdown, JSON, PNG")
     compare.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="a run folder or its results.json (the first is the baseline)")
     compare.add_argument("--out", type=Path, help="output folder (default: reports/compare-<UTC time>)")
-    compare.add_argument("--fail-if-slower", type=_percent, metavar="PCT", help="exit 1 if a run is slower than the first by more than PCT%% beyond noise")
-    compare.add_argument("--fail-if-less-accurate", type=_points, metavar="PP", help="exit 1 if a run's test accuracy is more than PP points lower, beyond noise")
+    compare.add_argument("--fail-if-slower", type=argtypes.percent, metavar="PCT", help="exit 1 if a run is slower than the first by more than PCT%% beyond noise")
+    compare.add_argument("--fail-if-less-accurate", type=argtypes.points, metavar="PP", help="exit 1 if a run's test accuracy is more than PP points lower, beyond noise")
     compare.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
     compare.set_defaults(handler=cmd_compare)
 
@@ -169,7 +149,11 @@ def add_commands(sub: Any) -> None:
     calibrate.add_argument("--accuracies", type=Path, help='JSON {"label", "workload", "accuracies": {backend: [fractions]}}')
     calibrate.add_argument("--label", help="what the calibration is (stored in the file)")
     calibrate.add_argument("--provisional", action="store_true", help="mark the thresholds provisional")
-    calibrate.add_argument("--write", type=Path, action="append", help=f"thresholds file to write, repeatable (default: {DEFAULT_CALIBRATION})")
+    calibrate.add_argument(
+        "--write", type=Path, action="append",
+        help="thresholds file to write, repeatable (default: the files the gate reads, "
+        "reports/calibration/thresholds.json of the checkout and the packaged mnist_mlp/thresholds.json)",
+    )
     calibrate.add_argument("--json", action="store_true", help="print the thresholds document")
     calibrate.set_defaults(handler=cmd_calibrate)
 

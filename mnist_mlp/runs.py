@@ -2,9 +2,13 @@
 
 Rebuilt from the run folders each time (never edited in place), so it cannot drift from what is
 on disk; the harness calls ``write_index(reports_dir)`` after every run, and ``mnist-mlp runs``
-does the same on demand. Folders without a results.json (compare outputs, calibration) are not
-runs and are passed over silently; a folder whose results.json is invalid is skipped with a
-warning, and listed under the table, so one damaged run never hides the others.
+does the same on demand. A run is any folder holding a results.json, up to ``MAX_DEPTH`` levels
+below the reports folder, so the committed ``reference/<run>``, ``calibration/<run>`` and
+``regressions/<run>`` are listed beside the top-level runs; each is named by its path relative
+to the reports folder (which is also its link in index.md). A run folder is not searched further.
+Folders without a results.json (compare outputs, calibration notes) are passed over silently; a
+folder whose results.json is invalid is skipped with a warning, and listed under the table, so
+one damaged run never hides the others.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import quote
 
 from tabulate import tabulate
 
@@ -21,6 +26,8 @@ from mnist_mlp.errors import ResultFileError
 
 log = logging.getLogger(__name__)
 INDEX_FILE = "index.md"
+#: how deep below the reports folder runs are looked for: reports/<run>, reports/<group>/<run>
+MAX_DEPTH = 2
 
 
 @dataclass
@@ -68,21 +75,40 @@ def _headline(case: Mapping[str, Any]) -> str:
     return f"{name} {' '.join(parts)}" if parts else ""
 
 
+def run_folders(root: Path, depth: int = MAX_DEPTH) -> list[Path]:
+    """Folders holding a results.json, at most ``depth`` levels below ``root``, not inside each other.
+
+    Hidden folders and symbolic links to folders are not entered.
+    """
+    found: list[Path] = []
+    if depth < 1:
+        return found
+    try:
+        children = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+    except OSError as exc:
+        log.warning("cannot list %s: %s", root, exc)
+        return found
+    for folder in children:
+        if (folder / results.RESULTS_FILE).is_file():
+            found.append(folder)
+        else:
+            found.extend(run_folders(folder, depth - 1))
+    return found
+
+
 def scan(reports_dir: str | Path) -> tuple[list[RunEntry], dict[str, str]]:
-    """Valid runs newest first, and the skipped folders with the reason."""
+    """Valid runs newest first, and the skipped folders with the reason (keyed by relative path)."""
     root = Path(reports_dir)
     entries, skipped = [], {}
     if not root.is_dir():
         return entries, skipped
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        path = folder / results.RESULTS_FILE
-        if not path.is_file():
-            continue
+    for folder in run_folders(root):
+        name = folder.relative_to(root).as_posix()
         try:
-            entries.append(RunEntry(folder.name, results.load(path)))
+            entries.append(RunEntry(name, results.load(folder / results.RESULTS_FILE)))
         except ResultFileError as exc:
             log.warning("skipped %s: %s", folder, exc)
-            skipped[folder.name] = str(exc)
+            skipped[name] = str(exc)
     entries.sort(key=lambda e: (e.run["created_utc"], e.folder), reverse=True)
     return entries, skipped
 
@@ -95,7 +121,7 @@ def render(entries: list[RunEntry], skipped: Mapping[str, str]) -> str:
             r = entry.row()
             machine = f"{r['host']} ({r['cpu']}" + (f"; {', '.join(r['gpus'])}" if r["gpus"] else "") + ")"
             rows.append([
-                r["date"], f"[{r['run_id']}]({r['folder']}/)", machine, r["profile"], r["status"],
+                r["date"], _link(r["folder"], r["run_id"]), machine, r["profile"], r["status"],
                 ", ".join(r["cases"]), "; ".join(r["headline"]), r["gate"] or "—",
             ])
         headers = ["date (UTC)", "run", "machine", "profile", "status", "backends x devices", "headline (training time, test accuracy)", "gate"]
@@ -105,6 +131,12 @@ def render(entries: list[RunEntry], skipped: Mapping[str, str]) -> str:
     if skipped:
         lines += ["", "Skipped (invalid results.json):", ""] + [f"- `{name}`: {why}" for name, why in skipped.items()]
     return "\n".join(lines) + "\n"
+
+
+def _link(folder: str, run_id: str) -> str:
+    """``[reference/<run>](reference/<run>/)``: the folder relative to index.md, and the run id if it differs."""
+    text = folder if folder.rsplit("/", 1)[-1] == run_id else f"{folder} ({run_id})"
+    return f"[{text}]({quote(folder)}/)"
 
 
 def write_index(reports_dir: str | Path) -> Path:

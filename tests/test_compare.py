@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.compare.runfactory import WORKLOAD, case, make_run, write_run
+from fixtures.compare.runfactory import WORKLOAD, case, make_run, workload, write_run
 from mnist_mlp import compare
 from mnist_mlp.cli import main
 
@@ -77,6 +77,9 @@ def test_judge_rule_needs_both_spread_and_separated_ranges():
     [
         ({"workload": {**WORKLOAD, "train": {**WORKLOAD["train"], "epochs": 1}}}, "workload.train.epochs 1 vs 25"),
         ({"sha": "b" * 64}, "dataset sha256"),
+        ({"workload": workload(learning_rate=0.1)}, "workload.train.learning_rate 0.1 vs 0.001"),
+        ({"workload": {**WORKLOAD, "model": {**WORKLOAD["model"], "hidden_units": [256, 32]}}}, "workload.model.hidden_units"),
+        ({"workload": {**WORKLOAD, "target_accuracy": 0.98}}, "workload.target_accuracy 0.98 vs 0.975"),
     ],
 )
 def test_not_comparable_says_why(tmp_path, capsys, change, reason):
@@ -90,8 +93,68 @@ def test_not_comparable_says_why(tmp_path, capsys, change, reason):
 
 
 def test_seed_list_and_batch_sizes_do_not_make_runs_incomparable(tmp_path):
-    a, b = _runs(tmp_path, [case()], workload={**WORKLOAD, "seeds": [0, 1, 2, 3, 4], "batch_sizes": [1]})
-    assert compare.compare(compare.load_runs([a, b])).not_comparable == {}
+    other = workload(seeds=5, batch_sizes=(1,), profile="quick", timeout=60.0, backends=("jax",), devices=("cpu",))
+    assert other["profile"]["seeds"] == 5 and other["profile"]["name"] == "quick"  # the harness's nested copy differs too
+    a, b = _runs(tmp_path, [case()], workload=other)
+    result = compare.compare(compare.load_runs([a, b]))
+    assert result.not_comparable == {}
+    differing = dict(result.differences)  # listed as what differs, not as a reason
+    assert differing["workload.seeds"] == [[0, 1, 2], [0, 1, 2, 3, 4]]
+    assert differing["workload.timeout_s"] == [1200.0, 60.0]
+    assert differing["workload.profile.name"] == ["full", "quick"]
+
+
+def test_one_seed_run_against_three_seed_run(tmp_path):
+    a, b = _runs(tmp_path, [case(accuracies=(0.976,), walls=(60.3,), seed=3), case("torch", accuracies=(0.975,), walls=(80.2,), seed=4)],
+                 workload=workload(seeds=1))
+    result = compare.compare(compare.load_runs([a, b]))
+    assert result.not_comparable == {} and result.missing == []
+    wall = _rows(result, "jax-cpu")["training.wall_seconds"]
+    assert [len(m.samples) for m in wall.measures] == [3, 1]
+    assert wall.verdicts[1].label == "within noise"  # judged against the 3-seed run's spread
+    assert "B (vs A)" in result.table() and "Not comparable" not in result.to_markdown()
+
+
+def test_jax_only_run_against_the_full_matrix(tmp_path, capsys):
+    full = [case(), case("torch", walls=(80.0, 81.0, 79.0)), case("tensorflow", walls=(70.0, 71.0, 70.5))]
+    a = write_run(tmp_path, make_run(full))
+    b = write_run(tmp_path, make_run([case(seed=3)], run_id="jax-only", workload=workload(backends=("jax",), devices=("cpu",))))
+    result = compare.compare(compare.load_runs([a, b]))
+    assert result.not_comparable == {}
+    assert {row.case for row in result.rows} == {"jax-cpu", "torch-cpu", "tensorflow-cpu"}
+    assert all(row.measures[1] is None for row in result.rows if row.case != "jax-cpu")
+    assert sorted(m.split(":")[0] for m in result.missing) == ["tensorflow-cpu", "torch-cpu"]
+    assert {row.verdicts[1].label for row in result.rows if row.case == "jax-cpu"} == {"within noise"}
+    assert main(["compare", str(a), str(b), "--out", str(tmp_path / "o"), "--fail-if-slower", "5"]) == 0
+    assert "torch-cpu: no successful result in run B" in capsys.readouterr().out
+
+
+def test_metric_measured_in_one_run_only_is_shown_missing(tmp_path):
+    a, b = _runs(tmp_path, [case(sizes=(1, 128, 10000), seed=3), case("torch", seed=4)], workload=workload(batch_sizes=(1, 128, 10000)))
+    result = compare.compare(compare.load_runs([a, b]))
+    assert result.not_comparable == {}
+    row = _rows(result, "jax-cpu")["inference.direct.10000"]
+    assert row.measures[0] is None and row.measures[1].value and row.verdicts[1] is None
+    assert "jax-cpu inference samples/s, direct, batch 10000: not measured in run A" in result.missing
+    keys = [r.metric.key for r in result.rows if r.case == "jax-cpu"]
+    assert keys.index("inference.direct.128") < keys.index("inference.direct.10000") < keys.index("latency.direct.p50")
+
+
+def test_latency_spread_comes_from_the_latency_rounds_only(tmp_path):
+    a, b = _runs(tmp_path, [case(seconds_per_batch=0.002, seed=3), case("torch", seed=4)])
+    latency = _rows(compare.compare(compare.load_runs([a, b])), "jax-cpu")["latency.direct.p50"]
+    assert [len(m.samples) for m in latency.measures] == [30, 30] and latency.verdicts[1].label == "slower"
+    # without samples_ms the spread is unknown, though the throughput sweep has batch-1 rounds
+    c, d = _runs(tmp_path / "old", [case(seconds_per_batch=0.002, seed=3, latency_samples=False), case("torch", seed=4)])
+    base = json.loads((c / "results.json").read_text())
+    for entry in base["cases"]:
+        entry["latency_ms"]["direct"].pop("samples_ms")
+    (c / "results.json").write_text(json.dumps(base))
+    result = compare.compare(compare.load_runs([c, d]))
+    latency = _rows(result, "jax-cpu")["latency.direct.p50"]
+    assert latency.measures[0].samples == [] and latency.measures[1].samples == []
+    assert latency.verdicts[1].label == "spread unknown" and latency.verdicts[1].significant is None
+    assert _rows(result, "jax-cpu")["inference.direct.1"].measures[0].samples  # the rounds that are not used
 
 
 def test_older_schema_version_is_not_comparable():

@@ -135,10 +135,32 @@ def test_cli_gate_bad_inputs_exit_2(tmp_path, capsys):
 
 
 def test_cli_calibrate_from_runs(tmp_path, capsys):
-    runs = [write_run(tmp_path, make_run([case(accuracies=(0.975 + i / 1000, 0.976, 0.974))], run_id=f"r{i}"), f"r{i}") for i in range(3)]
+    # three runs of three different seeds each (the same seed in two runs would count once)
+    runs = [write_run(tmp_path, make_run([case(accuracies=(0.975 + i / 1000, 0.976, 0.974), first_seed=3 * i)], run_id=f"r{i}"), f"r{i}")
+            for i in range(3)]
     out = tmp_path / "thresholds.json"
     assert main(["calibrate", *map(str, runs), "--write", str(out), "--label", "test"]) == 0
     doc, _ = calibration.load(out)
     assert doc["calibration"]["jax"]["n"] == 9 and doc["workload"]["epochs"] == 25
     assert "mean threshold" in capsys.readouterr().out
     assert main(["gate", str(runs[0]), "--thresholds", str(out)]) == 0
+
+
+def test_cli_calibrate_writes_where_the_gate_reads_by_default(tmp_path, monkeypatch, capsys):
+    """Not relative to the current folder: the checkout's copy (what the gate reads) and the packaged one."""
+    repo_copy = tmp_path / "checkout" / "reports" / "calibration" / "thresholds.json"
+    repo_copy.parent.mkdir(parents=True)
+    packaged = tmp_path / "checkout" / "mnist_mlp" / "thresholds.json"
+    packaged.parent.mkdir()
+    monkeypatch.setattr(calibration, "REPO_COPY", repo_copy)
+    monkeypatch.setattr(calibration, "PACKAGED", packaged)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    runs = [write_run(tmp_path, make_run([case(accuracies=(0.975, 0.976, 0.974), first_seed=3 * i)], run_id=f"r{i}"), f"r{i}")
+            for i in range(2)]
+    assert main(["calibrate", *map(str, runs), "--label", "test"]) == 0
+    capsys.readouterr()
+    assert json.loads(repo_copy.read_text()) == json.loads(packaged.read_text())
+    assert calibration.default_path() == repo_copy
+    assert not list(elsewhere.iterdir())

@@ -50,3 +50,36 @@ def test_cli_runs_json_and_empty_folder(tmp_path, capsys):
     empty = tmp_path / "empty"
     assert main(["runs", "--reports", str(empty)]) == 0
     assert "No runs yet." in (empty / "index.md").read_text()
+
+
+def test_committed_runs_in_subfolders_are_listed_by_relative_path(tmp_path, capsys):
+    _reports(tmp_path)
+    write_run(tmp_path / "reference", make_run([case()], run_id="ref", created="2026-02-15T00:00:00Z"), "20260215T000000Z_ref")
+    write_run(tmp_path / "calibration", make_run([case()], run_id="cal", created="2026-01-15T00:00:00Z"), "20260115T000000Z_cal")
+    write_run(tmp_path / "regressions", make_run([case()], run_id="20260310T000000Z_lr100", created="2026-03-10T00:00:00Z"),
+              "20260310T000000Z_lr100")
+    (tmp_path / "calibration" / "thresholds.json").write_text("{}")  # calibration notes, not a run
+    (tmp_path / "regressions" / "20260310T000000Z_lr100" / "raw").mkdir()  # inside a run: not searched
+    deep = tmp_path / "a" / "b" / "too-deep"
+    write_run(deep.parent, make_run([case()], run_id="too-deep"), deep.name)
+    broken = tmp_path / "reference" / "broken"
+    broken.mkdir()
+    (broken / "results.json").write_text("[]")
+
+    entries, skipped = runs.scan(tmp_path)
+    assert [(e.folder, e.run["run_id"]) for e in entries] == [
+        ("regressions/20260310T000000Z_lr100", "20260310T000000Z_lr100"),
+        ("20260301T000000Z_b", "new"),
+        ("reference/20260215T000000Z_ref", "ref"),
+        ("20260201T000000Z_c", "mid"),
+        ("calibration/20260115T000000Z_cal", "cal"),
+        ("20260101T000000Z_a", "old"),
+    ]
+    assert sorted(skipped) == ["20260401T000000Z_broken", "reference/broken"]
+    text = runs.write_index(tmp_path).read_text()
+    assert "[regressions/20260310T000000Z_lr100](regressions/20260310T000000Z_lr100/)" in text
+    assert "[reference/20260215T000000Z_ref (ref)](reference/20260215T000000Z_ref/)" in text
+    assert "too-deep" not in text
+    assert main(["runs", "--reports", str(tmp_path), "--json"]) == 0
+    assert [r["folder"] for r in json.loads(capsys.readouterr().out)["runs"]][:3] == [
+        "regressions/20260310T000000Z_lr100", "20260301T000000Z_b", "reference/20260215T000000Z_ref"]

@@ -12,65 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mnist_mlp import argtypes
 from mnist_mlp.bench.caseconfig import NUMPY
-from mnist_mlp.bench.profiles import PROFILES, get_profile, with_overrides
-from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig, parse_jit_compile
+from mnist_mlp.bench.profiles import MAX_BATCH_SIZE, PROFILES, get_profile, with_overrides
+from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig
 from mnist_mlp.errors import UsageError
-
-
-def _choices(allowed: tuple[str, ...], option: str):
-    def parse(text: str) -> tuple[str, ...]:
-        names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-        unknown = [name for name in names if name not in allowed]
-        if not names or unknown:
-            raise argparse.ArgumentTypeError(
-                f"{', '.join(unknown) or 'nothing'} is not one of {', '.join(allowed)} (comma-separated)"
-            )
-        return names
-
-    parse.__name__ = option
-    return parse
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = _positive_float(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
-
-
-def _jit(text: str) -> bool | str:
-    try:
-        return parse_jit_compile(text)
-    except UsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
 
 def add_commands(sub: Any) -> None:
@@ -80,23 +26,24 @@ def add_commands(sub: Any) -> None:
         "results.json, raw/*.json, report.md and figures under OUT/<UTC time>_<host>/.",
     )
     all_backends = (*BACKENDS, NUMPY)
-    bench.add_argument("--backends", type=_choices(all_backends, "--backends"), default=all_backends,
+    bench.add_argument("--backends", type=argtypes.choices(all_backends, "--backends"), default=all_backends,
                        help=f"comma-separated, from {','.join(all_backends)} (default: all)")
-    bench.add_argument("--devices", type=_choices(DEVICES, "--devices"), default=DEVICES,
+    bench.add_argument("--devices", type=argtypes.choices(DEVICES, "--devices"), default=DEVICES,
                        help="comma-separated cpu,gpu (default: both; gpu is skipped where absent)")
     bench.add_argument("--profile", choices=tuple(PROFILES), default="full",
                        help="quick: 1 epoch smoke run; full: the seed workload, 25 epochs (default)")
-    bench.add_argument("--seeds", type=_positive_int, help="training rounds, seeds 0..N-1 (default: 1)")
-    bench.add_argument("--epochs", type=_positive_int, help="override the profile's epochs")
-    bench.add_argument("--batch-sizes", type=_int_list, help="inference batch sizes, e.g. 1,32,256,1024,10000")
-    bench.add_argument("--target-accuracy", type=_fraction, help="validation accuracy for time-to-target (default 0.975)")
-    bench.add_argument("--jit-compile", type=_jit, help="Keras compile jit_compile: auto (default), true, false")
-    bench.add_argument("--steps-per-execution", type=_positive_int, help="Keras compile steps_per_execution (default 1)")
-    bench.add_argument("--learning-rate", type=_positive_float, help="Adam learning rate (default 0.001, the seed's)")
+    bench.add_argument("--seeds", type=argtypes.positive_int, help="training rounds, seeds 0..N-1 (default: 1)")
+    bench.add_argument("--epochs", type=argtypes.positive_int, help="override the profile's epochs")
+    bench.add_argument("--batch-sizes", type=argtypes.int_list(1, MAX_BATCH_SIZE, " (the test set)"),
+                       help="inference batch sizes, e.g. 1,32,256,1024,10000")
+    bench.add_argument("--target-accuracy", type=argtypes.fraction, help="validation accuracy for time-to-target (default 0.975)")
+    bench.add_argument("--jit-compile", type=argtypes.jit, help="Keras compile jit_compile: auto (default), true, false")
+    bench.add_argument("--steps-per-execution", type=argtypes.positive_int, help="Keras compile steps_per_execution (default 1)")
+    bench.add_argument("--learning-rate", type=argtypes.positive_float, help="Adam learning rate (default 0.001, the seed's)")
     bench.add_argument("--unscaled-inputs", action="store_true",
                        help="train on raw 0-255 pixels: a deliberately broken variant, to show the accuracy gate")
     bench.add_argument("--no-gate", action="store_true", help="skip the accuracy gate that ends a full-profile run")
-    bench.add_argument("--timeout", type=_positive_float, help="wall-clock seconds per case (quick 300, full 1200)")
+    bench.add_argument("--timeout", type=argtypes.positive_float, help="wall-clock seconds per case (quick 300, full 1200)")
     bench.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: reports/)")
     bench.add_argument("--data-dir", type=Path, help="MNIST directory (default: $MNIST_DATA_DIR, else Keras' cache)")
     bench.set_defaults(handler=cmd_bench)
