@@ -140,6 +140,17 @@ def test_metric_measured_in_one_run_only_is_shown_missing(tmp_path):
     assert keys.index("inference.direct.128") < keys.index("inference.direct.10000") < keys.index("latency.direct.p50")
 
 
+def test_chart_uses_the_largest_batch_every_run_measured(tmp_path):
+    from mnist_mlp.report.compare_plot import _panel_metrics, plot_comparison
+
+    a, b = _runs(tmp_path, [case(sizes=(1, 128, 10000), seed=3), case("torch", seed=4)], workload=workload(batch_sizes=(1, 128, 10000)))
+    result = compare.compare(compare.load_runs([a, b]))
+    keys = [key for key, _, _ in _panel_metrics(result)]
+    assert "inference.direct.128" in keys and "inference.direct.10000" not in keys
+    png = plot_comparison(result, tmp_path / "chart.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_latency_spread_comes_from_the_latency_rounds_only(tmp_path):
     a, b = _runs(tmp_path, [case(seconds_per_batch=0.002, seed=3), case("torch", seed=4)])
     latency = _rows(compare.compare(compare.load_runs([a, b])), "jax-cpu")["latency.direct.p50"]

@@ -21,9 +21,15 @@ def _panel_metrics(comparison: Comparison) -> list[tuple[str, str, float]]:
         ("training.wall_seconds", "training wall time (s)", 1.0),
         ("training.test_accuracy", "test accuracy (%)", 100.0),
     ) if k in keys]
+    used = comparison.comparable
     for path in ("direct", "predict", "numpy"):
         sizes = sorted(
-            {row.metric.key.rsplit(".", 1)[1] for row in comparison.rows if row.metric.key.startswith(f"inference.{path}.")},
+            {
+                row.metric.key.rsplit(".", 1)[1]
+                for row in comparison.rows
+                if row.metric.key.startswith(f"inference.{path}.")
+                and all(row.measures[i] is not None for i in used)  # measured by every compared run
+            },
             key=int,
         )
         if sizes:
