@@ -68,6 +68,12 @@ def device_ready() -> str:
 
 
 @pytest.fixture(scope="session")
+def machine_info(device_ready: str) -> dict:
+    """The child's machine info as it stands now (for the training side file, before session end)."""
+    return suite.child_machine_info(CASE, _DEVICE["name"], _DEVICE["gpu_peak"])
+
+
+@pytest.fixture(scope="session")
 def progress() -> suite.Progress:
     return suite.Progress(CASE.progress_path)
 

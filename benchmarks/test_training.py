@@ -6,6 +6,10 @@ batch 32, the last 20% held out for validation) and the test-set evaluation, the
 target accuracy and the test accuracy go into ``extra_info``; the seed-0 model stays in session
 state for the inference tests, with its agreement against the NumPy reference and its confusion
 matrix.
+
+pytest-benchmark writes its JSON only at the end of the session, so the measurements are also
+written at once to a side file (``case.training_path``, ``raw/<case>.training.json``): a crash or
+timeout in the inference tests then keeps the finished training (``collect.merge_training_side``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,12 @@ import pytest
 from mnist_mlp.bench import metrics, suite
 
 
-def test_training(benchmark, case, state, mnist, progress):
+def _write_side(case, benchmark, machine_info) -> None:
+    """The training benchmark as pytest-benchmark would store it (extra_info, stats with data)."""
+    suite.write_training(case, benchmark.stats.as_dict(include_data=True), machine_info)
+
+
+def test_training(benchmark, case, state, mnist, progress, machine_info):
     if case.is_numpy:
         pytest.skip("the NumPy reference has no training; it serves trained weights")
     from mnist_mlp.train import train
@@ -47,8 +56,6 @@ def test_training(benchmark, case, state, mnist, progress):
         for run, seconds in zip(runs, round_seconds)
     ]
     first = runs[0]
-    progress("checking agreement with the NumPy reference")
-    extra = _seed0_checks(case, first.model, mnist)
     benchmark.extra_info.update(
         kind="training",
         steps_per_epoch=first.steps_per_epoch,
@@ -56,8 +63,11 @@ def test_training(benchmark, case, state, mnist, progress):
         target_accuracy=case.target_accuracy,
         per_seed=per_seed,
         fit_seconds=[run.wall_seconds for run in runs],
-        **extra,
     )
+    _write_side(case, benchmark, machine_info)  # at once: nothing after this can lose the training
+    progress("checking agreement with the NumPy reference")
+    benchmark.extra_info.update(_seed0_checks(case, first.model, mnist))
+    _write_side(case, benchmark, machine_info)
     state["model"] = first.model
 
 

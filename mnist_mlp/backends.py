@@ -105,19 +105,6 @@ def require_device(backend: str, device: str) -> str:
     return name
 
 
-def synchronize(backend: str) -> None:
-    """Wait until queued device work is done, so a timer measures the work, not its launch."""
-    if backend == "torch":
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-    elif backend == "jax":
-        import jax
-
-        jax.effects_barrier()
-
-
 def package_versions() -> dict[str, str | None]:
     """Installed versions of the packages a result depends on, read without importing them."""
     versions: dict[str, str | None] = {}

@@ -34,7 +34,7 @@ without anything else. Layout (schema_version 1)::
           "inference": [ {"path": "predict" | "direct" | "numpy", "batch_size": int,
                           "seconds_per_batch": Stats, "samples_per_second": float,  # batch / median s
                           "gflops": float, "percent_of_peak": float | null} ],
-          "latency_ms": {"<path>": {"p50", "p90", "p99", "rounds"}},
+          "latency_ms": {"<path>": {"p50", "p90", "p99", "rounds", "samples_ms": [per-round ms]}},
           "agreement": {"max_abs_diff", "argmax_agreement", …} | null,
           "confusion_matrix": 10x10 ints | null } ],
       "gate": null | {…}     # written by the accuracy gate

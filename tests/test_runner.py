@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from mnist_mlp import results
-from mnist_mlp.bench import runner
+from mnist_mlp import gate, results
+from mnist_mlp.bench import collect, runner, suite
+from mnist_mlp.bench.caseconfig import CaseConfig
 from mnist_mlp.bench.cli import add_commands  # noqa: F401  (the module must import without keras)
 from mnist_mlp.bench.profiles import get_profile, with_overrides
 from mnist_mlp.config import TrainConfig
-from mnist_mlp.errors import EXIT_CASES_FAILED, EXIT_OK, OutputError
+from mnist_mlp.errors import EXIT_CASES_FAILED, EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_OK, OutputError
 
 from conftest import ROOT
 
@@ -37,17 +38,18 @@ def fake(modes: dict[str, str], default: str = "ok"):
     return command
 
 
-def options(tmp_path: Path, backends=("jax", "torch", "numpy"), devices=("cpu",), timeout=60.0):
-    profile = with_overrides(get_profile("quick"), timeout=timeout)
+def options(tmp_path: Path, backends=("jax", "torch", "numpy"), devices=("cpu",), timeout=60.0, seeds=None):
+    profile = with_overrides(get_profile("quick"), timeout=timeout, seeds=seeds)
     return runner.BenchOptions(
         profile=profile, profile_label="quick", train=TrainConfig(epochs=1),
         backends=tuple(backends), devices=tuple(devices), out=tmp_path / "reports",
     )
 
 
-def run(tmp_path, modes=None, **kwargs):
+def run(tmp_path, modes=None, reporter=None, **kwargs):
     outcome = runner.run_benchmarks(
         options(tmp_path, **kwargs), child_command=fake(modes or {}), peak_gflops=100.0, dataset=DATASET,
+        reporter=reporter,
     )
     saved = results.load(outcome.run_dir)  # validates
     return outcome, {case["id"]: case for case in saved["cases"]}, saved
@@ -168,6 +170,187 @@ def test_unwritable_output_dir_fails_before_running(tmp_path):
     assert calls == []
 
 
+# --------------------------------------------------------------------------- training kept after a crash
+
+
+def test_crash_in_inference_keeps_the_training_from_the_side_file(tmp_path):
+    outcome, cases, _ = run(tmp_path, {"jax-cpu": "train-crash"}, backends=("jax", "torch"))
+    assert outcome.exit_code == EXIT_CASES_FAILED
+    crashed = cases["jax-cpu"]
+    assert crashed["status"] == "failed" and crashed["reason"] == "killed by signal SIGKILL"
+    assert "inference: about to crash" in crashed["stderr_tail"]
+    assert crashed["raw_benchmark_json"] is None  # pytest-benchmark never wrote it
+    assert crashed["training"]["test_accuracy"]["mean"] == pytest.approx(0.97)
+    assert crashed["training"]["wall_seconds"]["samples"] == [3.5]
+    assert crashed["agreement"]["max_abs_diff"] == pytest.approx(1e-7)
+    assert "raw/jax-cpu.training.json" in crashed["note"]
+    assert crashed["inference"] == []
+    assert (outcome.run_dir / "raw" / "jax-cpu.training.json").is_file()
+    assert cases["torch-cpu"]["status"] == "ok" and cases["torch-cpu"]["training"] is None
+
+
+def test_timeout_in_inference_keeps_the_training_from_the_side_file(tmp_path):
+    outcome, cases, _ = run(tmp_path, {"jax-cpu": "train-hang"}, backends=("jax",), timeout=1.0)
+    assert outcome.exit_code == EXIT_CASES_FAILED
+    hung = cases["jax-cpu"]
+    assert hung["status"] == "timeout" and "1 s limit" in hung["reason"]
+    assert hung["training"]["per_seed"][0]["test_accuracy"] == pytest.approx(0.97)
+
+
+def test_side_file_fills_in_only_what_the_raw_json_lacks():
+    side = {"machine_info": {"device_name": "cuda:0", "peak_gflops": 5000.0},
+            "benchmark": {"name": "test_training", "extra_info": {"kind": "training", "per_seed": []}, "stats": {}}}
+    merged, recovered = collect.merge_training_side(None, side)
+    assert recovered and merged["benchmarks"][0]["name"] == "test_training"
+    assert collect.gpu_peak(merged) == 5000.0
+    raw = {"machine_info": {"device_name": "cpu"}, "benchmarks": [{"extra_info": {"kind": "inference"}}]}
+    merged, recovered = collect.merge_training_side(raw, side)
+    assert recovered and [b["extra_info"]["kind"] for b in merged["benchmarks"]] == ["training", "inference"]
+    assert merged["machine_info"]["device_name"] == "cpu"  # the raw JSON's own info wins
+    complete = {"benchmarks": [{"extra_info": {"kind": "training", "per_seed": [{"seed": 0}]}}]}
+    assert collect.merge_training_side(complete, side) == (complete, False)
+    assert collect.merge_training_side(raw, None) == (raw, False)
+    assert collect.merge_training_side(raw, {"benchmark": "junk"}) == (raw, False)
+
+
+def test_suite_writes_the_side_file_atomically_with_nan_tokens(tmp_path):
+    target = tmp_path / "raw" / "jax-cpu.training.json"
+    case = CaseConfig(case_id="jax-cpu", backend="jax", device="cpu", training_path=str(target))
+    bench = {"name": "test_training", "stats": {"data": [1.5]},
+             "extra_info": {"kind": "training", "per_seed": [{"seed": 0, "test_accuracy": float("nan")}]}}
+    suite.write_training(case, bench, {"device_name": "cpu"})
+    assert "NaN" in target.read_text()
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temporary file left
+    merged, recovered = collect.merge_training_side(None, collect.read_raw(target))
+    assert recovered
+    seed = collect.measurements(merged, 100.0)["training"]["per_seed"][0]
+    assert seed["non_finite"] == ["test_accuracy"]
+    suite.write_training(CaseConfig(case_id="x", backend="jax", device="cpu"), bench, {})  # no path: no-op
+
+
+# --------------------------------------------------------------------------- NaN, latency, first epoch
+
+
+def test_nan_training_is_saved_and_fails_the_gate(tmp_path):
+    outcome, cases, saved = run(tmp_path, {"jax-cpu": "nan"}, backends=("jax", "torch"))
+    assert outcome.exit_code == EXIT_OK  # every case ran; the gate decides about accuracy
+    seed = cases["jax-cpu"]["training"]["per_seed"][0]
+    assert seed["test_accuracy"] is None  # NaN is stored as null
+    assert seed["non_finite"] == ["test_accuracy", "loss", "val_loss"]
+    assert seed["history"]["loss"][1] is None and seed["history"]["val_loss"][1] is None
+    json.loads((outcome.run_dir / "results.json").read_text())  # strict JSON (NaN is not)
+    in_memory = outcome.run["cases"][0]["training"]["per_seed"][0]  # what the report is drawn from
+    assert in_memory["test_accuracy"] is None and in_memory["non_finite"] == seed["non_finite"]
+    report = gate.check_run(saved)
+    assert not report.passed
+    assert any("jax-cpu: seed 0:" in failure and "non-finite" in failure for failure in report.failures)
+
+
+def test_latency_keeps_its_own_samples_and_seed0_first_epoch(tmp_path):
+    _, cases, _ = run(tmp_path, {"jax-cpu": "ok-train"}, backends=("jax",), seeds=2)
+    jax = cases["jax-cpu"]
+    latency = jax["latency_ms"]["predict"]
+    assert latency["samples_ms"] == pytest.approx([2.0, 3.0, 4.0])
+    assert latency["p50"] == 2.0 and latency["rounds"] == 3
+    training = jax["training"]
+    assert [seed["first_epoch_seconds"] for seed in training["per_seed"]] == [2.0, 3.0]
+    assert training["first_epoch_seconds_seed0"] == 2.0  # the cold start; seed 1 ran with warm caches
+    assert training["first_epoch_seconds"]["mean"] == pytest.approx(2.5)
+
+
+def test_gpu_case_machine_info_describes_the_gpus(monkeypatch):
+    from mnist_mlp.bench import machine
+
+    monkeypatch.setattr(machine, "gpus", lambda: [{"name": "NVIDIA H100", "memory_bytes": 80 << 30, "driver": "550.1"}])
+    gpu = suite.child_machine_info(CaseConfig(case_id="jax-gpu", backend="jax", device="gpu"), "cuda:0", 50000.0)
+    assert gpu["gpu_count"] == 1 and gpu["gpus"][0]["name"] == "NVIDIA H100" and gpu["gpus"][0]["driver"] == "550.1"
+    assert gpu["peak_gflops"] == 50000.0
+    cpu = suite.child_machine_info(CaseConfig(case_id="jax-cpu", backend="jax", device="cpu"), "cpu:0", None)
+    assert "gpus" not in cpu and "peak_gflops" not in cpu
+
+
+# --------------------------------------------------------------------------- Ctrl-C outside a child
+
+
+class _InterruptingReporter(runner.NullReporter):
+    """Raises KeyboardInterrupt (as Ctrl-C would) in one reporter call for one case."""
+
+    def __init__(self, where: str, case_id: str) -> None:
+        self.where, self.case_id = where, case_id
+
+    def case_started(self, index, total, plan):
+        if self.where == "case_started" and plan.case_id == self.case_id:
+            raise KeyboardInterrupt
+        super().case_started(index, total, plan)
+
+    def case_finished(self, plan, record):
+        if self.where == "case_finished" and plan.case_id == self.case_id:
+            raise KeyboardInterrupt
+        super().case_finished(plan, record)
+
+
+def test_ctrl_c_in_case_started_marks_the_run_interrupted(tmp_path):
+    outcome, cases, saved = run(tmp_path, reporter=_InterruptingReporter("case_started", "torch-cpu"))
+    assert outcome.exit_code == EXIT_INTERRUPTED
+    assert saved["status"] == "interrupted"
+    assert [cases[c]["status"] for c in ("jax-cpu", "torch-cpu", "numpy-cpu")] == ["ok", "interrupted", "skipped"]
+
+
+def test_ctrl_c_in_case_finished_keeps_the_finished_case(tmp_path):
+    outcome, cases, saved = run(tmp_path, reporter=_InterruptingReporter("case_finished", "jax-cpu"))
+    assert outcome.exit_code == EXIT_INTERRUPTED and saved["status"] == "interrupted"
+    assert [cases[c]["status"] for c in ("jax-cpu", "torch-cpu", "numpy-cpu")] == ["ok", "skipped", "skipped"]
+
+
+def test_ctrl_c_in_case_config_marks_the_case_interrupted(tmp_path, monkeypatch):
+    real = runner._case_config
+
+    def interrupted(plan, *args, **kwargs):
+        if plan.case_id == "jax-cpu":
+            raise KeyboardInterrupt
+        return real(plan, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "_case_config", interrupted)
+    outcome, cases, saved = run(tmp_path)
+    assert outcome.exit_code == EXIT_INTERRUPTED and saved["status"] == "interrupted"
+    assert cases["jax-cpu"]["status"] == "interrupted"
+    assert cases["torch-cpu"]["status"] == "skipped"
+
+
+def test_sigint_while_saving_finishes_the_save_then_stops(tmp_path, monkeypatch):
+    """A real SIGINT during results.save: the save completes, the run ends as interrupted."""
+    real = results.save
+    calls = []
+
+    def save(run, run_dir):
+        calls.append(run["status"])
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # delivered at once, in the main thread
+        return real(run, run_dir)
+
+    monkeypatch.setattr(runner.results, "save", save)
+    outcome, cases, saved = run(tmp_path)
+    assert outcome.exit_code == EXIT_INTERRUPTED and saved["status"] == "interrupted"
+    assert [cases[c]["status"] for c in ("jax-cpu", "torch-cpu", "numpy-cpu")] == ["ok", "skipped", "skipped"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_sigint_during_the_last_save_is_recorded(tmp_path, monkeypatch):
+    real = results.save
+    calls = []
+
+    def save(run, run_dir):
+        calls.append(run["status"])
+        if len(calls) == 3:  # the save after the last case ran
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(run, run_dir)
+
+    monkeypatch.setattr(runner.results, "save", save)
+    outcome, cases, saved = run(tmp_path, backends=("jax", "numpy"))
+    assert outcome.exit_code == EXIT_INTERRUPTED and saved["status"] == "interrupted"
+    assert [c["status"] for c in cases.values()] == ["ok", "ok"]
+
+
 # --------------------------------------------------------------------------- through the CLI
 
 
@@ -190,36 +373,54 @@ def test_cli_exit_codes_for_bad_arguments_and_output(tmp_path):
     assert unwritable.stderr.count("\n") == 1
 
 
-def test_cli_ctrl_c_saves_finished_cases_and_exits_130(tmp_path, data_dir):
-    """SIGINT while the second case runs: the first is kept, the second is 'interrupted'."""
+def _child_script(tmp_path: Path, modes: dict[str, str], default: str = "ok") -> Path:
+    """A $MNIST_MLP_BENCH_CHILD script running the fake child in the mode given per case id."""
     script = tmp_path / "child.py"
     script.write_text(
-        "import sys, runpy\n"
-        "mode = 'sleep' if 'torch' in open(sys.argv[1]).read() else 'ok'\n"
+        "import json, sys, runpy\n"
+        f"modes = {modes!r}\n"
+        f"mode = modes.get(json.load(open(sys.argv[1]))['case_id'], {default!r})\n"
         f"sys.argv = [{str(FAKE)!r}, mode, *sys.argv[1:]]\n"
         f"runpy.run_path({str(FAKE)!r}, run_name='__main__')\n"
     )
+    return script
+
+
+def _bench_env(script: Path, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {**os.environ, runner.CHILD_ENV: str(script), "MNIST_DATA_DIR": str(data_dir),
+           runner.PEAK_ENV: "100", **extra}  # the test hook: no 3 s peak probe in the parent
+    env.pop("KERAS_BACKEND", None)
+    return env
+
+
+def test_cli_ctrl_c_saves_finished_cases_and_exits_130(tmp_path, data_dir):
+    """SIGINT while the second case runs: the first is kept, the second is 'interrupted'.
+
+    No timing assumptions: the signal goes out only once the torch child has written its marker
+    (so the parent is inside that case), and every wait is generous for a loaded machine.
+    """
+    script = _child_script(tmp_path, {"torch-cpu": "sleep"})
     out = tmp_path / "reports"
     scratch = tmp_path / "tmp"  # the runner's work dir lands here, where this test can see it
     scratch.mkdir()
-    env = {**os.environ, runner.CHILD_ENV: str(script), "MNIST_DATA_DIR": str(data_dir), "TMPDIR": str(scratch)}
-    env.pop("KERAS_BACKEND", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "mnist_mlp", "bench", "--profile", "quick", "--backends", "jax,torch",
          "--devices", "cpu", "--out", str(out)],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=_bench_env(script, data_dir, TMPDIR=str(scratch)), cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 300
         while not list(scratch.glob("mnist-mlp-bench-*/torch-cpu.case.json.started")):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the torch case never started"
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
+        stdout, stderr = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, stderr
     run_dir = next(out.iterdir())
     saved = results.load(run_dir)
@@ -228,6 +429,24 @@ def test_cli_ctrl_c_saves_finished_cases_and_exits_130(tmp_path, data_dir):
     assert cases["jax-cpu"]["status"] == "ok"
     assert cases["torch-cpu"]["status"] == "interrupted"
     assert (run_dir / "report.md").is_file()
+
+
+def test_cli_full_profile_nan_run_is_saved_and_exits_1(tmp_path, data_dir):
+    """A diverged (NaN) training: every report is written, the accuracy gate fails, exit 1."""
+    script = _child_script(tmp_path, {"jax-cpu": "nan"})
+    out = tmp_path / "reports"
+    proc = _cli("bench", "--profile", "full", "--backends", "jax,numpy", "--devices", "cpu", "--out", str(out),
+                env=_bench_env(script, data_dir), timeout=300)
+    assert proc.returncode == EXIT_GATE_FAILED, proc.stdout + proc.stderr[-3000:]
+    assert "gate failed" in proc.stderr
+    run_dir = next(path for path in out.iterdir() if path.is_dir())
+    saved = results.load(run_dir)  # strict JSON, validated
+    cases = {case["id"]: case for case in saved["cases"]}
+    assert cases["jax-cpu"]["status"] == "ok"
+    assert "test_accuracy" in cases["jax-cpu"]["training"]["per_seed"][0]["non_finite"]
+    assert saved["gate"]["passed"] is False
+    for name in ("report.md", "gate.md", "results.json"):
+        assert (run_dir / name).is_file(), name
 
 
 @pytest.mark.backends
@@ -249,6 +468,12 @@ def test_real_quick_run_of_jax_end_to_end(tmp_path, data_dir):
     assert {(row["path"], row["batch_size"]) for row in jax["inference"]} == {
         ("predict", 1), ("predict", 256), ("direct", 1), ("direct", 256)}
     assert set(jax["latency_ms"]) == {"predict", "direct"}
+    assert len(jax["latency_ms"]["direct"]["samples_ms"]) == jax["latency_ms"]["direct"]["rounds"]
+    assert training["first_epoch_seconds_seed0"] == training["per_seed"][0]["first_epoch_seconds"]
+    side = json.loads((run_dir / "raw" / "jax-cpu.training.json").read_text())
+    assert side["benchmark"]["extra_info"]["per_seed"][0]["test_accuracy"] == training["per_seed"][0]["test_accuracy"]
+    assert side["benchmark"]["stats"]["data"] == training["wall_seconds"]["samples"]
+    assert side["benchmark"]["extra_info"]["agreement"] == jax["agreement"]
     assert jax["agreement"]["max_abs_diff"] < 1e-4
     assert sum(map(sum, jax["confusion_matrix"])) == 10000
     assert cases["numpy-cpu"]["note"] == "weights trained by jax-cpu"

@@ -42,6 +42,9 @@ class CaseConfig:
     progress_path: str | None = None
     #: the child writes {"status": "skipped", "reason": ...} here when its device/backend is absent
     outcome_path: str | None = None
+    #: the training test writes its measurements here (raw/<case>.training.json) as soon as they
+    #: exist, so a crash or timeout in the inference part does not lose them (see ``collect``)
+    training_path: str | None = None
 
     @property
     def is_numpy(self) -> bool:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_mlp.bench import metrics
-from mnist_mlp.results import stats
+from mnist_mlp.results import sanitize, stats
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def measurements(raw: dict[str, Any] | None, peak: float | None) -> dict[str, An
             latency["samples_ms"] = [float(s) * 1000.0 for s in (bench.get("stats") or {}).get("data") or []]
             out["latency_ms"][extra["path"]] = latency
     out["inference"].sort(key=lambda row: (row["path"], row["batch_size"]))
-    return out
+    return sanitize(out)  # NaN/inf as null here already, so the run in memory is the one saved
 
 
 def _training(extra: dict[str, Any], peak: float | None) -> dict[str, Any]:

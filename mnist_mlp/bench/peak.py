@@ -3,14 +3,17 @@
 A vendor's datasheet number says little about a shared 2-core VM; what the same machine reaches
 on a large square matmul is the honest ceiling for a small MLP. The NumPy probe runs in the
 parent (no framework loaded); ``backend_gpu_peak`` runs inside a GPU case's child, on the
-backend's own matmul, with the device synchronised around the timer.
+backend's own matmul, with the device synchronised around the timer, in true FP32: TF32 (which
+Ampere and later GPUs use for FP32 matmuls by default in TensorFlow, and in torch when enabled)
+is switched off for the probe and restored afterwards, and JAX asks for ``Precision.HIGHEST``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +49,33 @@ def numpy_peak_gflops(size: int = CPU_SIZE, repeats: int = 7, budget_s: float = 
     return peak
 
 
+@contextlib.contextmanager
+def _true_fp32(backend: str) -> Iterator[None]:
+    """No TF32 inside the block (the probe), the framework's previous setting restored after it."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        previous = tf.config.experimental.tensor_float_32_execution_enabled()
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+        try:
+            yield
+        finally:
+            tf.config.experimental.enable_tensor_float_32_execution(previous)
+    elif backend == "torch":
+        import torch
+
+        previous = torch.backends.cuda.matmul.allow_tf32  # default False; set explicitly anyway
+        torch.backends.cuda.matmul.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = previous
+    else:  # jax: the probe's matmul asks for Precision.HIGHEST itself
+        yield
+
+
 def backend_gpu_peak(backend: str, size: int = GPU_SIZE, repeats: int = 10, budget_s: float = 5.0) -> float:
-    """FP32 GFLOP/s of ``backend``'s own matmul on the GPU (framework default precision)."""
+    """True FP32 GFLOP/s of ``backend``'s own matmul on the GPU (TF32 off, see ``_true_fp32``)."""
     if backend == "torch":
         import torch
 
@@ -83,4 +111,7 @@ def backend_gpu_peak(backend: str, size: int = GPU_SIZE, repeats: int = 10, budg
 
     else:
         raise ValueError(f"no GPU probe for backend {backend!r}")
-    return _best_gflops(run, size, repeats, budget_s)
+    with _true_fp32(backend):
+        peak = _best_gflops(run, size, repeats, budget_s)
+    log.info("%s GPU FP32 matmul peak: %.1f GFLOP/s (%dx%d, TF32 off)", backend, peak, size, size)
+    return peak

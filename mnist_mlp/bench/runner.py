@@ -5,11 +5,17 @@ backend is not installed or whose device is absent is skipped with its reason, b
 process starts. Each case then runs in its own child (``python -m pytest benchmarks/...``,
 see ``child_argv``) with its settings in a JSON file, a wall-clock timeout and its own log.
 After every case ``results.json`` is saved again, so a crash of the parent loses nothing that
-finished; Ctrl-C stops the running child, marks it ``interrupted`` and keeps the rest.
+finished; Ctrl-C at any point (in a child, between cases, while saving) stops the running child,
+marks it ``interrupted``, saves what finished and ends the run as ``interrupted`` (exit 130).
+A child that crashes or times out after its training test keeps that training: the suite writes
+it at once to ``raw/<case>.training.json``, read back when the raw JSON is missing or lacks it.
 
 The child command is injectable (the ``child_command`` argument, or the hidden
 ``$MNIST_MLP_BENCH_CHILD``: a Python script run as ``python SCRIPT CASE_JSON RAW_JSON``) so the
 tests can exercise crashes, timeouts and interrupts with fake children in milliseconds.
+
+Test hook: the hidden ``$MNIST_MLP_BENCH_PEAK_GFLOPS`` (a number) stands in for the NumPy peak
+probe (about 3 s of full-CPU matmuls), so CLI tests neither wait for it nor slow their neighbours.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import datetime as dt
 import logging
 import os
 import re
+import signal
 import sys
+import threading
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +45,7 @@ log = logging.getLogger(__name__)
 
 BENCH_DIR_ENV = "MNIST_MLP_BENCHMARKS_DIR"
 CHILD_ENV = "MNIST_MLP_BENCH_CHILD"
+PEAK_ENV = "MNIST_MLP_BENCH_PEAK_GFLOPS"  # test hook: skip the NumPy peak probe
 SUITE_FILES = ("test_training.py", "test_inference.py")
 
 ChildCommand = Callable[[CaseConfig, Path, Path], list[str]]
@@ -183,6 +192,8 @@ def run_benchmarks(
 
         data = load_mnist(options.data_dir)
         dataset = {"sha256": data.sha256, "source": data.source}
+    if peak_gflops is None and os.environ.get(PEAK_ENV):
+        peak_gflops = _peak_from_env(os.environ[PEAK_ENV])
     if peak_gflops is None:
         from mnist_mlp.bench.peak import numpy_peak_gflops
 
@@ -195,33 +206,54 @@ def run_benchmarks(
     plans = plan_cases(options.backends, options.devices)
     records: list[dict[str, Any]] = []
     interrupted = False
-    with tempfile.TemporaryDirectory(prefix="mnist-mlp-bench-") as work:
-        weights: tuple[str, str] | None = None  # (path, case id) of the first trained weights
-        for index, plan in enumerate(plans, 1):
-            if interrupted:
-                records.append(_record(plan, "skipped", "not run: the run was interrupted"))
-                continue
-            reporter.case_started(index, len(plans), plan)
-            if plan.skip_reason:
-                record = _record(plan, "skipped", plan.skip_reason)
-            else:
-                case = _case_config(plan, options, Path(work), weights)
-                try:
-                    record = _run_case(case, plan, run, run_dir, raw_dir, Path(work), command, reporter)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mnist-mlp-bench-") as work:
+            weights: tuple[str, str] | None = None  # (path, case id) of the first trained weights
+            for index, plan in enumerate(plans, 1):
+                if interrupted:
+                    records.append(_record(plan, "skipped", "not run: the run was interrupted"))
+                    continue
+                record: dict[str, Any] | None = None
+                try:  # a Ctrl-C anywhere in here ends this case as interrupted
+                    reporter.case_started(index, len(plans), plan)
+                    if plan.skip_reason:
+                        record = _record(plan, "skipped", plan.skip_reason)
+                    else:
+                        case = _case_config(plan, options, Path(work), raw_dir, weights)
+                        record = _run_case(case, plan, run, run_dir, raw_dir, Path(work), command, reporter)
+                        if record["status"] == "ok" and case.weights_out and Path(case.weights_out).is_file() and weights is None:
+                            weights = (case.weights_out, plan.case_id)
                 except _Interrupted as stop:
                     record, interrupted = stop.record, True
-                except KeyboardInterrupt:  # between children: nothing to stop, keep what finished
-                    record, interrupted = _record(plan, "interrupted", "interrupted by the user (Ctrl-C)"), True
-                if record["status"] == "ok" and case.weights_out and Path(case.weights_out).is_file() and weights is None:
-                    weights = (case.weights_out, plan.case_id)
-            records.append(record)
-            reporter.case_finished(plan, record)
-            run["cases"] = records
-            run["status"] = "interrupted" if interrupted else "partial"
-            results.save(run, run_dir)
+                except KeyboardInterrupt:  # outside the child: nothing to stop, keep what finished
+                    interrupted = True
+                    if record is None:
+                        record = _record(plan, "interrupted", "interrupted by the user (Ctrl-C)")
+                with _DeferredInterrupt() as deferred:  # bookkeeping and the save run to the end
+                    records.append(record)
+                    try:
+                        reporter.case_finished(plan, record)
+                    except KeyboardInterrupt:  # raised by the reporter itself
+                        interrupted = True
+                    run["cases"] = records
+                    run["status"] = "interrupted" if interrupted or deferred.hit else "partial"
+                    results.save(run, run_dir)
+                interrupted = interrupted or deferred.hit
+    except KeyboardInterrupt:  # in the few statements between the guarded parts, or the clean-up
+        interrupted = True
+        done = {record["id"] for record in records}
+        records += [
+            _record(plan, "skipped", "not run: the run was interrupted") for plan in plans if plan.case_id not in done
+        ]
     run["cases"] = records
     run["status"] = _run_status(records, interrupted)
-    results.save(run, run_dir)
+    with _DeferredInterrupt() as deferred:
+        results.save(run, run_dir)
+    if deferred.hit and not interrupted:  # Ctrl-C during the last save: record it, save again
+        interrupted = True
+        run["status"] = _run_status(records, interrupted)
+        with _DeferredInterrupt():
+            results.save(run, run_dir)
     if interrupted:
         code = EXIT_INTERRUPTED
     elif any(record["status"] in ("failed", "timeout") for record in records):
@@ -229,6 +261,40 @@ def run_benchmarks(
     else:
         code = EXIT_OK
     return RunOutcome(run=run, run_dir=run_dir, exit_code=code, records=records)
+
+
+class _DeferredInterrupt:
+    """Hold a Ctrl-C back until the block ends (``hit`` says one came), so a save is never cut short.
+
+    Only in the main thread (where Python delivers SIGINT); elsewhere it defers nothing.
+    """
+
+    def __enter__(self) -> "_DeferredInterrupt":
+        self.hit = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._previous = signal.signal(signal.SIGINT, self._note)
+            except (ValueError, OSError):
+                self._previous = None
+        return self
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.hit = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _peak_from_env(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise UsageError(f"${PEAK_ENV}: expected a positive number of GFLOP/s, got {text!r}")
+    return value
 
 
 class _Interrupted(Exception):
@@ -243,7 +309,9 @@ def _run_status(records: list[dict[str, Any]], interrupted: bool) -> str:
     return "partial" if any(r["status"] in ("failed", "timeout") for r in records) else "complete"
 
 
-def _case_config(plan: CasePlan, options: BenchOptions, work: Path, weights: tuple[str, str] | None) -> CaseConfig:
+def _case_config(
+    plan: CasePlan, options: BenchOptions, work: Path, raw_dir: Path, weights: tuple[str, str] | None,
+) -> CaseConfig:
     profile = options.profile
     return CaseConfig(
         case_id=plan.case_id,
@@ -260,6 +328,7 @@ def _case_config(plan: CasePlan, options: BenchOptions, work: Path, weights: tup
         weights_out=None if plan.backend == NUMPY else str(work / f"{plan.case_id}.weights.npz"),
         progress_path=str(work / f"{plan.case_id}.progress"),
         outcome_path=str(work / f"{plan.case_id}.outcome.json"),
+        training_path=None if plan.backend == NUMPY else str(collect.training_side_path(raw_dir / f"{plan.case_id}.json")),
     )
 
 
@@ -316,8 +385,16 @@ def _finish(
     plan: CasePlan, run: dict[str, Any], run_dir: Path, raw_json: Path, log_path: Path, case: CaseConfig,
     status: str, reason: str | None, seconds: float,
 ) -> dict[str, Any]:
-    """The case's record, with whatever measurements its raw JSON holds (even a failed one's)."""
+    """The case's record, with whatever measurements its raw JSON holds (even a failed one's).
+
+    When the raw JSON is missing or lacks the training benchmark (the child crashed or timed out
+    in the inference tests), the training comes from the side file the training test wrote.
+    """
     raw = collect.read_raw(raw_json) if raw_json.is_file() else None
+    has_raw = raw is not None
+    side_path = collect.training_side_path(raw_json)
+    side = collect.read_raw(side_path) if side_path.is_file() else None
+    raw, recovered = collect.merge_training_side(raw, side)
     peaks = run["machine"]["peak_gflops"]
     gpu = collect.gpu_peak(raw)
     if gpu is not None:
@@ -326,7 +403,12 @@ def _finish(
     record = _record(plan, status, reason)
     record.update(collect.measurements(raw, peak))
     record["duration_s"] = round(seconds, 3)
-    record["raw_benchmark_json"] = str(raw_json.relative_to(run_dir)) if raw is not None else None
+    record["raw_benchmark_json"] = str(raw_json.relative_to(run_dir)) if has_raw else None
+    if recovered:
+        record["note"] = (
+            f"training kept from {side_path.relative_to(run_dir)}: the child ended before "
+            "pytest-benchmark wrote its JSON"
+        )
     record["log"] = str(log_path.relative_to(run_dir)) if log_path.is_file() else None
     if status in ("failed", "timeout", "interrupted"):
         record["stderr_tail"] = tail(log_path) or None

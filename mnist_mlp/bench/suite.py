@@ -7,6 +7,7 @@ a progress line the parent shows on the terminal, and handing trained weights to
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -50,6 +51,24 @@ def confirm_device(case: CaseConfig) -> tuple[str | None, str | None]:
         return backends.require_device(case.backend, case.device), None
     except MnistMlpError as exc:
         return None, str(exc)
+
+
+#: ``schema`` of the training side file (``write_training``)
+TRAINING_SIDE_SCHEMA = "mnist-mlp/training-side"
+
+
+def write_training(case: CaseConfig, benchmark: dict[str, Any], machine_info: dict[str, Any]) -> None:
+    """Write the training benchmark (extra_info and round stats) to ``case.training_path`` now.
+
+    pytest-benchmark writes ``--benchmark-json`` only when the session ends, so a crash or a
+    timeout during the inference tests would lose a finished training run; the parent falls
+    back to this file (``collect.merge_training_side``). NaN stays a NaN token here, as in the
+    raw JSON (the parent turns it into null and lists it in ``per_seed[].non_finite``).
+    """
+    if not case.training_path:
+        return
+    doc = {"schema": TRAINING_SIDE_SCHEMA, "case_id": case.case_id, "machine_info": machine_info, "benchmark": benchmark}
+    atomic.write_text(case.training_path, json.dumps(doc, indent=1, allow_nan=True, default=str) + "\n")
 
 
 def write_outcome(case: CaseConfig, status: str, reason: str) -> None:
@@ -120,7 +139,8 @@ def untrained_weights(seed: int = 0) -> list[np.ndarray]:
 
 
 def child_machine_info(case: CaseConfig, device_name: str | None, gpu_peak: float | None) -> dict[str, Any]:
-    """What the child adds to pytest-benchmark's machine info: the case and the software it ran."""
+    """What the child adds to pytest-benchmark's machine info: the case, the software it ran and,
+    on a GPU case, the GPUs (name, memory, driver from ``nvidia-smi``; ``machine.gpus``)."""
     from mnist_mlp.backends import package_versions
 
     info: dict[str, Any] = {
@@ -130,6 +150,12 @@ def child_machine_info(case: CaseConfig, device_name: str | None, gpu_peak: floa
         "device_name": device_name,
         "versions": package_versions(),
     }
+    if case.device == "gpu":
+        from mnist_mlp.bench.machine import gpus
+
+        found = gpus()
+        info["gpus"] = found
+        info["gpu_count"] = len(found)
     if gpu_peak is not None:
         info["peak_gflops"] = gpu_peak
     return info
