@@ -81,8 +81,11 @@ def markdown(run: dict[str, Any], figures: dict[str, Path]) -> str:
         "",
         "Samples/s is the batch size over the median seconds per batch; GFLOP/s counts 209,536 FLOPs per "
         "forward sample and three times that per training sample; % of peak is against the measured FP32 matmul peak "
-        "of the device. Steady-state figures are the mean of epochs 2..N (the first epoch includes tracing and "
-        "compilation). Wall time covers seeding, building, fit and the test evaluation.",
+        "of the device. Steady-state figures are the mean of epochs 2..N; s/epoch includes validation, ms/step and "
+        "training GFLOP/s count the training steps alone. The first epoch includes tracing and compilation: the "
+        "table shows the mean over seeds, and only seed 0's is a cold start (later seeds run in the same process "
+        "with warm caches; seed 0's value is stored as first_epoch_seconds_seed0). Wall time covers seeding, "
+        "building, fit and the test evaluation; time to target counts whole epochs, validation included.",
         "",
     ]
     for name, text in tables.format_all(run).items():
