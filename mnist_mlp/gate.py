@@ -132,18 +132,19 @@ def _finite(value: Any) -> bool:
 
 
 def _seed_check(seed: Mapping[str, Any]) -> SeedCheck:
+    """One seed's value, and one line naming every non-finite metric it had (NaN always fails)."""
     accuracy = seed.get("test_accuracy")
     check = SeedCheck(seed=seed.get("seed"), test_accuracy=float(accuracy) if _finite(accuracy) else None)
+    bad = [str(name) for name in seed.get("non_finite") or []]
     if check.test_accuracy is None:
-        check.problems.append("test accuracy is NaN, infinite or missing")
-    if seed.get("non_finite"):
-        check.problems.append("non-finite " + ", ".join(map(str, seed["non_finite"])))
+        bad.append("test_accuracy")
     if "test_loss" in seed and not _finite(seed["test_loss"]):
-        check.problems.append("test loss is NaN, infinite or missing")
+        bad.append("test_loss")
     history = seed.get("history") or {}
-    for key in _HISTORY_KEYS:
-        if any(not _finite(v) for v in history.get(key) or []):
-            check.problems.append(f"history.{key} has NaN/infinite values")
+    bad += [key for key in _HISTORY_KEYS if any(not _finite(v) for v in history.get(key) or [])]
+    if bad:
+        names = ", ".join(dict.fromkeys(bad))  # each metric once, in the order found
+        check.problems.append(f"NaN, infinite or missing values in {names}")
     return check
 
 

@@ -243,7 +243,7 @@ def test_nan_training_is_saved_and_fails_the_gate(tmp_path):
     assert in_memory["test_accuracy"] is None and in_memory["non_finite"] == seed["non_finite"]
     report = gate.check_run(saved)
     assert not report.passed
-    assert any("jax-cpu: seed 0:" in failure and "non-finite" in failure for failure in report.failures)
+    assert any("jax-cpu: seed 0:" in failure and "NaN, infinite or missing values in test_accuracy, loss, val_loss" in failure for failure in report.failures)
 
 
 def test_latency_keeps_its_own_samples_and_seed0_first_epoch(tmp_path):
