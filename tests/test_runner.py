@@ -422,7 +422,7 @@ def test_cli_ctrl_c_saves_finished_cases_and_exits_130(tmp_path, data_dir):
             proc.kill()
             proc.communicate()
     assert proc.returncode == 130, stderr
-    run_dir = next(out.iterdir())
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]  # beside it: index.md
     saved = results.load(run_dir)
     cases = {case["id"]: case for case in saved["cases"]}
     assert saved["status"] == "interrupted"
