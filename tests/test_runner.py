@@ -457,7 +457,7 @@ def test_real_quick_run_of_jax_end_to_end(tmp_path, data_dir):
         "--batch-sizes", "1,256", "--out", str(out), env={"MNIST_DATA_DIR": str(data_dir)}, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    run_dir = next(out.iterdir())
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     saved = results.load(run_dir)
     cases = {case["id"]: case for case in saved["cases"]}
     jax = cases["jax-cpu"]
