@@ -89,6 +89,14 @@ def jit(text: str) -> bool | str:
         raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
 
+def jit_list(text: str) -> tuple[bool | str, ...]:
+    """Comma-separated ``jit_compile`` values (auto, true, false), duplicates dropped, order kept."""
+    values = tuple(dict.fromkeys(jit(part.strip()) for part in text.split(",") if part.strip()))
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one of auto, true, false")
+    return values
+
+
 def choices(allowed: tuple[str, ...], option: str) -> Callable[[str], tuple[str, ...]]:
     """A comma-separated list of names from ``allowed``, duplicates dropped, order kept."""
 

@@ -421,7 +421,7 @@ def compare(runs: Sequence[RunInfo]) -> Comparison:
     not_comparable = {r.label: reasons for r in runs[1:] if (reasons := not_comparable_reasons(base, r.run))}
     used = [i for i, r in enumerate(runs) if r.label not in not_comparable]
     per_run = [
-        {f"{c['backend']}-{c['device']}": case_metrics(c) for c in r.run["cases"] if c.get("status") == "ok"} for r in runs
+        {c["id"]: case_metrics(c) for c in r.run["cases"] if c.get("status") == "ok"} for r in runs
     ]
     case_keys: list[str] = []
     for index in used:

@@ -49,6 +49,7 @@ class GroupCheck:
     backend: str
     device: str
     seeds: list[SeedCheck]
+    case_id: str | None = None  # differs from backend-device for a compile-option variant
     mean: float | None = None
     mean_threshold: float | None = None
     seed_floor: float | None = None
@@ -58,7 +59,7 @@ class GroupCheck:
 
     @property
     def key(self) -> str:
-        return f"{self.backend}-{self.device}"
+        return self.case_id or f"{self.backend}-{self.device}"
 
     @property
     def passed(self) -> bool:
@@ -170,8 +171,8 @@ def check_run(run: Mapping[str, Any], thresholds: Mapping[str, Any] | None = Non
             if case.get("backend") != "numpy":
                 not_checked[case.get("id", "?")] = f"status {case.get('status')}, no training seeds"
             continue
-        key = (case["backend"], case["device"])
-        group = groups.setdefault(key, GroupCheck(backend=key[0], device=key[1], seeds=[]))
+        key = case.get("id") or f"{case['backend']}-{case['device']}"  # one group per case: variants apart
+        group = groups.setdefault(key, GroupCheck(backend=case["backend"], device=case["device"], seeds=[], case_id=key))
         group.seeds.extend(_seed_check(seed) for seed in training["per_seed"])
 
     failures: list[str] = []

@@ -51,7 +51,7 @@ class RunEntry:
             "gpus": gpus,
             "profile": run.get("profile"),
             "status": run["status"],
-            "cases": [f"{c['backend']}-{c['device']}" + ("" if c["status"] == "ok" else f" ({c['status']})") for c in cases],
+            "cases": [c["id"] + ("" if c["status"] == "ok" else f" ({c['status']})") for c in cases],
             "headline": [h for h in (_headline(c) for c in cases if c["status"] == "ok") if h],
             "gate": None if not isinstance(gate, dict) else ("pass" if gate.get("passed") else "FAIL"),
         }
@@ -59,7 +59,7 @@ class RunEntry:
 
 def _headline(case: Mapping[str, Any]) -> str:
     """``jax-cpu 61.2 s 97.54%`` from training, else the largest-batch direct/predict throughput."""
-    name = f"{case['backend']}-{case['device']}"
+    name = case["id"]
     training = case.get("training") or {}
     wall = (training.get("wall_seconds") or {}).get("mean")
     accuracy = (training.get("test_accuracy") or {}).get("mean")

@@ -28,6 +28,16 @@ def test_healthy_run_passes(shipped):
     assert all(g.mean_threshold > g.seed_floor for g in report.groups)
 
 
+def test_compile_variants_are_judged_apart(shipped):
+    """A variant that loses accuracy fails alone; its seeds never dilute the default's mean."""
+    variant = case(accuracies=(0.960, 0.961, 0.959))
+    variant["id"] = "jax-cpu-jit_false"
+    report = gate.check_run(make_run([case(accuracies=HEALTHY), variant]), shipped)
+    assert [g.key for g in report.groups] == ["jax-cpu", "jax-cpu-jit_false"]
+    assert report.groups[0].passed and not report.groups[1].passed
+    assert all(f.startswith("jax-cpu-jit_false:") for f in report.failures)
+
+
 def test_low_mean_fails_though_every_seed_is_above_the_floor(shipped):
     report = gate.check_run(make_run([case(accuracies=(0.9675, 0.968, 0.9685))]), shipped)
     group = report.groups[0]

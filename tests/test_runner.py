@@ -75,6 +75,49 @@ def test_numpy_case_only_on_cpu():
     assert [plan.case_id for plan in plans] == ["jax-gpu"]
 
 
+def _bench_options(*argv: str):
+    import argparse
+
+    from mnist_mlp.bench.cli import options_from_args
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    add_commands(sub)
+    return options_from_args(sub.choices["bench"].parse_args(list(argv)))
+
+
+def test_compile_options_become_case_variants(tmp_path):
+    opts = _bench_options("--profile", "quick", "--backends", "jax,numpy", "--devices", "cpu",
+                          "--jit-compile", "false,auto", "--steps-per-execution", "1,32")
+    assert (opts.train.jit_compile, opts.train.steps_per_execution) == ("auto", 1)  # Keras' default is the base
+    assert opts.variants[0] == () and len(opts.variants) == 4 and opts.profile_label == "custom"
+    plans = runner.plan_cases(opts.backends, opts.devices, variants=opts.variants)
+    assert sorted(plan.case_id for plan in plans) == [
+        "jax-cpu", "jax-cpu-jit_false", "jax-cpu-jit_false-spe32", "jax-cpu-spe32", "numpy-cpu"]
+    seen = {}
+
+    def command(case, case_json, raw_json):
+        seen[case.case_id] = (case.train["jit_compile"], case.train["steps_per_execution"])
+        return [sys.executable, str(FAKE), "ok", str(case_json), str(raw_json)]
+
+    opts.out = tmp_path / "reports"
+    outcome = runner.run_benchmarks(opts, child_command=command, peak_gflops=100.0, dataset=DATASET)
+    assert seen == {"jax-cpu": ("auto", 1), "jax-cpu-spe32": ("auto", 32), "jax-cpu-jit_false": (False, 1),
+                    "jax-cpu-jit_false-spe32": (False, 32), "numpy-cpu": ("auto", 1)}
+    saved = results.load(outcome.run_dir)
+    overrides = {case["id"]: case["compile_overrides"] for case in saved["cases"]}
+    assert overrides["jax-cpu"] is None and overrides["jax-cpu-jit_false-spe32"] == {
+        "jit_compile": False, "steps_per_execution": 32}
+    assert saved["workload"]["train"]["jit_compile"] == "auto"
+    assert len(saved["workload"]["compile_variants"]) == 4
+
+
+def test_single_non_default_compile_option_is_the_base_workload():
+    opts = _bench_options("--profile", "quick", "--jit-compile", "false")
+    assert opts.train.jit_compile is False and opts.variants == ((),)
+    plans = runner.plan_cases(("jax",), ("cpu",), variants=opts.variants)
+    assert [plan.case_id for plan in plans] == ["jax-cpu"]
+
+
 def test_child_argv_runs_training_before_inference(tmp_path):
     argv = runner.child_argv(tmp_path / "c.json", tmp_path / "r.json", get_profile("quick"), runner.find_benchmarks_dir())
     files = [arg for arg in argv if arg.endswith(".py")]

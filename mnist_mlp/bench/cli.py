@@ -37,8 +37,10 @@ def add_commands(sub: Any) -> None:
     bench.add_argument("--batch-sizes", type=argtypes.int_list(1, MAX_BATCH_SIZE, " (the test set)"),
                        help="inference batch sizes, e.g. 1,32,256,1024,10000")
     bench.add_argument("--target-accuracy", type=argtypes.fraction, help="validation accuracy for time-to-target (default 0.975)")
-    bench.add_argument("--jit-compile", type=argtypes.jit, help="Keras compile jit_compile: auto (default), true, false")
-    bench.add_argument("--steps-per-execution", type=argtypes.positive_int, help="Keras compile steps_per_execution (default 1)")
+    bench.add_argument("--jit-compile", type=argtypes.jit_list, metavar="auto,true,false",
+                       help="Keras compile jit_compile: one value or several, each a case of its own (default: auto)")
+    bench.add_argument("--steps-per-execution", type=argtypes.int_list(1, 100_000), metavar="N[,N...]",
+                       help="Keras compile steps_per_execution: one value or several, each a case of its own (default: 1)")
     bench.add_argument("--learning-rate", type=argtypes.positive_float, help="Adam learning rate (default 0.001, the seed's)")
     bench.add_argument("--unscaled-inputs", action="store_true",
                        help="train on raw 0-255 pixels: a deliberately broken variant, to show the accuracy gate")
@@ -63,21 +65,34 @@ def options_from_args(args: argparse.Namespace) -> Any:
         target_accuracy=args.target_accuracy, timeout=args.timeout,
     )
     defaults = TrainConfig()
+    jits = args.jit_compile or (defaults.jit_compile,)
+    steps = tuple(dict.fromkeys(args.steps_per_execution or (defaults.steps_per_execution,)))
+    combos = [(jit, spe) for jit in jits for spe in steps]
+    # the base workload is Keras' default compile when asked for, else the first combination;
+    # every other combination becomes a case variant of its own (compile options as parameters)
+    base_jit, base_spe = (defaults.jit_compile, defaults.steps_per_execution) if (
+        (defaults.jit_compile, defaults.steps_per_execution) in combos) else combos[0]
     train = TrainConfig(
         epochs=profile.epochs,
-        jit_compile=defaults.jit_compile if args.jit_compile is None else args.jit_compile,
-        steps_per_execution=args.steps_per_execution or defaults.steps_per_execution,
+        jit_compile=base_jit,
+        steps_per_execution=base_spe,
         learning_rate=args.learning_rate or defaults.learning_rate,
         scale_inputs=not args.unscaled_inputs,
     )
+    variants = tuple(
+        tuple((name, value) for name, value, base_value in (
+            ("jit_compile", jit, base_jit), ("steps_per_execution", spe, base_spe)) if value != base_value)
+        for jit, spe in combos
+    )
+    variants = tuple(sorted(set(variants), key=lambda v: (len(v), str(v))))  # the base (no overrides) first
     changed = (
         profile.epochs != base.epochs or profile.batch_sizes != base.batch_sizes
-        or train.replace(epochs=defaults.epochs) != defaults
+        or train.replace(epochs=defaults.epochs) != defaults or len(variants) > 1
     )
     if "cpu" not in args.devices and args.backends == (NUMPY,):
         raise UsageError("--backends numpy runs on the cpu only; add cpu to --devices")
     return BenchOptions(
-        profile=profile, profile_label="custom" if changed else base.name, train=train,
+        profile=profile, profile_label="custom" if changed else base.name, train=train, variants=variants,
         backends=args.backends, devices=args.devices, out=args.out,
         data_dir=str(args.data_dir) if args.data_dir else None,
     )

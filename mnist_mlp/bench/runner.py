@@ -51,12 +51,17 @@ SUITE_FILES = ("test_training.py", "test_inference.py")
 ChildCommand = Callable[[CaseConfig, Path, Path], list[str]]
 
 
+#: compile options that differ from the run's base ``workload.train``: ((name, value), ...)
+Variant = tuple[tuple[str, Any], ...]
+
+
 @dataclass(frozen=True)
 class CasePlan:
     case_id: str
     backend: str
     device: str
     skip_reason: str | None = None
+    variant: Variant = ()
 
 
 @dataclass
@@ -70,6 +75,8 @@ class BenchOptions:
     devices: tuple[str, ...] = DEVICES
     out: Path = Path("reports")
     data_dir: str | None = None
+    #: compile-option variants, each a case per backend x device; () is the base workload itself
+    variants: tuple[Variant, ...] = ((),)
 
     @property
     def seeds(self) -> list[int]:
@@ -104,11 +111,18 @@ class RunOutcome:
 # --------------------------------------------------------------------------- planning
 
 
+def variant_suffix(variant: Variant) -> str:
+    """``-jit_false-spe32`` style suffix naming a variant in its case id ("" for the base)."""
+    names = {"jit_compile": "jit_{}", "steps_per_execution": "spe{}"}
+    return "".join("-" + names[name].format(str(value).lower()) for name, value in variant)
+
+
 def plan_cases(
     names: Sequence[str], devices: Sequence[str], *,
     installed: Callable[[str], bool] | None = None, gpu_present: Callable[[], bool] | None = None,
+    variants: Sequence[Variant] = ((),),
 ) -> list[CasePlan]:
-    """Backends x devices in the order given, then NumPy on the CPU (if asked for and cpu is).
+    """Backends x devices x compile variants in the order given, then NumPy on the CPU.
 
     ``installed`` and ``gpu_present`` default to ``mnist_mlp.backends``' checks, looked up at call
     time so tests can pretend a backend or a GPU is missing.
@@ -123,7 +137,8 @@ def plan_cases(
                 reason = f"{backend} is not installed (pip install 'mnist-mlp[{backend}]')"
             elif device == "gpu" and not has_gpu:
                 reason = "no GPU on this machine"
-            plans.append(CasePlan(f"{backend}-{device}", backend, device, reason))
+            for variant in variants:
+                plans.append(CasePlan(f"{backend}-{device}{variant_suffix(variant)}", backend, device, reason, variant))
     if NUMPY in names and "cpu" in devices:
         plans.append(CasePlan(f"{NUMPY}-cpu", NUMPY, "cpu"))
     return plans
@@ -203,7 +218,7 @@ def run_benchmarks(
     run_dir = atomic.ensure_writable_dir(out_root / run_id)
     raw_dir = atomic.ensure_writable_dir(run_dir / "raw")
     run = _new_run(options, run_id, peak_gflops, dataset)
-    plans = plan_cases(options.backends, options.devices)
+    plans = plan_cases(options.backends, options.devices, variants=options.variants)
     records: list[dict[str, Any]] = []
     interrupted = False
     try:
@@ -317,7 +332,7 @@ def _case_config(
         case_id=plan.case_id,
         backend=plan.backend,
         device=plan.device,
-        train=options.train.to_dict(),
+        train=options.train.replace(**dict(plan.variant)).to_dict(),
         seeds=tuple(options.seeds),
         batch_sizes=profile.batch_sizes,
         target_accuracy=profile.target_accuracy,
@@ -425,6 +440,7 @@ def _record(plan: CasePlan, status: str, reason: str | None) -> dict[str, Any]:
         "reason": reason, "stderr_tail": None, "duration_s": 0.0, "raw_benchmark_json": None, "log": None,
         "device_name": None, "note": None, "training": None, "inference": [], "latency_ms": {},
         "agreement": None, "confusion_matrix": None,
+        "compile_overrides": dict(plan.variant) or None,
     }
 
 
@@ -454,6 +470,7 @@ def _new_run(options: BenchOptions, run_id: str, peak_gflops: float, dataset: di
             "timeout_s": profile.timeout,
             "backends": list(options.backends),
             "devices": list(options.devices),
+            "compile_variants": [dict(variant) for variant in options.variants],
         },
         "cases": [],
         "gate": None,
