@@ -78,6 +78,20 @@ def progress() -> suite.Progress:
     return suite.Progress(CASE.progress_path)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def imports_done(device_ready: str) -> None:
+    """Pay one-off imports before any timer starts.
+
+    ``keras.utils.set_random_seed`` imports TensorFlow whenever it is installed, even on JAX or
+    PyTorch (to seed ``tf.data``): seconds of import that would otherwise land in the first
+    seed's training time. ``benchmarks/plain_keras.py`` does the same before its timer.
+    """
+    if not CASE.is_numpy:
+        import keras
+
+        keras.utils.set_random_seed(0)
+
+
 @pytest.fixture(scope="session")
 def mnist() -> Any:
     from mnist_mlp.data import load_mnist

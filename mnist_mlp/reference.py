@@ -41,7 +41,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class NumpyMLP:
-    """The forward pass; construct once from weights, call on images scaled to [0, 1]."""
+    """The forward pass; construct once from weights, call on images scaled to [0, 1].
+
+    Rows go through in chunks (``CHUNK`` by default) into buffers allocated once and reused:
+    fresh multi-megabyte arrays on every call cost page faults, and a chunk's activations stay
+    in cache between the matrix multiply, the bias and the ReLU. Not thread-safe, by design.
+    """
+
+    CHUNK = 2048
 
     def __init__(self, weights: Sequence[np.ndarray]) -> None:
         w1, b1, w2, b2, w3, b3 = (np.ascontiguousarray(w, dtype=np.float32) for w in weights)
@@ -49,26 +56,31 @@ class NumpyMLP:
             raise ValueError(f"weight shapes {[w.shape for w in weights]} do not form a 784-...-10 MLP")
         self.layers = ((w1, b1), (w2, b2), (w3, b3))
         self.params = count_params(weights)
+        self._buffers: dict[int, list[np.ndarray]] = {}
 
-    def __call__(self, images: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-        """Softmax probabilities, float32, shape (n, 10)."""
+    def __call__(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Softmax probabilities, float32, shape (n, 10); ``batch_size`` rows at a time."""
         flat = np.asarray(images, dtype=np.float32).reshape(len(images), -1)
+        chunk = max(1, min(batch_size or self.CHUNK, len(flat)))
         out = np.empty((len(flat), self.layers[-1][0].shape[1]), dtype=np.float32)
-        for start in range(0, len(flat), batch_size):
-            out[start : start + batch_size] = self._forward(flat[start : start + batch_size])
+        buffers = self._buffers.get(chunk) or self._buffers.setdefault(
+            chunk, [np.empty((chunk, w.shape[1]), dtype=np.float32) for w, _ in self.layers]
+        )
+        for start in range(0, len(flat), chunk):
+            rows = flat[start : start + chunk]
+            out[start : start + len(rows)] = self._forward(rows, [b[: len(rows)] for b in buffers])
         return out
 
-    def _forward(self, x: np.ndarray) -> np.ndarray:
-        (w1, b1), (w2, b2), (w3, b3) = self.layers
-        h = x @ w1
-        h += b1
-        np.maximum(h, 0, out=h)
-        h2 = h @ w2
-        h2 += b2
-        np.maximum(h2, 0, out=h2)
-        logits = h2 @ w3
-        logits += b3
-        return softmax(logits)
+    def _forward(self, x: np.ndarray, buffers: list[np.ndarray]) -> np.ndarray:
+        h = x
+        last = len(self.layers) - 1
+        for index, ((w, b), buf) in enumerate(zip(self.layers, buffers)):
+            np.matmul(h, w, out=buf)
+            buf += b
+            if index < last:
+                np.maximum(buf, 0, out=buf)
+            h = buf
+        return softmax(h)
 
 
 def agreement(keras_probs: np.ndarray, reference_probs: np.ndarray) -> dict[str, Any]:

@@ -23,9 +23,8 @@ PATHS_FOR_NUMPY = ("numpy",)
 def make_callable(path: str, backend: str, model: Any, x: np.ndarray) -> Callable[[], np.ndarray]:
     """A function computing the probabilities of the batch ``x`` along ``path``."""
     if path == "numpy":
-        mlp = model  # a reference.NumpyMLP
-        size = len(x)
-        return lambda: mlp(x, batch_size=size)
+        mlp = model  # a reference.NumpyMLP, in its own cache-sized chunks
+        return lambda: mlp(x)
     if path == "predict":
         size = len(x)
         return lambda: model.predict(x, batch_size=size, verbose=0)
