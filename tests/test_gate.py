@@ -39,7 +39,11 @@ def test_compile_variants_are_judged_apart(shipped):
 
 
 def test_low_mean_fails_though_every_seed_is_above_the_floor(shipped):
-    report = gate.check_run(make_run([case(accuracies=(0.9675, 0.968, 0.9685))]), shipped)
+    params = shipped["thresholds"]["*"]
+    floor, threshold = calibration.seed_floor(params, 3), calibration.mean_threshold(params, 3)
+    low = [floor + 0.0005, floor + 0.0010, floor + 0.0015]  # each seed clears the floor ...
+    assert sum(low) / 3 < threshold  # ... but their mean does not clear the mean threshold
+    report = gate.check_run(make_run([case(accuracies=low)]), shipped)
     group = report.groups[0]
     assert all(s.test_accuracy > group.seed_floor for s in group.seeds)
     assert not report.passed and "mean test accuracy" in report.failures[0]
@@ -105,14 +109,21 @@ def test_calibration_pools_indistinguishable_backends_and_splits_distinct_ones()
         calibration.calibrate({"jax": [0.975]}, label="t")
 
 
-def test_shipped_thresholds_are_the_issue_figures_and_the_package_copy_matches():
+def test_shipped_thresholds_come_from_the_committed_runs_and_the_package_copy_matches():
     repo = json.loads((ROOT / "reports" / "calibration" / "thresholds.json").read_text())
     packaged = json.loads(calibration.PACKAGED.read_text())
     assert repo == packaged, "copy reports/calibration/thresholds.json to mnist_mlp/thresholds.json"
-    assert repo["provisional"] and "provisional" in repo["label"]
-    assert repo["calibration"]["jax"]["n"] == 9
-    assert repo["calibration"]["jax"]["mean"] == pytest.approx(0.9754, abs=1e-4)
-    assert repo["calibration"]["jax"]["stddev"] == pytest.approx(0.0024, abs=1e-4)
+    assert not repo["provisional"]
+    runs = [(str(path), results.load(ROOT / path)) for path in
+            ("reports/reference/20261127T041628Z_vm", "reports/calibration/jax-10-seeds")]
+    accuracies, workload = calibration.accuracies_from_runs(runs)
+    assert {backend: len(values) for backend, values in accuracies.items()} == {"jax": 10, "tensorflow": 3, "torch": 3}
+    assert workload == repo["workload"]
+    for backend, values in accuracies.items():
+        assert repo["calibration"][backend]["accuracies"] == pytest.approx(values)
+    pooled = [value for values in accuracies.values() for value in values]
+    assert repo["thresholds"]["*"]["mean"] == pytest.approx(np.mean(pooled))
+    assert repo["thresholds"]["*"]["m"] == len(pooled) == 16
 
 
 def test_cli_gate_records_decision_and_exit_codes(tmp_path, capsys):
