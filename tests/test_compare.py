@@ -100,7 +100,7 @@ def test_seed_list_and_batch_sizes_do_not_make_runs_incomparable(tmp_path):
     assert result.not_comparable == {}
     differing = dict(result.differences)  # listed as what differs, not as a reason
     assert differing["workload.seeds"] == [[0, 1, 2], [0, 1, 2, 3, 4]]
-    assert differing["workload.timeout_s"] == [1200.0, 60.0]
+    assert differing["workload.timeout_s"] == [300.0 + 30.0 * 3 * 25, 60.0]  # the full rule: 3 seeds x 25 epochs
     assert differing["workload.profile.name"] == ["full", "quick"]
 
 

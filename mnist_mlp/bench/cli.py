@@ -15,6 +15,7 @@ from typing import Any
 from mnist_mlp import argtypes
 from mnist_mlp.bench.caseconfig import NUMPY
 from mnist_mlp.bench.profiles import MAX_BATCH_SIZE, PROFILES, get_profile, with_overrides
+from mnist_mlp.backends.base import PRECISIONS
 from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig
 from mnist_mlp.errors import UsageError
 
@@ -45,7 +46,9 @@ def add_commands(sub: Any) -> None:
     bench.add_argument("--unscaled-inputs", action="store_true",
                        help="train on raw 0-255 pixels: a deliberately broken variant, to show the accuracy gate")
     bench.add_argument("--no-gate", action="store_true", help="skip the accuracy gate that ends a full-profile run")
-    bench.add_argument("--timeout", type=argtypes.positive_float, help="wall-clock seconds per case (quick 300, full 1200)")
+    bench.add_argument("--timeout", type=argtypes.positive_float, help="wall-clock seconds per case (default: quick 240 s, full 300 s, plus 60/30 s per seed x epoch)")
+    bench.add_argument("--precision", type=argtypes.choices(PRECISIONS, "--precision"), default=("fp32",),
+                       help="matmul precision on GPUs: fp32 (TF32 off, the default) and/or tf32, each a case of its own")
     bench.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: reports/)")
     bench.add_argument("--data-dir", type=Path, help="MNIST directory (default: $MNIST_DATA_DIR, else Keras' cache)")
     bench.set_defaults(handler=cmd_bench)
@@ -84,15 +87,22 @@ def options_from_args(args: argparse.Namespace) -> Any:
             ("jit_compile", jit, base_jit), ("steps_per_execution", spe, base_spe)) if value != base_value)
         for jit, spe in combos
     )
+    precisions = args.precision or ("fp32",)
+    base_precision = "fp32" if "fp32" in precisions else precisions[0]
+    variants = tuple(
+        variant + ((("precision", precision),) if precision != base_precision else ())
+        for variant in variants for precision in precisions
+    )
     variants = tuple(sorted(set(variants), key=lambda v: (len(v), str(v))))  # the base (no overrides) first
     changed = (
         profile.epochs != base.epochs or profile.batch_sizes != base.batch_sizes
-        or train.replace(epochs=defaults.epochs) != defaults or len(variants) > 1
+        or train.replace(epochs=defaults.epochs) != defaults or len(variants) > 1 or base_precision != "fp32"
     )
     if "cpu" not in args.devices and args.backends == (NUMPY,):
         raise UsageError("--backends numpy runs on the cpu only; add cpu to --devices")
     return BenchOptions(
         profile=profile, profile_label="custom" if changed else base.name, train=train, variants=variants,
+        precision=base_precision,
         backends=args.backends, devices=args.devices, out=args.out,
         data_dir=str(args.data_dir) if args.data_dir else None,
     )
@@ -108,7 +118,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from mnist_mlp.runs import write_index
 
     options = options_from_args(args)
-    outcome = run_benchmarks(options, reporter=TerminalReporter())
+    outcome = run_benchmarks(options, reporter=TerminalReporter(), load_source="psutil", opening_check_s=1.0)
     exit_code = outcome.exit_code
     gate = None
     if options.profile.name == "full" and not args.no_gate and exit_code != 130:

@@ -20,6 +20,12 @@ class TerminalReporter:
         self._prefix = ""
         self._width = 0
 
+    def machine_checked(self, state: dict[str, Any] | None) -> None:
+        """Say at the start when other processes already use the CPU: timings would be spoiled."""
+        if state and state.get("busy"):
+            print(f"warning: the machine is already busy ({'; '.join(state['busy_reasons'])}); "
+                  "timings taken now will be marked busy", file=self.stream, flush=True)
+
     def case_started(self, index: int, total: int, plan: CasePlan) -> None:
         self._prefix = f"[{index}/{total}] {plan.case_id}"
         if plan.skip_reason:
@@ -36,6 +42,7 @@ class TerminalReporter:
     def case_finished(self, plan: CasePlan, record: dict[str, Any]) -> None:
         status = record["status"]
         detail = f" ({record['reason']})" if record.get("reason") else ""
+        detail += "".join(f" [{flag}]" for flag in record.get("machine_flags") or [])
         took = f" in {record['duration_s']:.1f} s" if record.get("duration_s") else ""
         line = f"{self._prefix}: {status}{took}{detail}"
         if self.tty:
