@@ -79,6 +79,15 @@ def _jax_devices() -> dict[str, Any]:
             devices.append({"id": f"{platform_name}:{device.id}", "kind": platform_name, "name": device.device_kind})
         if platform_name == "gpu" and found:
             runtime = getattr(getattr(found[0], "client", None), "platform_version", None)
+    if runtime is None:  # no GPU seen: name the CUDA plugin that is installed, if any
+        import importlib.metadata
+
+        for plugin in ("jax-cuda13-plugin", "jax-cuda12-plugin"):
+            try:
+                runtime = f"{plugin} {importlib.metadata.version(plugin)}"
+                break
+            except importlib.metadata.PackageNotFoundError:
+                continue
     return {"version": jax.__version__, "devices": devices, "cuda_runtime": runtime}
 
 
