@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_extension_commands(sub: Any) -> None:
-    """Commands that live in their own modules (the benchmark harness, compare, gate)."""
+    """Commands that live in their own modules (the benchmark harness, compare, gate, doctor)."""
     import importlib
 
     for module_name in EXTENSION_MODULES:
@@ -255,7 +255,7 @@ def _add_extension_commands(sub: Any) -> None:
 
 
 #: each module has ``add_commands(subparsers)`` registering parsers with ``handler`` defaults
-EXTENSION_MODULES: tuple[str, ...] = ("mnist_mlp.bench.cli", "mnist_mlp.compare_cli")
+EXTENSION_MODULES: tuple[str, ...] = ("mnist_mlp.bench.cli", "mnist_mlp.compare_cli", "mnist_mlp.doctor_cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
