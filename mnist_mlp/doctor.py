@@ -8,8 +8,8 @@ TensorFlow and PyTorch in one process can crash. The parent imports no framework
 ``diagnose`` returns one JSON-ready dict; ``mnist_mlp.report.doctor_text`` renders it for people.
 Exit code (``exit_code``): 0 when at least one Keras backend can run here, else 1.
 
-The per-framework device listing lives in one small function per framework in ``DEVICE_LISTERS``,
-so it can move into the per-framework Backend classes without touching the rest.
+What differs between frameworks (listing devices, why a GPU is absent, the pip command) comes
+from each framework's ``Backend`` class (``mnist_mlp.backends``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import mnist_mlp
 from mnist_mlp import backends
@@ -48,70 +48,12 @@ _CHILD_CODE = "import sys; from mnist_mlp.doctor import probe_child; sys.exit(pr
 # --------------------------------------------------------------------------- in the child
 
 
-def _tensorflow_devices() -> dict[str, Any]:
-    import tensorflow as tf
-
-    devices = []
-    for kind in ("CPU", "GPU"):
-        for index, device in enumerate(tf.config.list_physical_devices(kind)):
-            name = kind.lower()
-            if kind == "GPU":
-                try:
-                    name = tf.config.experimental.get_device_details(device).get("device_name") or name
-                except Exception:  # details are a nicety; the device is there either way
-                    pass
-            devices.append({"id": f"{kind.lower()}:{index}", "kind": kind.lower(), "name": name})
-    build = tf.sysconfig.get_build_info()
-    runtime = build.get("cuda_version") if build.get("is_cuda_build") else None
-    return {"version": tf.__version__, "devices": devices, "cuda_runtime": runtime}
-
-
-def _jax_devices() -> dict[str, Any]:
-    import jax
-
-    devices, runtime = [], None
-    for platform_name in ("cpu", "gpu"):
-        try:
-            found = jax.devices(platform_name)
-        except Exception:  # RuntimeError "Unknown backend gpu" on a CPU-only jaxlib
-            continue
-        for device in found:
-            devices.append({"id": f"{platform_name}:{device.id}", "kind": platform_name, "name": device.device_kind})
-        if platform_name == "gpu" and found:
-            runtime = getattr(getattr(found[0], "client", None), "platform_version", None)
-    if runtime is None:  # no GPU seen: name the CUDA plugin that is installed, if any
-        import importlib.metadata
-
-        for plugin in ("jax-cuda13-plugin", "jax-cuda12-plugin"):
-            try:
-                runtime = f"{plugin} {importlib.metadata.version(plugin)}"
-                break
-            except importlib.metadata.PackageNotFoundError:
-                continue
-    return {"version": jax.__version__, "devices": devices, "cuda_runtime": runtime}
-
-
-def _torch_devices() -> dict[str, Any]:
-    import torch
-
-    devices = [{"id": "cpu:0", "kind": "cpu", "name": "cpu"}]
-    if torch.cuda.is_available():
-        for index in range(torch.cuda.device_count()):
-            devices.append({"id": f"cuda:{index}", "kind": "gpu", "name": torch.cuda.get_device_name(index)})
-    return {"version": torch.__version__, "devices": devices, "cuda_runtime": torch.version.cuda}
-
-
-#: backend -> a function, run in the probe child, returning {"version", "devices", "cuda_runtime"}
-DEVICE_LISTERS: dict[str, Callable[[], dict[str, Any]]] = {
-    "tensorflow": _tensorflow_devices,
-    "jax": _jax_devices,
-    "torch": _torch_devices,
-}
-
-
 def probe_child(backend: str) -> int:
     """The child's whole job: list the framework's devices and print them as one marked JSON line."""
-    info = DEVICE_LISTERS[backend]()
+    framework = backends.get(backend)
+    info = framework.describe_devices()
+    if not any(device["kind"] == "gpu" for device in info["devices"]):
+        info["gpu_absent_reason"] = framework.gpu_absent_reason()
     print(MARKER + json.dumps(info), flush=True)
     return 0
 
@@ -121,7 +63,7 @@ def probe_child(backend: str) -> int:
 
 def install_command(backend: str, gpu: bool = False) -> str:
     """The pip command that adds a backend (its CUDA build with ``gpu``)."""
-    return f"pip install 'mnist-mlp[{'gpu-' if gpu else ''}{backend}]'"
+    return backends.get(backend).install_hint(gpu)
 
 
 def _probe_env(backend: str) -> dict[str, str]:
@@ -274,7 +216,7 @@ def case_verdicts(backend_report: dict[str, dict[str, Any]]) -> list[dict[str, A
             action = "skip"
             reason = f"{plan.backend} sees no {plan.device.upper()} here"
             if plan.device == "gpu":
-                reason += f" (a CPU-only build? {install_command(plan.backend, gpu=True)})"
+                reason = probe.get("gpu_absent_reason") or f"{reason} ({install_command(plan.backend, gpu=True)})"
         verdicts.append({"case": plan.case_id, "backend": plan.backend, "device": plan.device,
                          "action": action, "reason": reason})
     return verdicts

@@ -78,7 +78,7 @@ def test_real_doctor_says_why_each_gpu_case_is_skipped(real_report):
         if not sees_gpu:
             assert gpu["action"] == "skip" and gpu["reason"], gpu
         if not real_report["cuda"]["gpu_hardware"]:
-            assert gpu["reason"] == "no GPU on this machine"
+            assert gpu["reason"].startswith("no GPU on this machine")
     text = render_text(real_report)
     for name in BACKENDS:
         assert name in text

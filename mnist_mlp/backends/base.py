@@ -76,8 +76,9 @@ class Backend:
         """Whether the framework can be imported, without importing it."""
         return importlib.util.find_spec(self.module_name) is not None
 
-    def install_hint(self) -> str:
-        return f"pip install 'mnist-mlp[{self.name}]'"
+    def install_hint(self, gpu: bool = False) -> str:
+        """The pip command that adds this backend (its CUDA build with ``gpu``)."""
+        return f"pip install 'mnist-mlp[{'gpu-' if gpu else ''}{self.name}]'"
 
     def planning_skip_reason(self, device: str, precision: str = "fp32", *, installed: bool | None = None,
                              gpu_present: bool | None = None) -> str | None:
@@ -135,6 +136,10 @@ class Backend:
     def module(self) -> Any:
         """The framework module (tests replace this with a fake)."""
         return importlib.import_module(self.module_name)
+
+    def describe_devices(self) -> dict[str, Any]:
+        """``{"version", "devices": [{"id", "kind", "name"}], "cuda_runtime"}`` for ``mnist-mlp doctor``."""
+        raise NotImplementedError
 
     def device_names(self) -> list[str]:
         """Every device the framework sees, e.g. ``["cpu:0"]`` or ``["cpu:0", "cuda:0"]``."""

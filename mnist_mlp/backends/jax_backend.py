@@ -22,13 +22,38 @@ class JaxBackend(Backend):
             [] if jax.devices()[0].platform == "cpu" else ["cpu:0"]
         )
 
+    def describe_devices(self) -> dict[str, Any]:
+        """Version, devices (id, kind, name) and CUDA runtime, for ``mnist-mlp doctor``."""
+        jax = self.module()
+
+        devices, runtime = [], None
+        for platform_name in ("cpu", "gpu"):
+            try:
+                found = jax.devices(platform_name)
+            except Exception:  # RuntimeError "Unknown backend gpu" on a CPU-only jaxlib
+                continue
+            for device in found:
+                devices.append({"id": f"{platform_name}:{device.id}", "kind": platform_name, "name": device.device_kind})
+            if platform_name == "gpu" and found:
+                runtime = getattr(getattr(found[0], "client", None), "platform_version", None)
+        if runtime is None:  # no GPU seen: name the CUDA plugin that is installed, if any
+            import importlib.metadata
+
+            for plugin in ("jax-cuda13-plugin", "jax-cuda12-plugin"):
+                try:
+                    runtime = f"{plugin} {importlib.metadata.version(plugin)}"
+                    break
+                except importlib.metadata.PackageNotFoundError:
+                    continue
+        return {"version": jax.__version__, "devices": devices, "cuda_runtime": runtime}
+
     def active_device_name(self) -> str:
         dev = self.module().devices()[0]
         return f"{dev.platform}:{dev.id}"
 
     def gpu_absent_reason(self) -> str:
         if importlib.util.find_spec("jax_cuda12_plugin") is None:
-            return "the installed jaxlib is CPU-only: no CUDA plugin (pip install 'jax[cuda12]' or 'mnist-mlp[gpu]')"
+            return f"the installed jaxlib is CPU-only: no CUDA plugin ({self.install_hint(gpu=True)})"
         return "JAX sees no GPU (its CUDA plugin found no device: driver or CUDA_VISIBLE_DEVICES?)"
 
     def synchronize(self) -> None:

@@ -16,7 +16,7 @@ class NumpyBackend(Backend):
     is_keras = False
     devices = ("cpu",)
 
-    def install_hint(self) -> str:
+    def install_hint(self, gpu: bool = False) -> str:
         return "pip install numpy"
 
     def environment(self, device: str) -> dict[str, str | None]:

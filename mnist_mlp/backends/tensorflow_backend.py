@@ -20,11 +20,29 @@ class TensorFlowBackend(Backend):
         gpus = [f"gpu:{index}" for index, _ in enumerate(tf.config.list_physical_devices("GPU"))]
         return ["cpu:0", *gpus]
 
+    def describe_devices(self) -> dict[str, Any]:
+        """Version, devices (id, kind, name) and CUDA runtime, for ``mnist-mlp doctor``."""
+        tf = self.module()
+
+        devices = []
+        for kind in ("CPU", "GPU"):
+            for index, device in enumerate(tf.config.list_physical_devices(kind)):
+                name = kind.lower()
+                if kind == "GPU":
+                    try:
+                        name = tf.config.experimental.get_device_details(device).get("device_name") or name
+                    except Exception:  # details are a nicety; the device is there either way
+                        pass
+                devices.append({"id": f"{kind.lower()}:{index}", "kind": kind.lower(), "name": name})
+        build = tf.sysconfig.get_build_info()
+        runtime = build.get("cuda_version") if build.get("is_cuda_build") else None
+        return {"version": tf.__version__, "devices": devices, "cuda_runtime": runtime}
+
     def gpu_absent_reason(self) -> str:
         tf = self.module()
         if not tf.test.is_built_with_cuda():
-            return f"this TensorFlow build ({tf.__version__}) has no CUDA support (pip install 'mnist-mlp[gpu]')"
-        return "TensorFlow sees no GPU (CUDA libraries or driver missing? pip install 'tensorflow[and-cuda]')"
+            return f"this TensorFlow build ({tf.__version__}) has no CUDA support ({self.install_hint(gpu=True)})"
+        return f"TensorFlow sees no GPU (CUDA libraries or driver missing? {self.install_hint(gpu=True)})"
 
     def synchronize(self) -> None:
         tf = self.module()

@@ -20,6 +20,16 @@ class TorchBackend(Backend):
         gpus = [f"cuda:{index}" for index in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
         return ["cpu", *gpus]
 
+    def describe_devices(self) -> dict[str, Any]:
+        """Version, devices (id, kind, name) and CUDA runtime, for ``mnist-mlp doctor``."""
+        torch = self.module()
+
+        devices = [{"id": "cpu:0", "kind": "cpu", "name": "cpu"}]
+        if torch.cuda.is_available():
+            for index in range(torch.cuda.device_count()):
+                devices.append({"id": f"cuda:{index}", "kind": "gpu", "name": torch.cuda.get_device_name(index)})
+        return {"version": torch.__version__, "devices": devices, "cuda_runtime": torch.version.cuda}
+
     def active_device_name(self) -> str:
         torch = self.module()
         return f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
@@ -27,7 +37,7 @@ class TorchBackend(Backend):
     def gpu_absent_reason(self) -> str:
         torch = self.module()
         if getattr(torch.version, "cuda", None) is None:
-            return f"this PyTorch build ({torch.__version__}) is CPU-only (install a CUDA build: see the README's GPU section)"
+            return f"this PyTorch build ({torch.__version__}) is CPU-only ({self.install_hint(gpu=True)})"
         return "PyTorch sees no CUDA device (driver or CUDA_VISIBLE_DEVICES?)"
 
     def synchronize(self) -> None:
