@@ -68,27 +68,70 @@ def cmd_train(args: argparse.Namespace) -> int:
         scale_inputs=not args.unscaled_inputs,
     )
     out = atomic.ensure_writable_dir(args.out)
-    backend = _select(args)
+    plan = _parallel_plan(args, config)
+    backend = _select(args) if plan is None else _select_parallel(args, plan)
     data = _load_data(args)
     from mnist_mlp.model import save_model
     from mnist_mlp.report.plots import plot_training_curves
-    from mnist_mlp.train import train
 
-    verbose = 0 if args.json or not sys.stdout.isatty() else "auto"
-    result = train(config, data, verbose=verbose)
+    if plan is None:
+        from mnist_mlp.train import train
+
+        verbose = 0 if args.json or not sys.stdout.isatty() else "auto"
+        result = train(config, data, verbose=verbose)
+    else:
+        from mnist_mlp.dp_train import train_data_parallel
+
+        result = train_data_parallel(config, plan, data, backend, args.device,
+                                     equivalence_samples=args.equivalence_samples, train_samples=args.train_samples)
+        config = result.config
     model_path = save_model(result.model, out / "model.keras")
     payload = {"backend": backend, "device": args.device, "data": data.source, "dataset_sha256": data.sha256}
     payload.update(result.to_dict())
+    payload.update(result.extra)
     atomic.write_json(out / "history.json", sanitize(payload))
     plot_training_curves({backend: result.history}, out / "curves.png")
     payload.update(model=str(model_path), out=str(out))
+    parallel = result.extra.get("data_parallel")
+    summary = "" if parallel is None else (
+        f"\ndata parallel on {parallel['devices']} {args.device} device(s) ({parallel['engine']}), global batch "
+        f"{parallel['global_batch']} ({parallel['per_device_batch']} per device), learning rate {parallel['learning_rate']:g}; "
+        f"max |weight diff| against one device after one epoch: {parallel['equivalence']['max_abs_weight_diff']:.2e}"
+        + (f" [{parallel['note']}]" if parallel["note"] else "")
+    )
     emit(
         args,
         payload,
         f"{backend}: {config.epochs} epochs in {result.wall_seconds:.1f} s, "
-        f"test accuracy {result.test_accuracy:.2%}\nwrote {model_path}, {out / 'history.json'}, {out / 'curves.png'}",
+        f"test accuracy {result.test_accuracy:.2%}{summary}\nwrote {model_path}, {out / 'history.json'}, {out / 'curves.png'}",
     )
     return 0
+
+
+def _parallel_plan(args: argparse.Namespace, config: TrainConfig) -> Any:
+    """The data-parallel plan of ``train --data-parallel N`` (None without it)."""
+    if args.data_parallel is None:
+        for option, value, default in (("--scaling", args.scaling, "strong"), ("--lr-rule", args.lr_rule, "none"),
+                                       ("--processes", args.processes, 1)):
+            if value != default:
+                raise UsageError(f"{option}: only with --data-parallel N")
+        return None
+    from mnist_mlp.parallel import ParallelPlan
+
+    if args.batch_size != TrainConfig().batch_size:
+        raise UsageError("--batch-size: with --data-parallel the global batch follows --scaling (strong: 32, weak: 32 x N)")
+    return ParallelPlan(devices=args.data_parallel, scaling=args.scaling, lr_rule=args.lr_rule,
+                        base_learning_rate=config.learning_rate, processes=args.processes)
+
+
+def _select_parallel(args: argparse.Namespace, plan: Any) -> str:
+    from mnist_mlp import backends
+    from mnist_mlp.dp_train import prepare
+
+    backend = backends.resolve_backend(args.backend)
+    prepare(backend, args.device, plan, coordinator=args.coordinator, process_id=args.process_id)
+    backends.require_device(backend, args.device)
+    return backend
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -213,6 +256,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--unscaled-inputs", action="store_true",
         help="feed raw 0-255 pixels instead of [0, 1]: a deliberately broken variant, to show the accuracy gate",
     )
+    train.add_argument("--data-parallel", type=argtypes.positive_int, metavar="N",
+                       help="train on N devices through the framework's own engine (simulated devices on a CPU)")
+    train.add_argument("--scaling", choices=("strong", "weak"), default="strong",
+                       help="with --data-parallel: strong keeps the global batch 32 (default); weak gives 32 to each device")
+    train.add_argument("--lr-rule", choices=("none", "linear", "sqrt"), default="none",
+                       help="with --scaling weak: learning rate x1, xN or x sqrt(N) (default: none)")
+    train.add_argument("--processes", type=argtypes.positive_int, default=1,
+                       help="with --data-parallel (JAX): the devices span this many processes/hosts")
+    train.add_argument("--coordinator", metavar="HOST:PORT", help="with --processes: the address of process 0")
+    train.add_argument("--process-id", type=int, default=0, help="with --processes: this process's index, 0..P-1")
+    train.add_argument("--train-samples", type=argtypes.positive_int,
+                       help="with --data-parallel: train on the first N training images only (quick checks)")
+    train.add_argument("--equivalence-samples", type=argtypes.positive_int, default=4096,
+                       help="with --data-parallel: images of the one-epoch N-vs-1-device check (default: 4096)")
     train.add_argument("--out", type=Path, default=Path("reports/train"), help="output directory (default: reports/train)")
     train.set_defaults(handler=cmd_train)
 

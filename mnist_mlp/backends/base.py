@@ -216,6 +216,23 @@ class Backend:
         """A ``with`` block in ``precision``, the previous setting restored after it."""
         return _PrecisionScope(self, device == "gpu", precision == "tf32")
 
+    # ------------------------------------------------------------------ data parallel
+
+    def data_parallel_prepare(self, devices: int, device: str) -> None:
+        """Make ``devices`` devices of kind ``device`` available (simulated on a CPU).
+
+        Called after ``select`` and before the framework starts its runtime.
+        """
+        raise UsageError(f"--data-parallel: {self.name} has no data-parallel engine")
+
+    def data_parallel_engine(self, devices: int, device: str, processes: int = 1) -> Any:
+        """The object whose ``fit(config, initial_weights, x, y, ...)`` trains over ``devices`` devices."""
+        raise UsageError(f"--data-parallel: {self.name} has no data-parallel engine")
+
+    def multi_process_skip_reason(self) -> str | None:
+        """Why this framework's data-parallel training cannot span several processes (None: it can)."""
+        return f"{self.name} trains data-parallel within one host only"
+
 
 class _PrecisionScope:
     def __init__(self, backend: Backend, active: bool, tf32: bool) -> None:

@@ -90,3 +90,20 @@ class JaxBackend(Backend):
         previous = jax.config.jax_default_matmul_precision == "tensorfloat32"
         jax.config.update("jax_default_matmul_precision", "tensorfloat32" if enabled else "highest")
         return previous
+
+    # ------------------------------------------------------------------ data parallel
+
+    def data_parallel_prepare(self, devices: int, device: str) -> None:
+        """On a CPU: ``XLA_FLAGS=--xla_force_host_platform_device_count=N``, read when JAX starts its backend."""
+        if device == "cpu":
+            from mnist_mlp.backends.jax_parallel import simulate_cpu_devices
+
+            simulate_cpu_devices(devices)
+
+    def data_parallel_engine(self, devices: int, device: str, processes: int = 1) -> Any:
+        from mnist_mlp.backends.jax_parallel import JaxDataParallel
+
+        return JaxDataParallel(devices, device, processes)
+
+    def multi_process_skip_reason(self) -> str | None:
+        return None  # keras.distribution.initialize joins processes (and hosts)

@@ -76,3 +76,22 @@ class TensorFlowBackend(Backend):
         previous = bool(tf.config.experimental.tensor_float_32_execution_enabled())
         tf.config.experimental.enable_tensor_float_32_execution(enabled)
         return previous
+
+    # ------------------------------------------------------------------ data parallel
+
+    def data_parallel_prepare(self, devices: int, device: str) -> None:
+        """On a CPU: N logical CPU devices, configured before TensorFlow initialises."""
+        if device == "cpu":
+            from mnist_mlp.backends.tensorflow_parallel import simulate_cpu_devices
+
+            simulate_cpu_devices(self.module(), devices)
+
+    def data_parallel_engine(self, devices: int, device: str, processes: int = 1) -> Any:
+        from mnist_mlp.backends.tensorflow_parallel import TensorFlowDataParallel
+
+        return TensorFlowDataParallel(devices, device)
+
+    def multi_process_skip_reason(self) -> str | None:
+        from mnist_mlp.parallel import MULTI_WORKER_SKIP_REASON
+
+        return MULTI_WORKER_SKIP_REASON

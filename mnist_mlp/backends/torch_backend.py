@@ -76,3 +76,17 @@ class TorchBackend(Backend):
         torch.backends.cuda.matmul.allow_tf32 = enabled
         torch.backends.cudnn.allow_tf32 = enabled
         return previous
+
+    # ------------------------------------------------------------------ data parallel
+
+    def data_parallel_prepare(self, devices: int, device: str) -> None:
+        """Nothing to simulate: one process per device (CPU ranks share the cores)."""
+
+    def data_parallel_engine(self, devices: int, device: str, processes: int = 1) -> Any:
+        from mnist_mlp.backends.torch_parallel import TorchDataParallel
+
+        return TorchDataParallel(devices, device)
+
+    def multi_process_skip_reason(self) -> str | None:
+        return ("torch ranks are processes on this host (torch.multiprocessing); several hosts need torchrun, "
+                "not wired into mnist-mlp")

@@ -1,0 +1,160 @@
+"""Data-parallel training: what is the same for every framework.
+
+How N devices are simulated and which engine spreads the work differ per framework and live in
+the Backend classes (``Backend.data_parallel_prepare`` and ``Backend.data_parallel_engine``);
+this module holds the shared rules: the batch arithmetic of strong and weak scaling, the
+learning-rate rule, how a last partial batch is handled, and the equivalence measurement.
+
+The last partial batch is **dropped**: JAX's ``DataParallel`` refuses a batch that does not
+divide by N (``IndivisibleError``), and padding would change the gradient. So a data-parallel
+epoch sees ``floor(n / global_batch) * global_batch`` samples, and the one-device reference it is
+compared with is trimmed by the same rule, so both see exactly the same batches. On the full
+MNIST split (48,000 training, 12,000 validation images) nothing is dropped for global batches
+32, 64 and 128; ``trim_to_batches`` says how many were whenever it happens.
+
+No framework is imported here at module level.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from mnist_mlp.errors import UsageError
+
+SCALINGS = ("strong", "weak")
+LR_RULES = ("none", "linear", "sqrt")
+#: the seed's batch: strong scaling splits it, weak scaling gives it to every device
+BASE_BATCH = 32
+#: samples of the one-epoch equivalence check (the first of the training split, unshuffled)
+EQUIVALENCE_SAMPLES = 4096
+#: what "the same model" means: float32 round-off (the prototype saw at most 6.6e-7)
+EQUIVALENCE_TOLERANCE = 1e-5
+#: printed beside every figure measured on simulated devices
+SIMULATED_NOTE = "simulated devices: correctness, not speed"
+#: why TensorFlow's multi-worker engine is not offered
+MULTI_WORKER_SKIP_REASON = (
+    "tf.distribute.MultiWorkerMirroredStrategy fails under Keras 3 (keras-team/keras issue 20585, open); "
+    "TensorFlow runs data-parallel on one host only (MirroredStrategy)"
+)
+
+
+@dataclass(frozen=True)
+class ParallelPlan:
+    """N devices, the scaling mode and the learning-rate rule, and the batch sizes they give.
+
+    ``processes`` > 1 spreads the devices over several processes (JAX only: one per host).
+    """
+
+    devices: int
+    scaling: str = "strong"
+    lr_rule: str = "none"
+    base_batch: int = BASE_BATCH
+    base_learning_rate: float = 1e-3
+    processes: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.devices, bool) or not isinstance(self.devices, int) or self.devices < 1:
+            raise UsageError(f"--data-parallel: must be a whole number of at least 1, got {self.devices!r}")
+        if self.scaling not in SCALINGS:
+            raise UsageError(f"--scaling: must be one of {', '.join(SCALINGS)}, got {self.scaling!r}")
+        if self.lr_rule not in LR_RULES:
+            raise UsageError(f"--lr-rule: must be one of {', '.join(LR_RULES)}, got {self.lr_rule!r}")
+        if self.scaling == "strong" and self.base_batch % self.devices:
+            raise UsageError(
+                f"--data-parallel: strong scaling splits the global batch {self.base_batch} over the devices, "
+                f"and {self.base_batch} does not divide by {self.devices} (use --scaling weak, or N in "
+                f"{', '.join(str(n) for n in range(1, self.base_batch + 1) if self.base_batch % n == 0)})"
+            )
+        if self.scaling == "strong" and self.lr_rule != "none":
+            raise UsageError("--lr-rule: only weak scaling changes the global batch; strong scaling keeps the learning rate")
+        if self.processes < 1 or self.devices % self.processes:
+            raise UsageError(f"--processes: {self.devices} devices do not spread evenly over {self.processes} processes")
+
+    @property
+    def global_batch(self) -> int:
+        return self.base_batch if self.scaling == "strong" else self.base_batch * self.devices
+
+    @property
+    def per_device_batch(self) -> int:
+        return self.global_batch // self.devices
+
+    @property
+    def learning_rate(self) -> float:
+        factor = {"none": 1.0, "linear": float(self.devices), "sqrt": math.sqrt(self.devices)}[self.lr_rule]
+        return self.base_learning_rate * factor
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(global_batch=self.global_batch, per_device_batch=self.per_device_batch,
+                    learning_rate=self.learning_rate)
+        return data
+
+
+def trim_to_batches(x: np.ndarray, y: np.ndarray, global_batch: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The first ``floor(n / global_batch) * global_batch`` samples, and how many were dropped."""
+    keep = (len(x) // global_batch) * global_batch
+    if keep == 0:
+        raise UsageError(f"--data-parallel: {len(x)} samples make no full global batch of {global_batch}")
+    return x[:keep], y[:keep], len(x) - keep
+
+
+def shard_rows(batch_start: int, global_batch: int, rank: int, world: int) -> slice:
+    """The rows of one global batch that device ``rank`` of ``world`` computes (contiguous shares)."""
+    share = global_batch // world
+    start = batch_start + rank * share
+    return slice(start, start + share)
+
+
+def max_weight_difference(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
+    """Largest absolute difference between two models' weights (same layout)."""
+    if len(a) != len(b):
+        raise ValueError(f"weight lists differ in length: {len(a)} vs {len(b)}")
+    return max(float(np.max(np.abs(np.asarray(u, np.float64) - np.asarray(v, np.float64)))) for u, v in zip(a, b))
+
+
+@dataclass
+class FitOutcome:
+    """What an engine hands back: the trained weights, Keras-style history and its clocks.
+
+    ``startup_seconds`` is the engine's own start (processes, process groups, strategy), kept
+    outside ``train_seconds``.
+    """
+
+    weights: list[np.ndarray]
+    history: dict[str, list[float]]
+    train_seconds: float
+    startup_seconds: float
+    epoch_seconds: list[float]
+
+
+def keras_fit(model: Any, x: np.ndarray, y: np.ndarray, *, global_batch: int, epochs: int, shuffle: bool,
+              validation_data: tuple[np.ndarray, np.ndarray] | None, startup_seconds: float) -> FitOutcome:
+    """Keras ``fit`` at the global batch, timed: what the JAX and TensorFlow engines (and the
+    one-device reference) run once their distribution is in place."""
+    import time
+
+    from mnist_mlp.train import HISTORY_KEYS, EpochTimer
+
+    timer = EpochTimer()
+    started = time.perf_counter()
+    fit = model.fit(x, y, batch_size=global_batch, epochs=epochs, shuffle=shuffle,
+                    validation_data=validation_data, verbose=0, callbacks=[timer])
+    seconds = time.perf_counter() - started
+    history = {key: [float(v) for v in fit.history.get(key, [])] for key in HISTORY_KEYS}
+    weights = [np.asarray(w, dtype=np.float32) for w in model.get_weights()]
+    return FitOutcome(weights, history, seconds, startup_seconds, list(timer.seconds))
+
+
+def reference_fit(config: Any, initial: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray, *,
+                  global_batch: int) -> FitOutcome:
+    """One epoch on one device (no distribution), unshuffled, from ``initial``: the equivalence yardstick."""
+    from mnist_mlp.model import build_model
+
+    model = build_model(config)
+    model.set_weights(list(initial))
+    return keras_fit(model, x, y, global_batch=global_batch, epochs=1, shuffle=False,
+                     validation_data=None, startup_seconds=0.0)
