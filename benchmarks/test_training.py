@@ -41,6 +41,14 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
 
     def run_seed(seed):
         config = case.train_config(seed)
+        if case.data_parallel:  # the framework's own engine on N devices (mnist_mlp.dp_train)
+            from mnist_mlp.dp_train import train_data_parallel
+            from mnist_mlp.parallel import ParallelPlan
+
+            progress(f"seed {seed}: data parallel on {case.data_parallel['devices']} devices")
+            plan = ParallelPlan(**case.data_parallel, base_learning_rate=config.learning_rate)
+            runs.append(train_data_parallel(config, plan, mnist, case.backend, case.device))
+            return
         callback = suite.progress_callback(progress, seed, config.epochs)
         runs.append(train(config, mnist, callbacks=[callback]))
 
@@ -63,10 +71,12 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
         kind="training",
         flops=device_facts["flops"],
         steps_per_epoch=first.steps_per_epoch,
-        train_samples=math.floor(len(mnist.x_train) * (1.0 - case.train_config().validation_split)),
+        train_samples=(first.extra.get("data_parallel") or {}).get("train_samples")
+        or math.floor(len(mnist.x_train) * (1.0 - case.train_config().validation_split)),
         target_accuracy=case.target_accuracy,
         per_seed=per_seed,
         fit_seconds=[run.wall_seconds for run in runs],
+        data_parallel=first.extra.get("data_parallel"),
     )
     _write_side(case, benchmark, machine_info)  # at once: nothing after this can lose the training
     progress("checking agreement with the NumPy reference")

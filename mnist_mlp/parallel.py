@@ -158,3 +158,44 @@ def reference_fit(config: Any, initial: Sequence[np.ndarray], x: np.ndarray, y: 
     model.set_weights(list(initial))
     return keras_fit(model, x, y, global_batch=global_batch, epochs=1, shuffle=False,
                      validation_data=None, startup_seconds=0.0)
+
+
+#: the bench variant entries (``runner.variant_suffix``) that make a case data-parallel
+VARIANT_KEYS = ("data_parallel", "scaling", "lr_rule")
+
+
+def case_options(variant: Sequence[tuple[str, Any]]) -> dict[str, Any] | None:
+    """``{"devices", "scaling", "lr_rule"}`` of a bench variant, or None when it is not data-parallel."""
+    chosen = dict(variant)
+    if "data_parallel" not in chosen:
+        return None
+    return {"devices": int(chosen["data_parallel"]), "scaling": chosen.get("scaling", "strong"),
+            "lr_rule": chosen.get("lr_rule", "none")}
+
+
+def bench_variants(devices: Sequence[int], scaling: str = "strong", lr_rule: str = "none") -> list[tuple[tuple[str, Any], ...]]:
+    """One variant per N: ``(("data_parallel", N),)`` plus the scaling and rule when not the defaults.
+
+    Validated here (a strong-scaling N that does not divide 32 is refused before anything runs).
+    """
+    out = []
+    for n in dict.fromkeys(devices):
+        ParallelPlan(devices=n, scaling=scaling, lr_rule=lr_rule)
+        variant: tuple[tuple[str, Any], ...] = (("data_parallel", n),)
+        if scaling != "strong":
+            variant += (("scaling", scaling),)
+        if lr_rule != "none":
+            variant += (("lr_rule", lr_rule),)
+        out.append(variant)
+    return out
+
+#: under the report's data-parallel table
+DATA_PARALLEL_NOTE = (
+    "Speedup and efficiency are against the same run's one-device case of the same backend, device and "
+    "scaling (dp1), from training samples per second (start-up excluded, shown apart). Every epoch holds whole "
+    "global batches only: a last partial batch is dropped, in the one-device reference too. max |Δw| is the largest "
+    "weight difference after one unshuffled epoch from the same initial weights, N devices against one device "
+    f"without distribution (at most {EQUIVALENCE_TOLERANCE:g} is float32 round-off). On a CPU the devices are "
+    f"simulated and share the same cores: {SIMULATED_NOTE}. Strong scaling is gated like the one-device case; "
+    "weak scaling is not gated (another workload than the calibrated one)."
+)

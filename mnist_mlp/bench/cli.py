@@ -49,6 +49,13 @@ def add_commands(sub: Any) -> None:
     bench.add_argument("--timeout", type=argtypes.positive_float, help="wall-clock seconds per case (default: quick 240 s, full 300 s, plus 60/30 s per seed x epoch)")
     bench.add_argument("--precision", type=argtypes.choices(PRECISIONS, "--precision"), default=("fp32",),
                        help="matmul precision on GPUs: fp32 (TF32 off, the default) and/or tf32, each a case of its own")
+    bench.add_argument("--data-parallel", type=argtypes.int_list(1, 4096), metavar="N[,N...]",
+                       help="add data-parallel cases on N devices each (e.g. 1,2,4: jax-cpu-dp2 ...), "
+                       "through each framework's own engine; on a CPU the devices are simulated")
+    bench.add_argument("--scaling", choices=("strong", "weak"), default="strong",
+                       help="data-parallel cases: strong keeps the global batch 32 (default), weak gives 32 to each device")
+    bench.add_argument("--lr-rule", choices=("none", "linear", "sqrt"), default="none",
+                       help="weak scaling: learning rate x1, xN or x sqrt(N) (default: none)")
     bench.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: reports/)")
     bench.add_argument("--data-dir", type=Path, help="MNIST directory (default: $MNIST_DATA_DIR, else Keras' cache)")
     bench.set_defaults(handler=cmd_bench)
@@ -94,6 +101,12 @@ def options_from_args(args: argparse.Namespace) -> Any:
         for variant in variants for precision in precisions
     )
     variants = tuple(sorted(set(variants), key=lambda v: (len(v), str(v))))  # the base (no overrides) first
+    if args.data_parallel:
+        from mnist_mlp.parallel import bench_variants
+
+        variants += tuple(bench_variants(args.data_parallel, args.scaling, args.lr_rule))
+    elif (args.scaling, args.lr_rule) != ("strong", "none"):
+        raise UsageError("--scaling/--lr-rule: only with --data-parallel N[,N...]")
     changed = (
         profile.epochs != base.epochs or profile.batch_sizes != base.batch_sizes
         or train.replace(epochs=defaults.epochs) != defaults or len(variants) > 1 or base_precision != "fp32"

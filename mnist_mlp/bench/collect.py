@@ -181,6 +181,7 @@ def _training(extra: dict[str, Any], peak: float | None, flops: dict[str, Any]) 
         training[key] = stats(seed[key] for seed in per_seed if seed.get(key) is not None)
     training.update(cold_and_warm(per_seed))
     training["first_epoch_seconds_seed0"] = per_seed[0].get("first_epoch_seconds") if per_seed else None
+    training["data_parallel"] = extra.get("data_parallel")  # N, batches, engine clocks, equivalence
     steady = training["steady_train_epoch_seconds"]["mean"]  # training steps only, no validation
     gflops = metrics.train_gflops(extra.get("train_samples") or 0, steady, flops["train_per_sample"])
     training["gflops"] = gflops

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 import mnist_mlp
-from mnist_mlp import atomic, backends, results
+from mnist_mlp import atomic, backends, parallel, results
 from mnist_mlp.bench import collect, load, machine
 from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, NUMPY, CaseConfig
 from mnist_mlp.bench.child import ChildInterrupted, describe_returncode, run_child, tail
@@ -54,6 +54,8 @@ from mnist_mlp.bench.suite import PEAK_ENV  # noqa: E402  (test hook: no peak pr
 SUITE_FILES = ("test_training.py", "test_inference.py")
 
 ChildCommand = Callable[[CaseConfig, Path, Path], list[str]]
+#: variant entries that are case settings, not ``TrainConfig`` fields
+CASE_OPTIONS = ("precision", *parallel.VARIANT_KEYS)
 
 
 #: compile options that differ from the run's base ``workload.train``: ((name, value), ...)
@@ -125,7 +127,8 @@ class RunOutcome:
 
 def variant_suffix(variant: Variant) -> str:
     """``-jit_false-spe32-tf32`` style suffix naming a variant in its case id ("" for the base)."""
-    names = {"jit_compile": "jit_{}", "steps_per_execution": "spe{}", "precision": "{}"}
+    names = {"jit_compile": "jit_{}", "steps_per_execution": "spe{}", "precision": "{}",
+             "data_parallel": "dp{}", "scaling": "{}", "lr_rule": "lr_{}"}
     return "".join("-" + names[name].format(str(value).lower()) for name, value in variant)
 
 
@@ -354,7 +357,8 @@ def _case_config(
         case_id=plan.case_id,
         backend=plan.backend,
         device=plan.device,
-        train=options.train.replace(**{k: v for k, v in plan.variant if k != "precision"}).to_dict(),
+        train=options.train.replace(**{k: v for k, v in plan.variant if k not in CASE_OPTIONS}).to_dict(),
+        data_parallel=parallel.case_options(plan.variant),
         precision=dict(plan.variant).get("precision", options.precision),
         seeds=tuple(options.seeds),
         batch_sizes=profile.batch_sizes,

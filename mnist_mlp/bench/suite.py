@@ -36,6 +36,8 @@ def select_backend(case: CaseConfig) -> str | None:
 
     try:
         backends.select(case.backend, case.device)
+        if case.data_parallel:  # N devices, simulated on a CPU, before the framework starts
+            backends.get(case.backend).data_parallel_prepare(int(case.data_parallel["devices"]), case.device)
     except MnistMlpError as exc:
         return str(exc)
     return None

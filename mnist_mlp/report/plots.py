@@ -134,3 +134,26 @@ def plot_confusion_matrices(matrices: Mapping[str, Sequence[Sequence[int]]], pat
         ax.set_xticks(range(values.shape[1]))
         ax.set_yticks(range(values.shape[0]))
     return save_figure(fig, path)
+
+
+def plot_scaling(series: Mapping[str, Sequence[tuple[int, float]]], path: str | Path, *, simulated: bool = False) -> Path:
+    """Training samples/s against N devices per backend, with the ideal line from each one-device point."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, points in sorted(series.items()):
+        points = sorted(points)
+        ns = [n for n, _ in points]
+        line = ax.plot(ns, [v for _, v in points], marker="o", label=label)[0]
+        one = dict(points).get(1)
+        if one:
+            ax.plot(ns, [one * n for n in ns], linestyle="--", color=line.get_color(), alpha=0.5)
+    ax.set_xlabel("devices N")
+    ax.set_ylabel("training samples/s")
+    ax.set_xticks(sorted({n for points in series.values() for n, _ in points}))
+    title = "Data-parallel scaling"
+    if simulated:
+        title += "\n(simulated devices: correctness, not speed)"
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    return save_figure(fig, path)

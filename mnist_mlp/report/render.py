@@ -22,12 +22,14 @@ FIGURES = {
     "throughput": "throughput.png",
     "training_time": "training_time.png",
     "confusion": "confusion_matrix.png",
+    "scaling": "scaling.png",
 }
 CAPTIONS = {
     "curves": "Loss and accuracy per epoch (seed 0), train (solid) and validation (dashed)",
     "throughput": "Inference throughput against batch size (log-log); the dotted lines are the measured FP32 matmul peaks",
     "training_time": "Training wall time per backend; error bars span the seeds",
     "confusion": "Confusion matrix of the test set (seed-0 model)",
+    "scaling": "Data-parallel training throughput against N devices; dashed: ideal linear scaling from one device",
 }
 
 
@@ -61,6 +63,15 @@ def draw_figures(run: dict[str, Any], run_dir: Path) -> dict[str, Path]:
     matrices = {case["id"]: case["confusion_matrix"] for case in cases if case.get("confusion_matrix")}
     if matrices:
         drawn["confusion"] = plots.plot_confusion_matrices(matrices, run_dir / FIGURES["confusion"])
+    scaling: dict[str, list[tuple[int, float]]] = {}
+    simulated = False
+    for case, facts in tables.data_parallel_cases(run):
+        if facts.get("samples_per_second"):
+            label = f"{case['backend']}-{case['device']} {facts.get('scaling')}"
+            scaling.setdefault(label, []).append((int(facts["devices"]), float(facts["samples_per_second"])))
+            simulated = simulated or bool(facts.get("simulated"))
+    if scaling:
+        drawn["scaling"] = plots.plot_scaling(scaling, run_dir / FIGURES["scaling"], simulated=simulated)
     return drawn
 
 

@@ -257,6 +257,52 @@ def machine_table(run: dict) -> Table:
     return ["", ""], rows
 
 
+def data_parallel_cases(run: dict) -> list[tuple[dict, dict]]:
+    """(case, its ``training.data_parallel`` facts) of every data-parallel case that trained."""
+    return [(case, case["training"]["data_parallel"]) for case in _ok(run)
+            if (case.get("training") or {}).get("data_parallel")]
+
+
+def scaling_baseline(run: dict, case: dict, facts: dict) -> dict | None:
+    """The same run's one-device data-parallel case of this backend, device and scaling (for T1)."""
+    for other, other_facts in data_parallel_cases(run):
+        if (other["backend"], other["device"], other_facts.get("scaling"), other_facts.get("lr_rule")) == (
+                case["backend"], case["device"], facts.get("scaling"), facts.get("lr_rule")) and other_facts.get("devices") == 1:
+            return other_facts
+    return None
+
+
+def speedup(run: dict, case: dict, facts: dict) -> float | None:
+    """T1/TN as throughput: samples/s on N devices over samples/s on one (same samples per epoch)."""
+    base = scaling_baseline(run, case, facts)
+    if not base or not base.get("samples_per_second") or not facts.get("samples_per_second"):
+        return None
+    return facts["samples_per_second"] / base["samples_per_second"]
+
+
+def data_parallel_table(run: dict) -> Table:
+    """N, batches, learning rate, throughput, speedup and efficiency against the run's own one-device
+    case, start-up, accuracy, and the N-vs-1 equivalence; simulated devices say so on every row."""
+    headers = ["case", "N", "scaling", "per-device batch", "global batch", "learning rate", "steps/s", "samples/s",
+               "speedup T1/TN", "efficiency T1/(N·TN)", "start-up s", "test accuracy", "max |Δw| vs 1 device", "note"]
+    rows = []
+    for case, facts in data_parallel_cases(run):
+        gain = speedup(run, case, facts)
+        equivalence = facts.get("equivalence") or {}
+        diff = equivalence.get("max_abs_weight_diff")
+        verdict = "" if diff is None else (" ok" if equivalence.get("ok") else " MISMATCH")
+        rows.append([
+            case["id"] + flags(case), str(facts.get("devices")), facts.get("scaling", DASH) + (
+                f" (lr {facts['lr_rule']})" if facts.get("lr_rule") not in (None, "none") else ""),
+            str(facts.get("per_device_batch")), str(facts.get("global_batch")), f"{facts.get('learning_rate', 0):g}",
+            num(facts.get("steps_per_second"), 1), rate(facts.get("samples_per_second")),
+            num(gain), num(gain / facts["devices"] if gain else None), num(facts.get("startup_seconds"), 1),
+            accuracy(((case.get("training") or {}).get("test_accuracy") or {}).get("mean")),
+            (_sci(diff) + verdict) if diff is not None else DASH, facts.get("note") or "",
+        ])
+    return headers, rows
+
+
 def format_all(run: dict, fmt: str = "github") -> dict[str, str]:
     """Every table, rendered, by section name (empty tables omitted)."""
     tables = {
@@ -266,10 +312,15 @@ def format_all(run: dict, fmt: str = "github") -> dict[str, str]:
         "Batch-1 latency": latency_table(run),
         "Accuracy": accuracy_table(run),
         "Agreement with the NumPy reference": agreement_table(run),
+        "Data parallel": data_parallel_table(run),
         "Machine state per case": machine_state_table(run),
         "Machine": machine_table(run),
     }
     rendered = {name: render(table, fmt) for name, table in tables.items() if table[1]}
+    if "Data parallel" in rendered:
+        from mnist_mlp.parallel import DATA_PARALLEL_NOTE
+
+        rendered["Data parallel"] += "\n\n" + DATA_PARALLEL_NOTE
     if any_above_peak(run):
         for name in ("Training", "Inference throughput"):
             if name in rendered:
