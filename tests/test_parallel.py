@@ -1,0 +1,171 @@
+"""Data-parallel training: the batch rules, the case plan, the skip reasons, and N=2 == 1 device per backend.
+
+The equivalence tests start one ``mnist-mlp train --data-parallel 2`` child per backend (a
+process holds one Keras backend, and the simulated devices must be set before the framework
+starts) on a 2,048-image subset for one epoch, and read the measured weight difference against
+one device from its JSON.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mnist_mlp import backends, gate, parallel
+from mnist_mlp.bench import runner
+from mnist_mlp.bench.caseconfig import CaseConfig
+from mnist_mlp.errors import EXIT_BAD_INPUT, UsageError
+
+from conftest import run_cli, run_cli_json
+
+
+# --------------------------------------------------------------------------- batch rules
+
+
+def test_strong_scaling_splits_the_global_batch_of_32():
+    plan = parallel.ParallelPlan(devices=4)
+    assert (plan.global_batch, plan.per_device_batch, plan.learning_rate) == (32, 8, 1e-3)
+
+
+@pytest.mark.parametrize("rule, factor", [("none", 1.0), ("linear", 4.0), ("sqrt", 2.0)])
+def test_weak_scaling_gives_32_per_device_and_scales_the_learning_rate(rule, factor):
+    plan = parallel.ParallelPlan(devices=4, scaling="weak", lr_rule=rule)
+    assert (plan.global_batch, plan.per_device_batch) == (128, 32)
+    assert plan.learning_rate == pytest.approx(1e-3 * factor)
+
+
+def test_strong_scaling_refuses_a_device_count_that_does_not_divide_32():
+    with pytest.raises(UsageError, match="32 does not divide by 3"):
+        parallel.ParallelPlan(devices=3)
+    assert parallel.ParallelPlan(devices=3, scaling="weak").global_batch == 96  # weak: always divisible
+
+
+def test_strong_scaling_keeps_the_learning_rate():
+    with pytest.raises(UsageError, match="--lr-rule"):
+        parallel.ParallelPlan(devices=2, lr_rule="linear")
+
+
+def test_the_last_partial_batch_is_dropped_and_counted():
+    x, y = np.arange(100), np.arange(100) * 2
+    kept_x, kept_y, dropped = parallel.trim_to_batches(x, y, 32)
+    assert (len(kept_x), dropped) == (96, 4) and kept_x[-1] == 95 and np.array_equal(kept_y, y[:96])
+    with pytest.raises(UsageError, match="no full global batch"):
+        parallel.trim_to_batches(x[:10], y[:10], 32)
+
+
+@pytest.mark.parametrize("batch, dropped_val", [(32, 0), (64, 32), (128, 96)])
+def test_what_the_seed_split_loses_at_the_usual_global_batches(batch, dropped_val):
+    n_train = math.floor(60_000 * 0.8)
+    ones = np.ones(60_000)
+    assert parallel.trim_to_batches(ones[:n_train], ones[:n_train], batch)[2] == 0
+    assert parallel.trim_to_batches(ones[n_train:], ones[n_train:], batch)[2] == dropped_val
+
+
+def test_shards_cover_each_global_batch_once():
+    rows = [np.arange(64)[parallel.shard_rows(32, 32, rank, 4)] for rank in range(4)]
+    assert np.array_equal(np.concatenate(rows), np.arange(32, 64))
+
+
+def test_max_weight_difference():
+    a = [np.zeros((2, 2), np.float32), np.ones(3, np.float32)]
+    b = [np.zeros((2, 2), np.float32), np.array([1, 1.5, 1], np.float32)]
+    assert parallel.max_weight_difference(a, b) == 0.5
+    assert parallel.max_weight_difference(a, a) == 0.0
+
+
+# --------------------------------------------------------------------------- engines and skip reasons
+
+
+def test_each_keras_backend_names_its_own_engine_and_numpy_has_none():
+    engines = {name: backends.get(name).data_parallel_engine(2, "cpu").engine for name in ("tensorflow", "jax", "torch")}
+    assert "MirroredStrategy" in engines["tensorflow"]
+    assert "DataParallel" in engines["jax"]
+    assert "DistributedDataParallel" in engines["torch"]
+    with pytest.raises(UsageError, match="numpy has no data-parallel engine"):
+        backends.get("numpy").data_parallel_engine(2, "cpu")
+
+
+def test_multi_worker_mirrored_strategy_is_skipped_with_the_keras_issue():
+    reason = backends.get("tensorflow").multi_process_skip_reason()
+    assert "MultiWorkerMirroredStrategy" in reason and "20585" in reason
+    assert backends.get("jax").multi_process_skip_reason() is None
+
+
+def test_train_refuses_several_tensorflow_processes_with_the_reason():
+    proc = run_cli("train", "--backend", "tensorflow", "--data-parallel", "2", "--processes", "2",
+                   "--coordinator", "localhost:1", "--out", "/tmp/never-written-dp")
+    assert proc.returncode == EXIT_BAD_INPUT
+    assert "20585" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_jax_simulates_cpu_devices_through_xla_flags(monkeypatch):
+    from mnist_mlp.backends.jax_parallel import simulate_cpu_devices
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_foo=1 --xla_force_host_platform_device_count=8")
+    simulate_cpu_devices(2)
+    import os
+
+    assert os.environ["XLA_FLAGS"] == "--xla_foo=1 --xla_force_host_platform_device_count=2"
+
+
+# --------------------------------------------------------------------------- bench plan
+
+
+def test_bench_plans_dp_cases_with_their_ids_and_case_options():
+    variants = ((), *parallel.bench_variants([1, 2, 2]))
+    plans = runner.plan_cases(["jax", "torch"], ["cpu"], installed=lambda name: True, gpu_present=lambda: False,
+                              variants=variants)
+    assert [p.case_id for p in plans] == ["jax-cpu", "jax-cpu-dp1", "jax-cpu-dp2", "torch-cpu", "torch-cpu-dp1", "torch-cpu-dp2"]
+    assert parallel.case_options(plans[2].variant) == {"devices": 2, "scaling": "strong", "lr_rule": "none"}
+    assert parallel.case_options(plans[0].variant) is None
+    weak = parallel.bench_variants([4], "weak", "sqrt")[0]
+    assert runner.variant_suffix(weak) == "-dp4-weak-lr_sqrt"
+    with pytest.raises(UsageError, match="does not divide"):
+        parallel.bench_variants([3])
+
+
+def test_case_config_carries_the_data_parallel_options(tmp_path):
+    case = CaseConfig(case_id="jax-cpu-dp2", backend="jax", device="cpu",
+                      data_parallel={"devices": 2, "scaling": "strong", "lr_rule": "none"})
+    assert CaseConfig.from_dict(case.to_dict()) == case
+
+
+def test_bench_cli_adds_the_variants():
+    from mnist_mlp.bench.cli import options_from_args
+    from mnist_mlp.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--profile", "quick", "--backends", "jax", "--data-parallel", "1,2"])
+    options = options_from_args(args)
+    assert options.variants == ((), (("data_parallel", 1),), (("data_parallel", 2),))
+    with pytest.raises(UsageError, match="only with --data-parallel"):
+        options_from_args(build_parser().parse_args(["bench", "--scaling", "weak"]))
+
+
+def test_weak_scaling_is_not_gated_with_the_reason():
+    seed = {"seed": 0, "test_accuracy": 0.97, "history": {"loss": [0.1], "accuracy": [0.9], "val_loss": [0.1], "val_accuracy": [0.9]}}
+    case = {"id": "jax-cpu-dp2-weak", "backend": "jax", "device": "cpu", "status": "ok",
+            "training": {"per_seed": [seed], "data_parallel": {"scaling": "weak", "devices": 2}}}
+    report = gate.check_run({"cases": [case], "workload": {}})
+    assert report.not_checked == {"jax-cpu-dp2-weak": gate.WEAK_SCALING_NOT_GATED}
+
+
+# --------------------------------------------------------------------------- N=2 equals one device
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_two_devices_train_the_same_model_as_one(backend, data_dir, tmp_path):
+    out = run_cli_json(
+        "train", "--backend", backend, "--data-parallel", "2", "--epochs", "1", "--train-samples", "2048",
+        "--equivalence-samples", "2048", "--data-dir", str(data_dir), "--out", str(tmp_path), backend=backend,
+    )
+    facts = out["data_parallel"]
+    assert (facts["devices"], facts["per_device_batch"], facts["global_batch"]) == (2, 16, 32)
+    assert facts["simulated"] and facts["note"] == parallel.SIMULATED_NOTE
+    equivalence = facts["equivalence"]
+    assert equivalence["samples"] == 2048
+    assert 0.0 <= equivalence["max_abs_weight_diff"] <= parallel.EQUIVALENCE_TOLERANCE, equivalence
+    assert out["test_accuracy"] > 0.7  # one epoch on 2,048 images: learning happened
+    assert (tmp_path / "model.keras").is_file()
