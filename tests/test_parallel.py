@@ -169,3 +169,29 @@ def test_two_devices_train_the_same_model_as_one(backend, data_dir, tmp_path):
     assert 0.0 <= equivalence["max_abs_weight_diff"] <= parallel.EQUIVALENCE_TOLERANCE, equivalence
     assert out["test_accuracy"] > 0.7  # one epoch on 2,048 images: learning happened
     assert (tmp_path / "model.keras").is_file()
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _dp_case(case_id, devices, samples_per_second, diff, simulated):
+    facts = {**parallel.ParallelPlan(devices=devices).to_dict(), "engine": "e", "simulated": simulated,
+             "note": parallel.SIMULATED_NOTE if simulated else None, "samples_per_second": samples_per_second,
+             "steps_per_second": samples_per_second / 32, "startup_seconds": 1.5,
+             "equivalence": {"max_abs_weight_diff": diff, "ok": diff <= 1e-5}}
+    return {"id": case_id, "backend": "jax", "device": "cpu", "status": "ok",
+            "training": {"data_parallel": facts, "test_accuracy": {"mean": 0.95}}}
+
+
+def test_report_shows_speedup_efficiency_equivalence_and_the_simulated_note(tmp_path):
+    from mnist_mlp.report import tables
+    from mnist_mlp.report.render import draw_figures
+
+    run = {"cases": [_dp_case("jax-cpu-dp1", 1, 1000.0, 0.0, False), _dp_case("jax-cpu-dp2", 2, 500.0, 3.4e-7, True)]}
+    headers, rows = tables.data_parallel_table(run)
+    row = dict(zip(headers, rows[1]))
+    assert row["speedup T1/TN"] == "0.50" and row["efficiency T1/(N·TN)"] == "0.25"
+    assert row["max |Δw| vs 1 device"] == "3.40e-07 ok" and row["note"] == parallel.SIMULATED_NOTE
+    assert (row["per-device batch"], row["global batch"]) == ("16", "32")
+    assert parallel.SIMULATED_NOTE in tables.format_all(run)["Data parallel"]
+    assert draw_figures(run, tmp_path)["scaling"].stat().st_size > 0
