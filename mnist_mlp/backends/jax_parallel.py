@@ -68,10 +68,17 @@ class JaxDataParallel:
             model.set_weights(list(initial))
             if self.processes > 1:  # each process feeds its own share of every global batch
                 x, y, validation_data = _process_share(x, y, validation_data, global_batch, self.processes)
-            return keras_fit(model, x, y, global_batch=global_batch, epochs=epochs, shuffle=shuffle and self.processes == 1,
-                             validation_data=validation_data, startup_seconds=time.perf_counter() - started)
+            return keras_fit(model, x, y, global_batch=global_batch // self.processes, epochs=epochs,
+                             shuffle=shuffle and self.processes == 1, validation_data=validation_data,
+                             startup_seconds=time.perf_counter() - started, weights_of=_local_weights)
         finally:
             keras.distribution.set_distribution(previous)
+
+
+def _local_weights(model: Any) -> list[np.ndarray]:
+    """The weights as NumPy from this process's own replica (a replicated array spanning several
+    processes is not fully addressable, so ``get_weights`` cannot gather it)."""
+    return [np.asarray(v.value.addressable_data(0)) for v in model.weights]
 
 
 def _process_share(x: np.ndarray, y: np.ndarray, validation: Any, global_batch: int, processes: int) -> tuple:
