@@ -101,6 +101,7 @@ def train_data_parallel(config: TrainConfig, plan: ParallelPlan, data: Any, back
     facts = {
         **plan.to_dict(),
         "engine": engine.engine,
+        "device_names": [str(name) for name in getattr(engine, "used_devices", [])],
         "simulated": simulated,
         "note": SIMULATED_NOTE if simulated else None,
         "last_batch": "dropped: every epoch holds whole global batches only (JAX needs each batch to divide by N)",

@@ -198,7 +198,8 @@ def bench_variants(devices: Sequence[int], scaling: str = "strong", lr_rule: str
 #: under the report's data-parallel table
 DATA_PARALLEL_NOTE = (
     "Speedup and efficiency are against the same run's one-device case of the same backend, device and "
-    "scaling (dp1), from training samples per second (start-up excluded, shown apart). Every epoch holds whole "
+    "scaling (dp1), from training samples per second (start-up excluded, shown apart); a dp case's wall time in the "
+    "Training table also holds its one-epoch equivalence check, so compare dp cases by these figures. Every epoch holds whole "
     "global batches only: a last partial batch is dropped, in the one-device reference too. max |Δw| is the largest "
     "weight difference after one unshuffled epoch from the same initial weights, N devices against one device "
     f"without distribution (at most {EQUIVALENCE_TOLERANCE:g} is float32 round-off). On a CPU the devices are "

@@ -163,6 +163,7 @@ def test_two_devices_train_the_same_model_as_one(backend, data_dir, tmp_path):
     )
     facts = out["data_parallel"]
     assert (facts["devices"], facts["per_device_batch"], facts["global_batch"]) == (2, 16, 32)
+    assert len(set(facts["device_names"])) == 2  # the engine really ran on two devices
     assert facts["simulated"] and facts["note"] == parallel.SIMULATED_NOTE
     equivalence = facts["equivalence"]
     assert equivalence["samples"] == 2048

@@ -59,8 +59,9 @@ class JaxDataParallel:
         from mnist_mlp.model import build_model
 
         started = time.perf_counter()
+        self.used_devices = self.check()
         distribution = keras.distribution.DataParallel(
-            devices=self.check(), auto_shard_dataset=self.processes == 1)
+            devices=self.used_devices, auto_shard_dataset=self.processes == 1)
         previous = keras.distribution.distribution()
         keras.distribution.set_distribution(distribution)
         try:

@@ -51,7 +51,8 @@ class TensorFlowDataParallel:
         from mnist_mlp.model import build_model
 
         started = time.perf_counter()
-        strategy = tf.distribute.MirroredStrategy(devices=self.device_names())
+        self.used_devices = self.device_names()
+        strategy = tf.distribute.MirroredStrategy(devices=self.used_devices)
         with strategy.scope():
             model = build_model(config)
             model.set_weights(list(initial))

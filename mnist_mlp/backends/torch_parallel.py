@@ -44,6 +44,8 @@ class TorchDataParallel:
             epochs: int, shuffle: bool, seed: int, validation_data: Any = None) -> FitOutcome:
         import torch.multiprocessing as mp
 
+        self.used_devices = [f"{'cuda' if self.kind == 'gpu' else 'cpu'} rank {rank}" for rank in range(self.devices)]
+
         with tempfile.TemporaryDirectory(prefix="mnist-mlp-ddp-") as work:
             job = Path(work)
             arrays = {"x": x, "y": y, **{f"w{i}": w for i, w in enumerate(initial)}}
