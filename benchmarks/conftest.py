@@ -20,12 +20,22 @@ from mnist_mlp.bench.caseconfig import CaseConfig, load_from_env
 from mnist_mlp.bench.direct import PATHS_FOR_BACKEND, PATHS_FOR_NUMPY
 
 CASE: CaseConfig = load_from_env()
+#: the progress file the parent polls; its clock (seconds per phase) starts here
+PROGRESS = suite.Progress(CASE.progress_path)
 _UNAVAILABLE: dict[str, Any] = {"reason": None}
 _DEVICE: dict[str, Any] = {"name": None, "gpu_peak": None}
 
 
 def pytest_configure(config: pytest.Config) -> None:
     _UNAVAILABLE["reason"] = suite.select_backend(CASE)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Any:
+    """The tests are done: what follows (pytest-benchmark's JSON and table) is the finish phase
+    (a wrapper, first of all, so it starts before pytest-benchmark's own wrapper writes)."""
+    PROGRESS.phase("finish", detail="writing the results")
+    return (yield)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
@@ -42,7 +52,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Called as the session ends: the case, and the seconds each phase took (``phase_seconds``)."""
     machine_info.update(suite.child_machine_info(CASE, _DEVICE["name"], _DEVICE["gpu_peak"]))
+    machine_info["phase_seconds"] = PROGRESS.phase_seconds()
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +87,7 @@ def machine_info(device_ready: str) -> dict:
 
 @pytest.fixture(scope="session")
 def progress() -> suite.Progress:
-    return suite.Progress(CASE.progress_path)
+    return PROGRESS
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -96,6 +108,7 @@ def imports_done(device_ready: str) -> None:
 def mnist() -> Any:
     from mnist_mlp.data import load_mnist
 
+    PROGRESS.phase("data")
     return load_mnist(CASE.data_dir)
 
 

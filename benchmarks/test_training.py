@@ -32,16 +32,18 @@ def test_training(benchmark, case, state, mnist, progress, machine_info):
         pytest.skip("the NumPy reference has no training; it serves trained weights")
     from mnist_mlp.train import train
 
-    seeds = iter(case.seeds)
+    seeds = iter(enumerate(case.seeds))
     runs = []
 
     def setup():
-        seed = next(seeds)
-        return (seed,), {}
+        index, seed = next(seeds)
+        epochs = case.train_config(seed).epochs
+        progress.phase("training", seed=seed, seed_index=index, seeds=len(case.seeds), epoch=0, epochs=epochs)
+        return (seed, index), {}
 
-    def run_seed(seed):
+    def run_seed(seed, index):
         config = case.train_config(seed)
-        callback = suite.progress_callback(progress, seed, config.epochs)
+        callback = suite.progress_callback(progress, seed, index, len(case.seeds), config.epochs)
         runs.append(train(config, mnist, callbacks=[callback]))
 
     benchmark.pedantic(run_seed, setup=setup, rounds=len(case.seeds), iterations=1, warmup_rounds=0)
@@ -65,7 +67,7 @@ def test_training(benchmark, case, state, mnist, progress, machine_info):
         fit_seconds=[run.wall_seconds for run in runs],
     )
     _write_side(case, benchmark, machine_info)  # at once: nothing after this can lose the training
-    progress("checking agreement with the NumPy reference")
+    progress.phase("agreement", detail="against the NumPy reference")
     benchmark.extra_info.update(_seed0_checks(case, first.model, mnist))
     _write_side(case, benchmark, machine_info)
     state["model"] = first.model

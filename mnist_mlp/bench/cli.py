@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +105,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from mnist_mlp.report import tables
     from mnist_mlp.report.render import render_report
 
+    from mnist_mlp import results
     from mnist_mlp.errors import EXIT_GATE_FAILED, EXIT_OK
     from mnist_mlp.runs import write_index
 
+    started = time.perf_counter()
     options = options_from_args(args)
-    outcome = run_benchmarks(options, reporter=TerminalReporter())
+    reporter = TerminalReporter()
+    try:
+        outcome = run_benchmarks(options, reporter=reporter)
+    finally:
+        reporter.close()
+    cases_done = time.perf_counter()
     exit_code = outcome.exit_code
     gate = None
     if options.profile.name == "full" and not args.no_gate and exit_code != 130:
@@ -118,6 +126,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         outcome.run["gate"] = gate.to_dict()
     render_report(outcome.run, outcome.run_dir)
     index = write_index(options.out)
+    timing = _timing(started, cases_done, reporter.cases_started_at)
+    outcome.run["timing"] = timing
+    results.save(outcome.run, outcome.run_dir)
     print()
     print(tables.render(tables.summary_table(outcome.run), "simple"))
     print()
@@ -128,9 +139,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
             if exit_code == EXIT_OK:
                 exit_code = EXIT_GATE_FAILED
     print(f"run {outcome.run['status']}: {outcome.run_dir / 'report.md'} (all runs: {index})")
+    print(
+        f"took {timing['total_s']:.1f} s: set-up {timing['setup_s']:.1f} s (data, peak probe), "
+        f"cases {timing['cases_s']:.1f} s, reports {timing['report_s']:.1f} s"
+    )
     if exit_code == 130:
         print("mnist-mlp: interrupted; finished cases were saved", file=sys.stderr)
     return exit_code
+
+
+def _timing(started: float, cases_done: float, first_case_at: float | None) -> dict[str, float]:
+    """Where the parent's time went: set-up before the first case (data, peak probe, machine
+    description), the cases (each case's own phases are in its ``phase_seconds``), the reports."""
+    now = time.perf_counter()
+    first = first_case_at if first_case_at is not None else cases_done
+    return {
+        "setup_s": round(first - started, 3),
+        "cases_s": round(cases_done - first, 3),
+        "report_s": round(now - cases_done, 3),
+        "total_s": round(now - started, 3),
+    }
 
 
 def cmd_report(args: argparse.Namespace) -> int:

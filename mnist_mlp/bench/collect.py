@@ -76,14 +76,19 @@ def gpu_peak(raw: dict[str, Any] | None) -> float | None:
 
 
 def measurements(raw: dict[str, Any] | None, peak: float | None) -> dict[str, Any]:
-    """training, inference, latency_ms, agreement, confusion_matrix, device_name, note of one case."""
+    """training, inference, latency_ms, agreement, confusion_matrix, device_name, note of one case,
+    and ``phase_seconds``: where the child's time went (imports, data, training, agreement,
+    inference sweep, latency; interpreter and pytest start-up are the rest of ``duration_s``)."""
     out: dict[str, Any] = {
         "training": None, "inference": [], "latency_ms": {}, "agreement": None,
-        "confusion_matrix": None, "device_name": None, "note": None,
+        "confusion_matrix": None, "device_name": None, "note": None, "phase_seconds": None,
     }
     if not raw:
         return out
     out["device_name"] = (raw.get("machine_info") or {}).get("device_name")
+    phases = (raw.get("machine_info") or {}).get("phase_seconds")
+    if isinstance(phases, dict):
+        out["phase_seconds"] = {str(k): v for k, v in phases.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     for bench in raw.get("benchmarks") or []:
         extra = bench.get("extra_info") or {}
         kind = extra.get("kind")

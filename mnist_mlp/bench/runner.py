@@ -34,10 +34,11 @@ from typing import Any, Callable, Protocol, Sequence
 
 import mnist_mlp
 from mnist_mlp import atomic, backends, results
-from mnist_mlp.bench import collect, machine
+from mnist_mlp.bench import collect, machine, progress_file
 from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, NUMPY, CaseConfig
 from mnist_mlp.bench.child import ChildInterrupted, describe_returncode, run_child, tail
 from mnist_mlp.bench.profiles import Profile
+from mnist_mlp.bench.progress_file import ChildProgress
 from mnist_mlp.config import BACKENDS, DEVICES, ModelSpec, TrainConfig
 from mnist_mlp.errors import EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 
@@ -84,16 +85,20 @@ class BenchOptions:
 
 
 class Reporter(Protocol):
+    def run_started(self, plans: Sequence[CasePlan], options: BenchOptions) -> None: ...
     def case_started(self, index: int, total: int, plan: CasePlan) -> None: ...
-    def case_progress(self, plan: CasePlan, text: str, elapsed: float) -> None: ...
+    def case_progress(self, plan: CasePlan, progress: ChildProgress | None, elapsed: float) -> None: ...
     def case_finished(self, plan: CasePlan, record: dict[str, Any]) -> None: ...
 
 
 class NullReporter:
+    def run_started(self, plans: Sequence[CasePlan], options: BenchOptions) -> None:
+        pass
+
     def case_started(self, index: int, total: int, plan: CasePlan) -> None:
         log.info("case %d/%d: %s", index, total, plan.case_id)
 
-    def case_progress(self, plan: CasePlan, text: str, elapsed: float) -> None:
+    def case_progress(self, plan: CasePlan, progress: ChildProgress | None, elapsed: float) -> None:
         pass
 
     def case_finished(self, plan: CasePlan, record: dict[str, Any]) -> None:
@@ -219,6 +224,7 @@ def run_benchmarks(
     raw_dir = atomic.ensure_writable_dir(run_dir / "raw")
     run = _new_run(options, run_id, peak_gflops, dataset)
     plans = plan_cases(options.backends, options.devices, variants=options.variants)
+    reporter.run_started(plans, options)
     records: list[dict[str, Any]] = []
     interrupted = False
     try:
@@ -367,11 +373,7 @@ def _run_case(
     progress_path = Path(case.progress_path or work / "progress")
 
     def on_poll(elapsed: float) -> None:
-        try:
-            text = progress_path.read_text(encoding="utf-8").strip()
-        except OSError:
-            text = "starting"
-        reporter.case_progress(plan, text, elapsed)
+        reporter.case_progress(plan, progress_file.read(progress_path), elapsed)
 
     argv = command(case, case_json, raw_json)
     log.info("case %s: %s", plan.case_id, " ".join(argv))
