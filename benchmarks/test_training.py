@@ -61,7 +61,8 @@ def test_training(benchmark, case, state, mnist, progress, machine_info):
     benchmark.extra_info.update(
         kind="training",
         steps_per_epoch=first.steps_per_epoch,
-        train_samples=math.floor(len(mnist.x_train) * (1.0 - case.train_config().validation_split)),
+        train_samples=math.floor(
+            len(mnist.x_train[:case.train_config().train_samples]) * (1.0 - case.train_config().validation_split)),
         target_accuracy=case.target_accuracy,
         per_seed=per_seed,
         fit_seconds=[run.wall_seconds for run in runs],

@@ -46,9 +46,10 @@ def training(epoch: int, epochs: int, seconds: tuple[float, ...], *, seeds: int 
                          epochs=epochs, epoch_seconds=seconds, time=at)
 
 
-def bench_options(epochs: int = 25, seeds: int = 1) -> runner.BenchOptions:
+def bench_options(epochs: int = 25, seeds: int = 1, train_samples: int | None = None) -> runner.BenchOptions:
     return runner.BenchOptions(
-        profile=with_overrides(get_profile("full"), seeds=seeds), profile_label="full", train=TrainConfig(epochs=epochs),
+        profile=with_overrides(get_profile("full"), seeds=seeds), profile_label="full",
+        train=TrainConfig(epochs=epochs, train_samples=train_samples),
     )
 
 
@@ -177,14 +178,15 @@ def test_format_seconds(seconds, text):
 
 
 def test_plan_text_lists_every_case_and_why_one_is_skipped():
-    text = plan_text(PLANS, bench_options(epochs=25, seeds=3))
+    text = plan_text(PLANS, bench_options(epochs=25, seeds=3, train_samples=10_000))
     lines = text.splitlines()
     assert lines[0].startswith("plan: full profile, 3 of 4 cases to run; 25 epochs x 3 seeds (seeds 0-2), batch 32")
     assert "timeout 1200 s per case" in lines[0]
+    assert "first 10,000 training images only" in lines[1]
     assert any(line.split() == ["tensorflow-gpu", "skip:", "no", "GPU", "on", "this", "machine"] for line in lines)
     assert any(line.strip().startswith("numpy-cpu") and "inference only" in line for line in lines)
     one_seed = plan_text(PLANS, bench_options(epochs=1))
-    assert "1 epoch x 1 seed (seed 0)" in one_seed
+    assert "1 epoch x 1 seed (seed 0)" in one_seed and "training images" not in one_seed
 
 
 def test_log_throttle_every_few_epochs_or_seconds():

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from mnist_mlp import argtypes
 from mnist_mlp.bench.caseconfig import NUMPY
-from mnist_mlp.bench.profiles import MAX_BATCH_SIZE, PROFILES, get_profile, with_overrides
+from mnist_mlp.bench.profiles import MAX_BATCH_SIZE, MAX_TRAIN_SAMPLES, PROFILES, get_profile, with_overrides
 from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig
 from mnist_mlp.errors import UsageError
 
@@ -32,9 +33,11 @@ def add_commands(sub: Any) -> None:
     bench.add_argument("--devices", type=argtypes.choices(DEVICES, "--devices"), default=DEVICES,
                        help="comma-separated cpu,gpu (default: both; gpu is skipped where absent)")
     bench.add_argument("--profile", choices=tuple(PROFILES), default="full",
-                       help="quick: 1 epoch smoke run; full: the seed workload, 25 epochs (default)")
+                       help="quick: smoke run, 1 epoch on 10,000 images; full: the seed workload, 25 epochs (default)")
     bench.add_argument("--seeds", type=argtypes.positive_int, help="training rounds, seeds 0..N-1 (default: 1)")
     bench.add_argument("--epochs", type=argtypes.positive_int, help="override the profile's epochs")
+    bench.add_argument("--train-samples", type=argtypes.int_in(10, MAX_TRAIN_SAMPLES, " (the training set)"),
+                       help=f"train on the first N training images (quick: 10000; full: all {MAX_TRAIN_SAMPLES})")
     bench.add_argument("--batch-sizes", type=argtypes.int_list(1, MAX_BATCH_SIZE, " (the test set)"),
                        help="inference batch sizes, e.g. 1,32,256,1024,10000")
     bench.add_argument("--target-accuracy", type=argtypes.fraction, help="validation accuracy for time-to-target (default 0.975)")
@@ -65,6 +68,10 @@ def options_from_args(args: argparse.Namespace) -> Any:
         base, epochs=args.epochs, seeds=args.seeds, batch_sizes=args.batch_sizes,
         target_accuracy=args.target_accuracy, timeout=args.timeout,
     )
+    train_samples = args.train_samples if getattr(args, "train_samples", None) else profile.train_samples
+    if train_samples == MAX_TRAIN_SAMPLES:
+        train_samples = None  # all of them: the seed's workload, written as the full profile writes it
+    profile = replace(profile, train_samples=train_samples)
     defaults = TrainConfig()
     jits = args.jit_compile or (defaults.jit_compile,)
     steps = tuple(dict.fromkeys(args.steps_per_execution or (defaults.steps_per_execution,)))
@@ -79,6 +86,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
         steps_per_execution=base_spe,
         learning_rate=args.learning_rate or defaults.learning_rate,
         scale_inputs=not args.unscaled_inputs,
+        train_samples=train_samples,
     )
     variants = tuple(
         tuple((name, value) for name, value, base_value in (
@@ -88,7 +96,8 @@ def options_from_args(args: argparse.Namespace) -> Any:
     variants = tuple(sorted(set(variants), key=lambda v: (len(v), str(v))))  # the base (no overrides) first
     changed = (
         profile.epochs != base.epochs or profile.batch_sizes != base.batch_sizes
-        or train.replace(epochs=defaults.epochs) != defaults or len(variants) > 1
+        or train.replace(epochs=defaults.epochs, train_samples=None) != defaults or len(variants) > 1
+        or train_samples != base.train_samples
     )
     if "cpu" not in args.devices and args.backends == (NUMPY,):
         raise UsageError("--backends numpy runs on the cpu only; add cpu to --devices")

@@ -44,6 +44,8 @@ def plan_text(plans: Sequence[CasePlan], options: BenchOptions) -> str:
         f"inference batch sizes {', '.join(str(size) for size in profile.batch_sizes)}; "
         f"timeout {profile.timeout:g} s per case"
     ]
+    if train.train_samples:
+        lines.append(f"  training on the first {train.train_samples:,} training images only (a smoke run, not the seed workload)")
     width = max((len(plan.case_id) for plan in plans), default=0)
     for plan in plans:
         if plan.skip_reason:
