@@ -306,3 +306,27 @@ def test_phase_seconds_reach_the_case_record(tmp_path):
     assert collect.measurements(None, None)["phase_seconds"] is None
     assert json.loads(ChildProgress(phase="data", phase_seconds={"imports": 1.23456}).to_json())["phase_seconds"] == {
         "imports": 1.2346}
+
+
+def test_bars_only_on_a_terminal_with_a_width():
+    """A pseudo-terminal of 0 columns (some CI runners, ``script``) gets the log's lines: tqdm
+    would draw nothing there."""
+    pty = pytest.importorskip("pty")
+    import fcntl
+    import os
+    import struct
+    import termios
+
+    from mnist_mlp.bench.progress import _draws_bars
+
+    assert not _draws_bars(Stream(tty=False))
+    leader, follower = pty.openpty()
+    try:
+        with os.fdopen(follower, "w", closefd=False) as stream:
+            fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 0, 0, 0))
+            assert stream.isatty() and not _draws_bars(stream)
+            fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+            assert _draws_bars(stream)
+    finally:
+        os.close(leader)
+        os.close(follower)

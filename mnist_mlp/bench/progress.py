@@ -12,6 +12,7 @@ This is the CLI's view, so printing here is intended.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from statistics import mean
@@ -87,6 +88,17 @@ class LogThrottle:
         return due
 
 
+def _draws_bars(stream: TextIO) -> bool:
+    """A terminal that bars can be drawn on: a TTY with a width (a pseudo-terminal of 0 columns,
+    as some CI runners and ``script`` give, would show nothing: it gets the log's lines)."""
+    if not bool(getattr(stream, "isatty", lambda: False)()):
+        return False
+    try:
+        return os.get_terminal_size(stream.fileno()).columns > 0
+    except (AttributeError, OSError, ValueError):
+        return True  # a TTY without a file descriptor to ask: trust isatty
+
+
 class TerminalReporter:
     """The runner's ``Reporter`` for the terminal (tqdm bars) or a log (plain lines)."""
 
@@ -95,7 +107,7 @@ class TerminalReporter:
         every_epochs: int = EVERY_EPOCHS, every_s: float = EVERY_S,
     ) -> None:
         self.stream = stream or sys.stdout
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)()) if tty is None else tty
+        self.tty = _draws_bars(self.stream) if tty is None else tty
         self.clock = clock
         self.every_epochs, self.every_s = every_epochs, every_s
         self._plans: list[CasePlan] = []
@@ -231,7 +243,7 @@ class TerminalReporter:
         if bar is not None:
             phase = progress.phase if progress is not None else None
             if phase in ("inference sweep", "latency") and phase != self._phase_drawn:
-                bar.reset(total=progress.steps or None)
+                bar.total = progress.steps or None  # now counting benchmarks (the clock keeps the case's time)
             self._phase_drawn = phase
             if phase == "training":
                 bar.n = len(progress.epoch_seconds)
