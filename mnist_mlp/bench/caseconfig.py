@@ -38,7 +38,7 @@ class CaseConfig:
     weights_from: str | None = None
     #: backend cases: where to save the seed-0 weights for the NumPy case
     weights_out: str | None = None
-    #: a one-line text file the child overwrites with what it is doing (terminal progress)
+    #: the child's progress (phase, seed, epoch, epoch seconds; ``progress_file``), polled by the parent
     progress_path: str | None = None
     #: the child writes {"status": "skipped", "reason": ...} here when its device/backend is absent
     outcome_path: str | None = None
