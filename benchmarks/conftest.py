@@ -27,7 +27,8 @@ CASE: CaseConfig = load_from_env()
 #: the progress file the parent polls; its clock (seconds per phase) starts here
 PROGRESS = suite.Progress(CASE.progress_path)
 _UNAVAILABLE: dict[str, Any] = {"reason": None}
-_DEVICE: dict[str, Any] = {"name": None, "gpu_peak": None}
+#: what the session learns about its device: name, precision policy, peak probes before/after, FLOP model
+_DEVICE: dict[str, Any] = {"name": None, "precision": None, "peak": {}, "flops": None}
 _EXIT: dict[str, Any] = {"status": None}
 
 
@@ -82,7 +83,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
     """Called as the session ends: the case, and the seconds each phase took (``phase_seconds``)."""
-    machine_info.update(suite.child_machine_info(CASE, _DEVICE["name"], _DEVICE["gpu_peak"]))
+    machine_info.update(suite.child_machine_info(CASE, _DEVICE))
     machine_info["phase_seconds"] = PROGRESS.phase_seconds()
 
 
@@ -92,8 +93,13 @@ def case() -> CaseConfig:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def device_ready() -> str:
-    """Skip every test (and tell the parent why) when the backend or device is not here."""
+def device_ready() -> Any:
+    """Skip every test (and tell the parent why) when the backend or device is not here.
+
+    Then set the case's precision policy and probe the device's FP32 matmul peak, once before
+    anything is measured and once after everything (the teardown), so each case is judged
+    against the peak its own device reached around it.
+    """
     reason = _UNAVAILABLE["reason"]
     if reason is None:
         name, reason = suite.confirm_device(CASE)
@@ -101,17 +107,19 @@ def device_ready() -> str:
         suite.write_outcome(CASE, "skipped", reason)
         pytest.skip(reason)
     _DEVICE["name"] = name
-    if CASE.device == "gpu":
-        from mnist_mlp.bench.peak import backend_gpu_peak
-
-        _DEVICE["gpu_peak"] = backend_gpu_peak(CASE.backend)
-    return name
+    _DEVICE["precision"] = suite.apply_precision(CASE)
+    PROGRESS.phase("peak probe", detail="before the case")
+    _DEVICE["peak"]["before"] = suite.probe_peak(CASE)
+    PROGRESS.phase("imports")
+    yield name
+    PROGRESS.phase("peak probe", detail="after the case")
+    _DEVICE["peak"]["after"] = suite.probe_peak(CASE)
 
 
 @pytest.fixture(scope="session")
 def machine_info(device_ready: str) -> dict:
     """The child's machine info as it stands now (for the training side file, before session end)."""
-    return suite.child_machine_info(CASE, _DEVICE["name"], _DEVICE["gpu_peak"])
+    return suite.child_machine_info(CASE, _DEVICE)
 
 
 @pytest.fixture(scope="session")
@@ -138,6 +146,12 @@ def mnist() -> Any:
 
     PROGRESS.phase("data")
     return load_mnist(CASE.data_dir)
+
+
+@pytest.fixture(scope="session")
+def device_facts() -> dict[str, Any]:
+    """The session's device record, where the tests leave what the machine info must carry (FLOPs)."""
+    return _DEVICE
 
 
 @pytest.fixture(scope="session")

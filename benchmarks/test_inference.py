@@ -19,9 +19,10 @@ from mnist_mlp.bench.direct import PATHS_FOR_BACKEND, PATHS_FOR_NUMPY, make_call
 
 
 @pytest.fixture(scope="session")
-def served(case, state, mnist) -> dict[str, Any]:
-    """The model to serve and the test images, once per session."""
+def served(case, state, mnist, device_facts) -> dict[str, Any]:
+    """The model to serve and the test images, once per session; its FLOPs from its layer shapes."""
     from mnist_mlp.data import scale
+    from mnist_mlp.flops import FlopModel
 
     x_test = scale(mnist.x_test)
     if case.is_numpy:
@@ -31,6 +32,7 @@ def served(case, state, mnist) -> dict[str, Any]:
             weights, note = suite.load_weights(case.weights_in), f"weights trained by {case.weights_from}"
         else:
             weights, note = suite.untrained_weights(), "untrained weights (no case trained a model; throughput does not depend on values)"
+        device_facts["flops"] = device_facts["flops"] or FlopModel.from_weights(weights).to_dict()
         return {"model": NumpyMLP(weights), "x": x_test, "note": note}
     model = state.get("model")
     note = None
@@ -38,6 +40,7 @@ def served(case, state, mnist) -> dict[str, Any]:
         from mnist_mlp.model import build_model
 
         model, note = build_model(case.train_config()), "untrained model (training did not run in this session)"
+    device_facts["flops"] = device_facts["flops"] or FlopModel.from_model(model).to_dict()
     return {"model": model, "x": x_test, "note": note}
 
 

@@ -27,7 +27,7 @@ def _write_side(case, benchmark, machine_info) -> None:
     suite.write_training(case, benchmark.stats.as_dict(include_data=True), machine_info)
 
 
-def test_training(benchmark, case, state, mnist, progress, machine_info):
+def test_training(benchmark, case, state, mnist, progress, machine_info, device_facts):
     if case.is_numpy:
         pytest.skip("the NumPy reference has no training; it serves trained weights")
     from mnist_mlp.train import train
@@ -58,8 +58,12 @@ def test_training(benchmark, case, state, mnist, progress, machine_info):
         for run, seconds in zip(runs, round_seconds)
     ]
     first = runs[0]
+    from mnist_mlp.flops import FlopModel
+
+    device_facts["flops"] = FlopModel.from_model(first.model).to_dict()  # from the built layers
     benchmark.extra_info.update(
         kind="training",
+        flops=device_facts["flops"],
         steps_per_epoch=first.steps_per_epoch,
         train_samples=math.floor(
             len(mnist.x_train[:case.train_config().train_samples]) * (1.0 - case.train_config().validation_split)),

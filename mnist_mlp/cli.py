@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from mnist_mlp import __version__, argtypes
+from mnist_mlp.backends.base import PRECISIONS
 from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig
 from mnist_mlp.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, MnistMlpError, UsageError
 
@@ -106,8 +107,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: verify's default tolerance per precision: FP32 round-off, or TF32's 10-bit mantissa (~1e-3 relative per product)
+VERIFY_TOLERANCE = {"fp32": 1e-5, "tf32": 1e-2}
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
+    from mnist_mlp import backends
+
     backend = _select(args)
+    policy = backends.get(backend).precision_policy(args.device, args.precision)
+    if args.tolerance is None:
+        args.tolerance = VERIFY_TOLERANCE[policy["precision"]]
     from mnist_mlp.data import scale
     from mnist_mlp.model import load_model
     from mnist_mlp.reference import verify_model
@@ -120,7 +130,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         and result["argmax_agreement"] == 1.0
         and result["keras_params"] == result["reference_params"] == result["expected_params"]
     )
-    payload = {"backend": backend, "model": str(args.model), "tolerance": args.tolerance, "ok": ok, **result}
+    payload = {"backend": backend, "model": str(args.model), "tolerance": args.tolerance, "precision": policy, "ok": ok, **result}
     emit(
         args,
         payload,
@@ -212,7 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="compare a backend's predictions with the NumPy forward pass")
     _common(verify, model=True)
-    verify.add_argument("--tolerance", type=argtypes.non_negative_float, default=1e-5, help="largest allowed |difference| (default 1e-5)")
+    verify.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="matmul precision on a GPU: fp32 (TF32 off, the default) or tf32 (tensor cores)")
+    verify.add_argument("--tolerance", type=argtypes.non_negative_float,
+                        help="largest allowed |difference| (default: 1e-5 in fp32, 1e-2 in tf32, whose matmul inputs keep 10 mantissa bits)")
     verify.set_defaults(handler=cmd_verify)
 
     predict = sub.add_parser("predict", help="digit and probabilities for single images")
@@ -228,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_extension_commands(sub: Any) -> None:
-    """Commands that live in their own modules (the benchmark harness, compare, gate)."""
+    """Commands that live in their own modules (the benchmark harness, compare, gate, doctor)."""
     import importlib
 
     for module_name in EXTENSION_MODULES:
@@ -242,7 +255,7 @@ def _add_extension_commands(sub: Any) -> None:
 
 
 #: each module has ``add_commands(subparsers)`` registering parsers with ``handler`` defaults
-EXTENSION_MODULES: tuple[str, ...] = ("mnist_mlp.bench.cli", "mnist_mlp.compare_cli")
+EXTENSION_MODULES: tuple[str, ...] = ("mnist_mlp.bench.cli", "mnist_mlp.compare_cli", "mnist_mlp.doctor_cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -280,6 +280,14 @@ class Comparison:
     differences: list[tuple[str, list[Any]]]
     rows: list[Row]
     missing: list[str]
+    #: run label -> case id -> the case's machine flags (busy, unstable), from each run's results
+    machine_flags: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def marks(self, index: int, case: str) -> str:
+        """`` [busy]`` / `` [busy, unstable]`` after a value measured while the machine was not clean."""
+        flags = self.machine_flags.get(self.runs[index].label, {}).get(case) or []
+        kinds = sorted({flag.split(":")[0] for flag in flags if flag.startswith(("busy", "unstable"))})
+        return f" [{', '.join(kinds)}]" if kinds else ""
 
     @property
     def comparable(self) -> list[int]:
@@ -330,6 +338,7 @@ class Comparison:
                     for row in self.rows
                 ],
                 "missing": self.missing,
+                "machine_flags": self.machine_flags,
             }
         )
 
@@ -352,6 +361,12 @@ class Comparison:
             ]
         if self.missing:
             lines += ["Not in every run (shown as —):", ""] + [f"- {m}" for m in self.missing] + [""]
+        flagged = [(label, case, flags) for label, cases in self.machine_flags.items() for case, flags in cases.items() if flags]
+        if flagged:
+            lines += ["## Measured on a machine that was not clean", "",
+                      "Values marked [busy] or [unstable] were measured while other processes or the hypervisor took "
+                      "CPU time, or while the device's peak moved by more than 10%: treat their differences with care.", ""]
+            lines += [f"- run {label}, {case}: {'; '.join(flags)}" for label, case, flags in flagged] + [""]
         lines += ["## What differs between the runs", ""]
         if self.differences:
             diff_rows = [[key, *(_short(v) for v in values)] for key, values in self.differences]
@@ -370,6 +385,8 @@ class Comparison:
             cells = [row.case, f"{row.metric.label} ({row.metric.unit})"]
             for position, index in enumerate(used):
                 text = format_measure(row.metric, row.measures[index])
+                if text != "—":
+                    text += self.marks(index, row.case)
                 verdict = row.verdicts[index]
                 if position and verdict is not None:
                     ratio = "" if verdict.ratio is None else f"x{verdict.ratio:.2f}, "
@@ -449,4 +466,8 @@ def compare(runs: Sequence[RunInfo]) -> Comparison:
         differences=machine_differences([r.run for r in runs]) + setup_differences([r.run for r in runs]),
         rows=rows,
         missing=missing,
+        machine_flags={
+            r.label: {c["id"]: list(c.get("machine_flags") or []) for c in r.run["cases"] if c.get("machine_flags")}
+            for r in runs
+        },
     )

@@ -19,10 +19,6 @@ HIDDEN_UNITS = (128, 32)
 NUM_CLASSES = 10
 #: 784*128+128 + 128*32+32 + 32*10+10
 EXPECTED_PARAMS = 104_938
-#: multiply-adds counted as 2 FLOPs: 2*(784*128 + 128*32 + 32*10)
-FORWARD_FLOPS_PER_SAMPLE = 209_536
-#: a training step is about three forward passes (forward, and backward for inputs and weights)
-TRAIN_FLOPS_PER_SAMPLE = 3 * FORWARD_FLOPS_PER_SAMPLE
 #: the figure the seed notebook reports after 25 epochs
 SEED_TEST_ACCURACY = 0.979
 

@@ -82,12 +82,20 @@ class GateReport:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["nothing_to_gate"] = self.nothing_to_gate
         for group, raw in zip(self.groups, data["groups"]):
             raw["key"], raw["passed"] = group.key, group.passed
         return results.sanitize(data)
 
+    @property
+    def nothing_to_gate(self) -> bool:
+        """No Keras case trained (a NumPy-only run, say): the gate passes and says so."""
+        return self.passed and not self.groups and not self.not_checked
+
     def to_markdown(self) -> str:
         verdict = "PASSED" if self.passed else "FAILED"
+        if self.nothing_to_gate:
+            return "# Accuracy gate: nothing to gate\n\n" + "".join(f"- {n}\n" for n in self.notes)
         label = self.thresholds_label + (" (PROVISIONAL)" if self.provisional and "provisional" not in self.thresholds_label.lower() else "")
         lines = [
             f"# Accuracy gate: {verdict}",
@@ -177,8 +185,10 @@ def check_run(run: Mapping[str, Any], thresholds: Mapping[str, Any] | None = Non
 
     failures: list[str] = []
     notes: list[str] = []
-    if not groups:
+    if not groups and not_checked:
         failures.append("no training results to check")
+    elif not groups:
+        notes.append("nothing was trained in this run (no Keras backend case): nothing to gate")
     calibrated_on = thresholds.get("workload")
     ran = (run.get("workload") or {}).get("train")
     if calibrated_on and ran and calibrated_on != ran:

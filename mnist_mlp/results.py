@@ -1,7 +1,7 @@
 """The one result file of a benchmark run (``results.json``): schema, atomic save, validated load.
 
 A run's file is self-describing, so that two runs from different machines can be compared
-without anything else. Layout (schema_version 1)::
+without anything else. Layout (schema_version 2; version 1 files still load)::
 
     {
       "schema": "mnist-mlp/results", "schema_version": 1,
@@ -11,7 +11,8 @@ without anything else. Layout (schema_version 1)::
       "profile": "quick" | "full" | "custom",
       "machine": {"host", "os", "python", "cpu": {"model", "logical_cores", "physical_cores"},
                   "memory_bytes", "gpus": [{"name", "memory_bytes", "driver"}], "threads": {…},
-                  "peak_gflops": {"numpy_fp32": float, "<backend>-gpu": float, …}},
+                  "peak_gflops": {"<case id>": float, …}},   # each case's own peak (higher probe)
+      "machine_state_at_start": null | Load,   # the machine watched for a second before the first case
       "software": {"keras": "3.15.1", "tensorflow": …, "jax": …, "torch": …, "numpy": …},
       "dataset": {"sha256": "…", "source": "…"},
       "workload": {"train": TrainConfig without seed, "seeds": [0, …], "batch_sizes": [1, …],
@@ -23,9 +24,17 @@ without anything else. Layout (schema_version 1)::
           "reason": str | null, "stderr_tail": str | null, "duration_s": float,
           "raw_benchmark_json": "raw/jax-cpu.json" | null, "log": "raw/jax-cpu.log" | null,
           "device_name": "cpu:0" | null, "note": str | null,   # e.g. which case's weights NumPy served
+          "flops": {"layers", "forward_per_sample", "train_per_sample", "weight_gradients_per_sample",
+                    "input_gradients_per_sample", "elementwise_per_sample", "optimizer_per_step", …},
+          "peak": {"gflops", "before_gflops", "after_gflops", "change_percent", "unstable", "probe", "errors"},
+          "precision": {"precision": "fp32" | "tf32", "tf32": bool, "how": str} | null,
+          "load": null | {"outside_cores_mean", "outside_cores_max", "steal_percent", "loadavg1_max",
+                          "busy", "busy_reasons", …},
+          "busy": bool, "unstable": bool, "machine_flags": [str],
           "training": null | {
               "steps_per_epoch": int, "train_samples": int, "target_accuracy": float,
-              "per_seed": [{"seed", "wall_seconds", "first_epoch_seconds", "steady_epoch_seconds",
+              "cold": {"seeds": [0], "<metric>": Stats}, "warm": {"seeds": [1, …], "<metric>": Stats},
+              "per_seed": [{"seed", "condition": "cold" | "warm", "wall_seconds", "first_epoch_seconds", "steady_epoch_seconds",
                             "steady_ms_per_step", "time_to_target_seconds" | null,
                             "epochs_to_target" | null, "test_accuracy", "history": {…}}],
               "wall_seconds" | "first_epoch_seconds" | "steady_epoch_seconds" | "steady_ms_per_step"
@@ -62,7 +71,9 @@ from mnist_mlp import atomic
 from mnist_mlp.errors import ResultFileError
 
 SCHEMA = "mnist-mlp/results"
-SCHEMA_VERSION = 1
+#: 2: per-case FLOP model, peak probes, load, busy/unstable flags, precision, cold/warm training;
+#: GFLOP/s counted from the layers (version 1 counted a training sample as 3 forward passes)
+SCHEMA_VERSION = 2
 RESULTS_FILE = "results.json"
 CASE_STATUSES = ("ok", "skipped", "failed", "timeout", "interrupted")
 RUN_STATUSES = ("complete", "partial", "interrupted")

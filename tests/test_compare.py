@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.compare.runfactory import WORKLOAD, case, make_run, workload, write_run
-from mnist_mlp import compare
+from mnist_mlp import compare, results
 from mnist_mlp.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "compare"
@@ -100,7 +100,7 @@ def test_seed_list_and_batch_sizes_do_not_make_runs_incomparable(tmp_path):
     assert result.not_comparable == {}
     differing = dict(result.differences)  # listed as what differs, not as a reason
     assert differing["workload.seeds"] == [[0, 1, 2], [0, 1, 2, 3, 4]]
-    assert differing["workload.timeout_s"] == [1200.0, 60.0]
+    assert differing["workload.timeout_s"] == [300.0 + 30.0 * 3 * 25, 60.0]  # the full rule: 3 seeds x 25 epochs
     assert differing["workload.profile.name"] == ["full", "quick"]
 
 
@@ -170,16 +170,16 @@ def test_latency_spread_comes_from_the_latency_rounds_only(tmp_path):
 
 def test_older_schema_version_is_not_comparable():
     base, older = make_run(), make_run()
-    older["schema_version"] = 0  # what a future v2 baseline would see in a v1 file
-    assert compare.not_comparable_reasons(base, older) == ["schema_version 0 vs 1"]
+    older["schema_version"] = results.SCHEMA_VERSION - 1  # e.g. a v1 file, whose GFLOP/s counted 3 forward passes
+    assert compare.not_comparable_reasons(base, older) == [f"schema_version {results.SCHEMA_VERSION - 1} vs {results.SCHEMA_VERSION}"]
 
 
 def test_newer_schema_version_is_refused_naming_the_file(tmp_path, capsys):
     a = write_run(tmp_path, make_run())
-    newer = write_run(tmp_path, make_run(schema_version=2), "newer")
+    newer = write_run(tmp_path, make_run(schema_version=results.SCHEMA_VERSION + 1), "newer")
     assert main(["compare", str(a), str(newer), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "newer" in err and "schema_version 2" in err and len(err.splitlines()) == 1
+    assert "newer" in err and f"schema_version {results.SCHEMA_VERSION + 1}" in err and len(err.splitlines()) == 1
 
 
 @pytest.mark.parametrize("name, says", [

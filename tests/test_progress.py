@@ -181,7 +181,7 @@ def test_plan_text_lists_every_case_and_why_one_is_skipped():
     text = plan_text(PLANS, bench_options(epochs=25, seeds=3, train_samples=10_000))
     lines = text.splitlines()
     assert lines[0].startswith("plan: full profile, 3 of 4 cases to run; 25 epochs x 3 seeds (seeds 0-2), batch 32")
-    assert "timeout 1200 s per case" in lines[0]
+    assert f"timeout {with_overrides(get_profile('full'), seeds=3).case_timeout():g} s per case" in lines[0]
     assert "first 10,000 training images only" in lines[1]
     assert any(line.split() == ["tensorflow-gpu", "skip:", "no", "GPU", "on", "this", "machine"] for line in lines)
     assert any(line.strip().startswith("numpy-cpu") and "inference only" in line for line in lines)

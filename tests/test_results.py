@@ -120,7 +120,7 @@ def test_json_from_another_tool(tmp_path, name, text):
         (lambda r: r.update(schema_version="1"), r"missing or invalid schema_version"),
         (lambda r: r.update(schema_version=True), r"missing or invalid schema_version"),
         (lambda r: r.update(schema_version=0), r"schema_version 0 is not a valid version"),
-        (lambda r: r.update(schema_version=2), r"schema_version 2 is newer than this mnist-mlp understands \(1\); upgrade"),
+        (lambda r: r.update(schema_version=3), r"schema_version 3 is newer than this mnist-mlp understands \(2\); upgrade"),
     ],
     ids=["missing", "string", "bool", "zero", "newer"],
 )

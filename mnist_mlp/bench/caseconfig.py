@@ -28,6 +28,8 @@ class CaseConfig:
     backend: str  # tensorflow | jax | torch | numpy
     device: str  # cpu | gpu
     train: dict[str, Any] = field(default_factory=lambda: TrainConfig(epochs=1).to_dict())
+    #: matmul precision: fp32 (TF32 off on GPUs, so agreement with NumPy holds) or tf32
+    precision: str = "fp32"
     seeds: tuple[int, ...] = (0,)
     batch_sizes: tuple[int, ...] = (1, 256, 10000)
     target_accuracy: float = 0.975

@@ -17,6 +17,7 @@ from typing import Any
 from mnist_mlp import argtypes
 from mnist_mlp.bench.caseconfig import NUMPY
 from mnist_mlp.bench.profiles import MAX_BATCH_SIZE, MAX_TRAIN_SAMPLES, PROFILES, get_profile, with_overrides
+from mnist_mlp.backends.base import PRECISIONS
 from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig
 from mnist_mlp.errors import UsageError
 
@@ -49,7 +50,9 @@ def add_commands(sub: Any) -> None:
     bench.add_argument("--unscaled-inputs", action="store_true",
                        help="train on raw 0-255 pixels: a deliberately broken variant, to show the accuracy gate")
     bench.add_argument("--no-gate", action="store_true", help="skip the accuracy gate that ends a full-profile run")
-    bench.add_argument("--timeout", type=argtypes.positive_float, help="wall-clock seconds per case (quick 300, full 1200)")
+    bench.add_argument("--timeout", type=argtypes.positive_float, help="wall-clock seconds per case (default: quick 240 s, full 300 s, plus 60/30 s per seed x epoch)")
+    bench.add_argument("--precision", type=argtypes.choices(PRECISIONS, "--precision"), default=("fp32",),
+                       help="matmul precision on GPUs: fp32 (TF32 off, the default) and/or tf32, each a case of its own")
     bench.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: reports/)")
     bench.add_argument("--data-dir", type=Path, help="MNIST directory (default: $MNIST_DATA_DIR, else Keras' cache)")
     bench.set_defaults(handler=cmd_bench)
@@ -93,16 +96,23 @@ def options_from_args(args: argparse.Namespace) -> Any:
             ("jit_compile", jit, base_jit), ("steps_per_execution", spe, base_spe)) if value != base_value)
         for jit, spe in combos
     )
+    precisions = args.precision or ("fp32",)
+    base_precision = "fp32" if "fp32" in precisions else precisions[0]
+    variants = tuple(
+        variant + ((("precision", precision),) if precision != base_precision else ())
+        for variant in variants for precision in precisions
+    )
     variants = tuple(sorted(set(variants), key=lambda v: (len(v), str(v))))  # the base (no overrides) first
     changed = (
         profile.epochs != base.epochs or profile.batch_sizes != base.batch_sizes
         or train.replace(epochs=defaults.epochs, train_samples=None) != defaults or len(variants) > 1
-        or train_samples != base.train_samples
+        or base_precision != "fp32" or train_samples != base.train_samples
     )
     if "cpu" not in args.devices and args.backends == (NUMPY,):
         raise UsageError("--backends numpy runs on the cpu only; add cpu to --devices")
     return BenchOptions(
         profile=profile, profile_label="custom" if changed else base.name, train=train, variants=variants,
+        precision=base_precision,
         backends=args.backends, devices=args.devices, out=args.out,
         data_dir=str(args.data_dir) if args.data_dir else None,
     )
@@ -122,7 +132,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     reporter = TerminalReporter()
     try:
-        outcome = run_benchmarks(options, reporter=reporter)
+        outcome = run_benchmarks(options, reporter=reporter, load_source="psutil", opening_check_s=1.0)
     finally:
         reporter.close()
     cases_done = time.perf_counter()
@@ -149,7 +159,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 exit_code = EXIT_GATE_FAILED
     print(f"run {outcome.run['status']}: {outcome.run_dir / 'report.md'} (all runs: {index})")
     print(
-        f"took {timing['total_s']:.1f} s: set-up {timing['setup_s']:.1f} s (data, peak probe), "
+        f"took {timing['total_s']:.1f} s: set-up {timing['setup_s']:.1f} s (data, machine check), "
         f"cases {timing['cases_s']:.1f} s, reports {timing['report_s']:.1f} s"
     )
     if exit_code == 130:
@@ -158,8 +168,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _timing(started: float, cases_done: float, first_case_at: float | None) -> dict[str, float]:
-    """Where the parent's time went: set-up before the first case (data, peak probe, machine
-    description), the cases (each case's own phases are in its ``phase_seconds``), the reports."""
+    """Where the parent's time went: set-up before the first case (data, the machine's load
+    check, its description), the cases (each case's own phases are in its ``phase_seconds``), the reports."""
     now = time.perf_counter()
     first = first_case_at if first_case_at is not None else cases_done
     return {

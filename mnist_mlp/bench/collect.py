@@ -69,35 +69,85 @@ def merge_training_side(raw: dict[str, Any] | None, side: dict[str, Any] | None)
     return merged, True
 
 
-def gpu_peak(raw: dict[str, Any] | None) -> float | None:
-    """The backend's own GPU matmul peak, measured by a GPU child."""
-    value = ((raw or {}).get("machine_info") or {}).get("peak_gflops")
-    return float(value) if isinstance(value, (int, float)) else None
+#: before and after probes further apart than this (relative to the higher) make a case unstable
+UNSTABLE_PEAK_PERCENT = 10.0
 
 
-def measurements(raw: dict[str, Any] | None, peak: float | None) -> dict[str, Any]:
-    """training, inference, latency_ms, agreement, confusion_matrix, device_name, note of one case,
-    and ``phase_seconds``: where the child's time went (imports, data, training, agreement,
-    inference sweep, latency; interpreter and pytest start-up are the rest of ``duration_s``)."""
+def case_peak(raw: dict[str, Any] | None, fallback: float | None = None) -> dict[str, Any] | None:
+    """The peak a case is judged against: its own device's probes, before and after it.
+
+    The higher of the two is the ceiling (a probe slowed by a busy moment must not make the case
+    look closer to the hardware than it was); probes more than ``UNSTABLE_PEAK_PERCENT`` apart
+    mark the case unstable. Without probes (an old or fake child), ``fallback`` is used and said.
+    """
+    probes = ((raw or {}).get("machine_info") or {}).get("peak") or {}
+    values = {
+        when: float(probe["gflops"]) for when, probe in probes.items()
+        if isinstance(probe, dict) and isinstance(probe.get("gflops"), (int, float)) and probe["gflops"] > 0
+    }
+    errors = [f"{when}: {probe['error']}" for when, probe in probes.items() if isinstance(probe, dict) and probe.get("error")]
+    if not values:
+        if fallback is None:
+            return {"gflops": None, "errors": errors} if errors else None
+        return {"gflops": float(fallback), "before_gflops": None, "after_gflops": None, "change_percent": None,
+                "unstable": False, "probe": "run-level peak (the case measured none)", "errors": errors}
+    before, after = values.get("before"), values.get("after")
+    high = max(values.values())
+    change = 100.0 * abs(before - after) / high if before is not None and after is not None else None
+    probe = next((p.get("probe") for p in probes.values() if isinstance(p, dict) and p.get("probe")), None)
+    return {
+        "gflops": high, "before_gflops": before, "after_gflops": after,
+        "change_percent": change, "unstable": change is not None and change > UNSTABLE_PEAK_PERCENT,
+        "probe": probe, "errors": errors,
+    }
+
+
+def flop_model(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """The FLOP counts the child derived from its model's layers, else the seed model's (said so)."""
+    from mnist_mlp.flops import seed_model
+
+    for bench in (raw or {}).get("benchmarks") or []:
+        flops = ((bench or {}).get("extra_info") or {}).get("flops")
+        if isinstance(flops, dict) and flops.get("train_per_sample"):
+            return flops
+    flops = ((raw or {}).get("machine_info") or {}).get("flops")
+    if isinstance(flops, dict) and flops.get("forward_per_sample"):
+        return flops
+    derived = seed_model().to_dict()
+    derived["source"] = "the seed model's layer shapes (the child reported no FLOP model)"
+    return derived
+
+
+def measurements(raw: dict[str, Any] | None, fallback_peak: float | None = None) -> dict[str, Any]:
+    """training, inference, latency_ms, agreement, confusion_matrix, device_name, note, flops, peak,
+    precision, and ``phase_seconds``: where the child's time went (imports, peak probe, data,
+    training, agreement, inference sweep, latency, finish; interpreter and pytest start-up and
+    exit are the rest of ``duration_s``)."""
     out: dict[str, Any] = {
         "training": None, "inference": [], "latency_ms": {}, "agreement": None,
-        "confusion_matrix": None, "device_name": None, "note": None, "phase_seconds": None,
+        "confusion_matrix": None, "device_name": None, "note": None, "flops": None, "peak": None, "precision": None,
+        "phase_seconds": None,
     }
     if not raw:
         return out
-    out["device_name"] = (raw.get("machine_info") or {}).get("device_name")
-    phases = (raw.get("machine_info") or {}).get("phase_seconds")
+    info = raw.get("machine_info") or {}
+    out["device_name"] = info.get("device_name")
+    out["precision"] = info.get("precision")
+    out["flops"] = flops = flop_model(raw)
+    out["peak"] = peak_record = case_peak(raw, fallback_peak)
+    peak = (peak_record or {}).get("gflops")
+    phases = info.get("phase_seconds")
     if isinstance(phases, dict):
         out["phase_seconds"] = {str(k): v for k, v in phases.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     for bench in raw.get("benchmarks") or []:
         extra = bench.get("extra_info") or {}
         kind = extra.get("kind")
         if kind == "training":
-            out["training"] = _training(extra, peak)
+            out["training"] = _training(extra, peak, flops)
             out["agreement"] = extra.get("agreement")
             out["confusion_matrix"] = extra.get("confusion_matrix")
         elif kind == "inference":
-            out["inference"].append(_inference(extra, bench.get("stats") or {}, peak))
+            out["inference"].append(_inference(extra, bench.get("stats") or {}, peak, flops))
             out["note"] = out["note"] or extra.get("note")
         elif kind == "latency":
             latency = dict(extra.get("latency_ms") or {})
@@ -108,8 +158,26 @@ def measurements(raw: dict[str, Any] | None, peak: float | None) -> dict[str, An
     return sanitize(out)  # NaN/inf as null here already, so the run in memory is the one saved
 
 
-def _training(extra: dict[str, Any], peak: float | None) -> dict[str, Any]:
+#: per-seed figures split by whether the seed ran first in its process (cold) or after another (warm)
+COLD_WARM_KEYS = ("wall_seconds", "first_epoch_seconds", "steady_epoch_seconds", "steady_ms_per_step", "time_to_target_seconds")
+
+
+def cold_and_warm(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """The cold run (the first seed of the process: tracing, compilation, caches all cold, what a
+    user's own script pays) and the warm runs (every later seed in the same process), each with the
+    statistics over the seeds that share its condition."""
+    cold = per_seed[:1]
+    warm = per_seed[1:]
+    return {
+        "cold": {"seeds": [s.get("seed") for s in cold], **{k: stats(s[k] for s in cold if s.get(k) is not None) for k in COLD_WARM_KEYS}},
+        "warm": {"seeds": [s.get("seed") for s in warm], **{k: stats(s[k] for s in warm if s.get(k) is not None) for k in COLD_WARM_KEYS}},
+    }
+
+
+def _training(extra: dict[str, Any], peak: float | None, flops: dict[str, Any]) -> dict[str, Any]:
     per_seed = [_mark_non_finite(dict(seed)) for seed in extra.get("per_seed") or [] if isinstance(seed, dict)]
+    for index, seed in enumerate(per_seed):
+        seed["condition"] = "cold" if index == 0 else "warm"
     training: dict[str, Any] = {
         "steps_per_epoch": extra.get("steps_per_epoch"),
         "train_samples": extra.get("train_samples"),
@@ -118,12 +186,10 @@ def _training(extra: dict[str, Any], peak: float | None) -> dict[str, Any]:
     }
     for key in TRAINING_STATS:
         training[key] = stats(seed[key] for seed in per_seed if seed.get(key) is not None)
-    # Seeds after the first run in the same process, with warm tracing/compilation caches: only
-    # seed 0's first epoch is a cold start (the per-seed values and their stats stay as measured).
-    seed0 = next((seed for seed in per_seed if seed.get("seed") == 0), per_seed[0] if per_seed else {})
-    training["first_epoch_seconds_seed0"] = seed0.get("first_epoch_seconds")
+    training.update(cold_and_warm(per_seed))
+    training["first_epoch_seconds_seed0"] = per_seed[0].get("first_epoch_seconds") if per_seed else None
     steady = training["steady_train_epoch_seconds"]["mean"]  # training steps only, no validation
-    gflops = metrics.train_gflops(extra.get("train_samples") or 0, steady)
+    gflops = metrics.train_gflops(extra.get("train_samples") or 0, steady, flops["train_per_sample"])
     training["gflops"] = gflops
     training["percent_of_peak"] = metrics.percent_of_peak(gflops, peak)
     return training
@@ -149,12 +215,12 @@ def _mark_non_finite(seed: dict[str, Any]) -> dict[str, Any]:
     return seed
 
 
-def _inference(extra: dict[str, Any], bench_stats: dict[str, Any], peak: float | None) -> dict[str, Any]:
+def _inference(extra: dict[str, Any], bench_stats: dict[str, Any], peak: float | None, flops: dict[str, Any]) -> dict[str, Any]:
     seconds = stats(bench_stats.get("data") or [])
     batch = int(extra["batch_size"])
     median = seconds["median"]
     per_second = batch / median if median else 0.0
-    gflops = metrics.inference_gflops(per_second)
+    gflops = metrics.inference_gflops(per_second, flops["forward_per_sample"])
     return {
         "path": extra["path"],
         "batch_size": batch,

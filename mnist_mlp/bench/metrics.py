@@ -10,7 +10,6 @@ import math
 import statistics
 from typing import Any, Mapping, Sequence
 
-from mnist_mlp.config import FORWARD_FLOPS_PER_SAMPLE, TRAIN_FLOPS_PER_SAMPLE
 
 
 def time_to_target(history: Mapping[str, Sequence[float]], target: float) -> tuple[float | None, int | None]:
@@ -73,15 +72,16 @@ def percentiles_ms(seconds: Sequence[float], points: Sequence[int] = (50, 90, 99
     return result
 
 
-def train_gflops(samples_per_epoch: int, steady_epoch_seconds: float | None) -> float | None:
-    """Training GFLOP/s in the steady state: about 3 forward passes per training sample."""
+def train_gflops(samples_per_epoch: int, steady_epoch_seconds: float | None, flops_per_sample: int) -> float | None:
+    """Training matmul GFLOP/s in the steady state (``flops.FlopModel.train_per_sample`` per sample)."""
     if not steady_epoch_seconds:
         return None
-    return TRAIN_FLOPS_PER_SAMPLE * samples_per_epoch / steady_epoch_seconds / 1e9
+    return flops_per_sample * samples_per_epoch / steady_epoch_seconds / 1e9
 
 
-def inference_gflops(samples_per_second: float) -> float:
-    return FORWARD_FLOPS_PER_SAMPLE * samples_per_second / 1e9
+def inference_gflops(samples_per_second: float, flops_per_sample: int) -> float:
+    """Forward matmul GFLOP/s (``flops.FlopModel.forward_per_sample`` per sample)."""
+    return flops_per_sample * samples_per_second / 1e9
 
 
 def percent_of_peak(gflops: float | None, peak: float | None) -> float | None:

@@ -39,9 +39,19 @@ class Profile:
     min_time: float
     #: pedantic rounds (one call each) behind the batch-1 latency percentiles
     latency_rounds: int
-    #: wall-clock limit of one case, seconds
-    timeout: float
+    #: a case's wall-clock limit: ``timeout_base + timeout_per_seed_epoch x seeds x epochs`` seconds
+    #: (a 3-seed, 25-epoch PyTorch case took 994 s on a 2-core VM), unless ``timeout`` is given
+    timeout_base: float
+    timeout_per_seed_epoch: float
     target_accuracy: float = 0.975
+    #: an explicit limit per case (``--timeout``), replacing the rule above
+    timeout: float | None = None
+
+    def case_timeout(self, seeds: int | None = None, epochs: int | None = None) -> float:
+        """Seconds one case may take: ``--timeout`` if given, else the base plus a share per seed-epoch."""
+        if self.timeout is not None:
+            return float(self.timeout)
+        return self.timeout_base + self.timeout_per_seed_epoch * (seeds or self.seeds) * (epochs or self.epochs)
     #: train on the first N training images only (``TrainConfig.train_samples``); None: all
     train_samples: int | None = None
 
@@ -54,12 +64,12 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick", epochs=1, seeds=1, batch_sizes=(1, 256, 10000),
-        max_time=0.1, min_rounds=3, min_time=0.002, latency_rounds=20, timeout=300.0,
+        max_time=0.1, min_rounds=3, min_time=0.002, latency_rounds=20, timeout_base=240.0, timeout_per_seed_epoch=60.0,
         train_samples=10_000,
     ),
     "full": Profile(
         name="full", epochs=25, seeds=1, batch_sizes=FULL_BATCH_SIZES,
-        max_time=0.5, min_rounds=5, min_time=0.005, latency_rounds=100, timeout=1200.0,
+        max_time=0.5, min_rounds=5, min_time=0.005, latency_rounds=100, timeout_base=300.0, timeout_per_seed_epoch=30.0,
     ),
 }
 

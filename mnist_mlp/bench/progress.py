@@ -43,7 +43,7 @@ def plan_text(plans: Sequence[CasePlan], options: BenchOptions) -> str:
         f"plan: {options.profile_label} profile, {len(runnable)} of {_plural(len(plans), 'case')} to run; "
         f"{_plural(train.epochs, 'epoch')} x {_plural(len(seeds), 'seed')} ({seed_text}), batch {train.batch_size}; "
         f"inference batch sizes {', '.join(str(size) for size in profile.batch_sizes)}; "
-        f"timeout {profile.timeout:g} s per case"
+        f"timeout {profile.case_timeout():g} s per case"
     ]
     if train.train_samples:
         lines.append(f"  training on the first {train.train_samples:,} training images only (a smoke run, not the seed workload)")
@@ -141,6 +141,12 @@ class TerminalReporter:
                 dynamic_ncols=True, bar_format="{desc}: {n_fmt}/{total_fmt} cases done [{elapsed}{postfix}]",
             )
 
+    def machine_checked(self, state: dict[str, Any] | None) -> None:
+        """Say at the start when other processes already use the CPU: timings would be spoiled."""
+        if state and state.get("busy"):
+            self._print(f"warning: the machine is already busy ({'; '.join(state['busy_reasons'])}); "
+                        "timings taken now will be marked busy")
+
     def case_started(self, index: int, total: int, plan: CasePlan) -> None:
         self._reset_case(plan, f"[{index}/{total}] {plan.case_id}")
         if plan.skip_reason:
@@ -179,6 +185,7 @@ class TerminalReporter:
     def case_finished(self, plan: CasePlan, record: dict[str, Any]) -> None:
         status = record["status"]
         detail = f" ({record['reason']})" if record.get("reason") else ""
+        detail += "".join(f" [{flag}]" for flag in record.get("machine_flags") or [])
         took = f" in {record['duration_s']:.1f} s" if record.get("duration_s") else ""
         if not plan.skip_reason and record.get("duration_s"):
             trains = plan.backend != NUMPY

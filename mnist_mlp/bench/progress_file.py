@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 #: the phases of a case, in the order a child goes through them
-PHASES = ("imports", "data", "training", "agreement", "inference sweep", "latency", "finish")
+PHASES = ("imports", "peak probe", "data", "training", "agreement", "inference sweep", "latency", "finish")
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,13 @@ The child command is injectable (the ``child_command`` argument, or the hidden
 ``$MNIST_MLP_BENCH_CHILD``: a Python script run as ``python SCRIPT CASE_JSON RAW_JSON``) so the
 tests can exercise crashes, timeouts and interrupts with fake children in milliseconds.
 
-Test hook: the hidden ``$MNIST_MLP_BENCH_PEAK_GFLOPS`` (a number) stands in for the NumPy peak
-probe (about 3 s of full-CPU matmuls), so CLI tests neither wait for it nor slow their neighbours.
+Every case is judged against its own device's FP32 matmul peak, probed by the child right
+before and right after the case (``collect.case_peak``), and the parent samples the machine's
+load while the child runs (``load.LoadMonitor``): a case is marked ``busy`` when other processes
+or the hypervisor took CPU time from it, ``unstable`` when its two peak probes differ by more
+than 10%. Test hook: the hidden ``$MNIST_MLP_BENCH_PEAK_GFLOPS`` (a number) stands in for the
+probes (about 1 s of full-CPU matmuls each), so CLI tests neither wait for them nor slow their
+neighbours.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import mnist_mlp
 from mnist_mlp import atomic, backends, results
-from mnist_mlp.bench import collect, machine, progress_file
+from mnist_mlp.bench import collect, load, machine, progress_file
 from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, NUMPY, CaseConfig
 from mnist_mlp.bench.child import ChildInterrupted, describe_returncode, run_child, tail
 from mnist_mlp.bench.profiles import Profile
@@ -46,7 +51,7 @@ log = logging.getLogger(__name__)
 
 BENCH_DIR_ENV = "MNIST_MLP_BENCHMARKS_DIR"
 CHILD_ENV = "MNIST_MLP_BENCH_CHILD"
-PEAK_ENV = "MNIST_MLP_BENCH_PEAK_GFLOPS"  # test hook: skip the NumPy peak probe
+from mnist_mlp.bench.suite import PEAK_ENV  # noqa: E402  (test hook: no peak probes)
 SUITE_FILES = ("test_training.py", "test_inference.py")
 
 ChildCommand = Callable[[CaseConfig, Path, Path], list[str]]
@@ -78,6 +83,8 @@ class BenchOptions:
     data_dir: str | None = None
     #: compile-option variants, each a case per backend x device; () is the base workload itself
     variants: tuple[Variant, ...] = ((),)
+    #: the base cases' matmul precision (a variant may override it: ("precision", "tf32"))
+    precision: str = "fp32"
 
     @property
     def seeds(self) -> list[int]:
@@ -85,6 +92,7 @@ class BenchOptions:
 
 
 class Reporter(Protocol):
+    def machine_checked(self, state: dict[str, Any] | None) -> None: ...
     def run_started(self, plans: Sequence[CasePlan], options: BenchOptions) -> None: ...
     def case_started(self, index: int, total: int, plan: CasePlan) -> None: ...
     def case_progress(self, plan: CasePlan, progress: ChildProgress | None, elapsed: float) -> None: ...
@@ -92,6 +100,10 @@ class Reporter(Protocol):
 
 
 class NullReporter:
+    def machine_checked(self, state: dict[str, Any] | None) -> None:
+        if state and state.get("busy"):
+            log.warning("the machine is already busy: %s", "; ".join(state["busy_reasons"]))
+
     def run_started(self, plans: Sequence[CasePlan], options: BenchOptions) -> None:
         pass
 
@@ -117,33 +129,32 @@ class RunOutcome:
 
 
 def variant_suffix(variant: Variant) -> str:
-    """``-jit_false-spe32`` style suffix naming a variant in its case id ("" for the base)."""
-    names = {"jit_compile": "jit_{}", "steps_per_execution": "spe{}"}
+    """``-jit_false-spe32-tf32`` style suffix naming a variant in its case id ("" for the base)."""
+    names = {"jit_compile": "jit_{}", "steps_per_execution": "spe{}", "precision": "{}"}
     return "".join("-" + names[name].format(str(value).lower()) for name, value in variant)
 
 
 def plan_cases(
     names: Sequence[str], devices: Sequence[str], *,
     installed: Callable[[str], bool] | None = None, gpu_present: Callable[[], bool] | None = None,
-    variants: Sequence[Variant] = ((),),
+    variants: Sequence[Variant] = ((),), precision: str = "fp32",
 ) -> list[CasePlan]:
-    """Backends x devices x compile variants in the order given, then NumPy on the CPU.
+    """Backends x devices x variants in the order given, then NumPy on the CPU.
 
-    ``installed`` and ``gpu_present`` default to ``mnist_mlp.backends``' checks, looked up at call
-    time so tests can pretend a backend or a GPU is missing.
+    Each backend's class says why a case cannot run here (``Backend.planning_skip_reason``);
+    ``installed`` and ``gpu_present`` default to its own checks, looked up at call time so tests
+    can pretend a backend or a GPU is missing.
     """
     installed = installed or backends.is_installed
     plans = []
     has_gpu = (gpu_present or backends.gpu_hardware_present)()
-    for backend in (name for name in names if name != NUMPY):
+    for name in (name for name in names if name != NUMPY):
+        backend = backends.get(name)
         for device in devices:
-            reason = None
-            if not installed(backend):
-                reason = f"{backend} is not installed (pip install 'mnist-mlp[{backend}]')"
-            elif device == "gpu" and not has_gpu:
-                reason = "no GPU on this machine"
             for variant in variants:
-                plans.append(CasePlan(f"{backend}-{device}{variant_suffix(variant)}", backend, device, reason, variant))
+                chosen = dict(variant).get("precision", precision)
+                reason = backend.planning_skip_reason(device, chosen, installed=installed(name), gpu_present=has_gpu)
+                plans.append(CasePlan(f"{name}-{device}{variant_suffix(variant)}", name, device, reason, variant))
     if NUMPY in names and "cpu" in devices:
         plans.append(CasePlan(f"{NUMPY}-cpu", NUMPY, "cpu"))
     return plans
@@ -198,11 +209,15 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 def run_benchmarks(
     options: BenchOptions, *, reporter: Reporter | None = None, child_command: ChildCommand | None = None,
     peak_gflops: float | None = None, dataset: dict[str, Any] | None = None,
+    load_source: load.LoadSource | None | str = None, opening_check_s: float = 0.0,
 ) -> RunOutcome:
     """Run every planned case, save results.json after each, and return the run and exit code.
 
-    ``peak_gflops`` and ``dataset`` may be given to skip the NumPy probe and the data load
-    (tests); by default both are measured here, before any case starts.
+    ``dataset`` may be given to skip the data load (tests). ``peak_gflops`` is only a fallback
+    for cases whose child reported no peak probe (fake children in tests, ``$MNIST_MLP_BENCH_PEAK_GFLOPS``).
+    ``load_source`` samples the machine's load ("psutil": the real machine; None: no monitoring;
+    or a fake); before the first case the machine is watched for ``opening_check_s`` seconds and
+    the reporter told when it is already busy.
     """
     reporter = reporter or NullReporter()
     out_root = atomic.ensure_writable_dir(options.out)
@@ -214,17 +229,17 @@ def run_benchmarks(
         dataset = {"sha256": data.sha256, "source": data.source}
     if peak_gflops is None and os.environ.get(PEAK_ENV):
         peak_gflops = _peak_from_env(os.environ[PEAK_ENV])
-    if peak_gflops is None:
-        from mnist_mlp.bench.peak import numpy_peak_gflops
-
-        peak_gflops = numpy_peak_gflops()
+    source = load.default_source() if load_source == "psutil" else load_source
+    at_start = load.measure_for(opening_check_s, source) if source is not None and opening_check_s > 0 else None
+    reporter_call(reporter, "machine_checked", at_start)
 
     run_id = new_run_id()
     run_dir = atomic.ensure_writable_dir(out_root / run_id)
     raw_dir = atomic.ensure_writable_dir(run_dir / "raw")
     run = _new_run(options, run_id, peak_gflops, dataset)
-    plans = plan_cases(options.backends, options.devices, variants=options.variants)
-    reporter.run_started(plans, options)
+    run["machine_state_at_start"] = at_start
+    plans = plan_cases(options.backends, options.devices, variants=options.variants, precision=options.precision)
+    reporter_call(reporter, "run_started", plans, options)
     records: list[dict[str, Any]] = []
     interrupted = False
     try:
@@ -241,7 +256,7 @@ def run_benchmarks(
                         record = _record(plan, "skipped", plan.skip_reason)
                     else:
                         case = _case_config(plan, options, Path(work), raw_dir, weights)
-                        record = _run_case(case, plan, run, run_dir, raw_dir, Path(work), command, reporter)
+                        record = _run_case(case, plan, run, run_dir, raw_dir, Path(work), command, reporter, source)
                         if record["status"] == "ok" and case.weights_out and Path(case.weights_out).is_file() and weights is None:
                             weights = (case.weights_out, plan.case_id)
                 except _Interrupted as stop:
@@ -308,6 +323,13 @@ class _DeferredInterrupt:
             signal.signal(signal.SIGINT, self._previous)
 
 
+def reporter_call(reporter: Any, name: str, *args: Any) -> None:
+    """Call an optional reporter hook (reporters written before the hook existed lack it)."""
+    hook = getattr(reporter, name, None)
+    if hook is not None:
+        hook(*args)
+
+
 def _peak_from_env(text: str) -> float:
     try:
         value = float(text)
@@ -338,7 +360,8 @@ def _case_config(
         case_id=plan.case_id,
         backend=plan.backend,
         device=plan.device,
-        train=options.train.replace(**dict(plan.variant)).to_dict(),
+        train=options.train.replace(**{k: v for k, v in plan.variant if k != "precision"}).to_dict(),
+        precision=dict(plan.variant).get("precision", options.precision),
         seeds=tuple(options.seeds),
         batch_sizes=profile.batch_sizes,
         target_accuracy=profile.target_accuracy,
@@ -365,60 +388,78 @@ def _child_env(case_json: Path) -> dict[str, str]:
 
 def _run_case(
     case: CaseConfig, plan: CasePlan, run: dict[str, Any], run_dir: Path, raw_dir: Path, work: Path,
-    command: ChildCommand, reporter: Reporter,
+    command: ChildCommand, reporter: Reporter, source: load.LoadSource | None = None,
 ) -> dict[str, Any]:
     case_json = case.write(work / f"{plan.case_id}.case.json")
     raw_json = raw_dir / f"{plan.case_id}.json"
     log_path = raw_dir / f"{plan.case_id}.log"
     progress_path = Path(case.progress_path or work / "progress")
+    monitor = load.LoadMonitor(source)
 
     def on_poll(elapsed: float) -> None:
+        monitor.poll()
         reporter.case_progress(plan, progress_file.read(progress_path), elapsed)
 
     argv = command(case, case_json, raw_json)
     log.info("case %s: %s", plan.case_id, " ".join(argv))
+    limit = _timeout(run)
+
+    def finish(status: str, reason: str | None, seconds: float) -> dict[str, Any]:
+        return _finish(plan, run, run_dir, raw_json, log_path, case, status, reason, seconds, monitor.summary())
+
+    monitor.start()
     try:
-        ended = run_child(argv, env=_child_env(case_json), timeout=_timeout(run), log_path=log_path, on_poll=on_poll)
+        ended = run_child(argv, env=_child_env(case_json), timeout=limit, log_path=log_path, on_poll=on_poll)
     except ChildInterrupted as stop:
-        record = _finish(plan, run, run_dir, raw_json, log_path, case, "interrupted", "interrupted by the user (Ctrl-C)", stop.result.seconds)
-        raise _Interrupted(record) from None
+        raise _Interrupted(finish("interrupted", "interrupted by the user (Ctrl-C)", stop.result.seconds)) from None
     if ended.ending == "timeout":
-        return _finish(plan, run, run_dir, raw_json, log_path, case, "timeout", f"no result within the {_timeout(run):g} s limit", ended.seconds)
+        return finish("timeout", f"no result within the {limit:g} s limit ({_timeout_rule(run)}); "
+                      "raise it with --timeout SECONDS", ended.seconds)
     outcome = collect.read_raw(Path(case.outcome_path)) if case.outcome_path else None
     if ended.returncode == 0 and outcome and outcome.get("status") == "skipped":
-        return _finish(plan, run, run_dir, raw_json, log_path, case, "skipped", outcome.get("reason"), ended.seconds)
+        return finish("skipped", outcome.get("reason"), ended.seconds)
     if ended.returncode != 0:
-        return _finish(plan, run, run_dir, raw_json, log_path, case, "failed", describe_returncode(ended.returncode), ended.seconds)
+        return finish("failed", describe_returncode(ended.returncode), ended.seconds)
     if not raw_json.is_file():
-        return _finish(plan, run, run_dir, raw_json, log_path, case, "failed", "the child wrote no benchmark results", ended.seconds)
-    return _finish(plan, run, run_dir, raw_json, log_path, case, "ok", None, ended.seconds)
+        return finish("failed", "the child wrote no benchmark results", ended.seconds)
+    return finish("ok", None, ended.seconds)
 
 
 def _timeout(run: dict[str, Any]) -> float:
     return float(run["workload"]["timeout_s"])
 
 
+def _timeout_rule(run: dict[str, Any]) -> str:
+    """How the limit was set, for the timeout message."""
+    profile = (run.get("workload") or {}).get("profile") or {}
+    if profile.get("timeout") is not None:
+        return "set by --timeout"
+    return (f"{profile.get('timeout_base', 0):g} s + {profile.get('timeout_per_seed_epoch', 0):g} s "
+            f"x {len(run['workload'].get('seeds') or [])} seed(s) x {run['workload']['train'].get('epochs')} epoch(s)")
+
+
 def _finish(
     plan: CasePlan, run: dict[str, Any], run_dir: Path, raw_json: Path, log_path: Path, case: CaseConfig,
-    status: str, reason: str | None, seconds: float,
+    status: str, reason: str | None, seconds: float, load_summary: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The case's record, with whatever measurements its raw JSON holds (even a failed one's).
 
     When the raw JSON is missing or lacks the training benchmark (the child crashed or timed out
     in the inference tests), the training comes from the side file the training test wrote.
+    The machine's state beside the numbers: the peak probes (``peak``), the load (``load``), and
+    the verdicts ``busy`` and ``unstable`` with their reasons in ``machine_flags``.
     """
     raw = collect.read_raw(raw_json) if raw_json.is_file() else None
     has_raw = raw is not None
     side_path = collect.training_side_path(raw_json)
     side = collect.read_raw(side_path) if side_path.is_file() else None
     raw, recovered = collect.merge_training_side(raw, side)
-    peaks = run["machine"]["peak_gflops"]
-    gpu = collect.gpu_peak(raw)
-    if gpu is not None:
-        peaks[f"{plan.backend}-gpu"] = gpu
-    peak = gpu if plan.device == "gpu" else peaks.get("numpy_fp32")
     record = _record(plan, status, reason)
-    record.update(collect.measurements(raw, peak))
+    record.update(collect.measurements(raw, (run["machine"].get("peak_gflops") or {}).get("fallback")))
+    if (record.get("peak") or {}).get("gflops"):
+        run["machine"]["peak_gflops"][plan.case_id] = record["peak"]["gflops"]
+    record["load"] = load_summary
+    record.update(machine_verdict(record.get("peak"), load_summary))
     record["duration_s"] = round(seconds, 3)
     record["raw_benchmark_json"] = str(raw_json.relative_to(run_dir)) if has_raw else None
     if recovered:
@@ -436,17 +477,35 @@ def _finish(
     return record
 
 
+def machine_verdict(peak: dict[str, Any] | None, load_summary: dict[str, Any] | None) -> dict[str, Any]:
+    """``busy`` (other processes or steal took CPU), ``unstable`` (peak probes >10% apart), and why."""
+    flags = []
+    busy = bool(load_summary and load_summary.get("busy"))
+    if busy:
+        flags += [f"busy: {why}" for why in load_summary["busy_reasons"]]
+    unstable = bool(peak and peak.get("unstable"))
+    if unstable:
+        flags.append(
+            f"unstable: peak probes {peak['before_gflops']:.1f} before and {peak['after_gflops']:.1f} GFLOP/s after "
+            f"differ by {peak['change_percent']:.0f}%"
+        )
+    for error in (peak or {}).get("errors") or []:
+        flags.append(f"peak probe failed ({error})")
+    return {"busy": busy, "unstable": unstable, "machine_flags": flags}
+
+
 def _record(plan: CasePlan, status: str, reason: str | None) -> dict[str, Any]:
     return {
         "id": plan.case_id, "backend": plan.backend, "device": plan.device, "status": status,
         "reason": reason, "stderr_tail": None, "duration_s": 0.0, "raw_benchmark_json": None, "log": None,
         "device_name": None, "note": None, "training": None, "inference": [], "latency_ms": {},
         "agreement": None, "confusion_matrix": None,
-        "compile_overrides": dict(plan.variant) or None,
+        "compile_overrides": dict(plan.variant) or None, "flops": None, "peak": None, "precision": None,
+        "load": None, "busy": False, "unstable": False, "machine_flags": [],
     }
 
 
-def _new_run(options: BenchOptions, run_id: str, peak_gflops: float, dataset: dict[str, Any]) -> dict[str, Any]:
+def _new_run(options: BenchOptions, run_id: str, peak_gflops: float | None, dataset: dict[str, Any]) -> dict[str, Any]:
     commit, dirty = machine.git_commit()
     train = options.train.to_dict()
     train.pop("seed")
@@ -459,7 +518,8 @@ def _new_run(options: BenchOptions, run_id: str, peak_gflops: float, dataset: di
         "status": "partial",
         "tool": {"name": "mnist-mlp", "version": mnist_mlp.__version__, "commit": commit, "dirty": dirty},
         "profile": options.profile_label,
-        "machine": machine.describe({"numpy_fp32": peak_gflops}),
+        # filled as cases finish: each case's own peak (the higher of its two probes), by case id
+        "machine": machine.describe({"fallback": peak_gflops} if peak_gflops else {}),
         "software": backends.package_versions(),
         "dataset": dataset,
         "workload": {
@@ -469,10 +529,11 @@ def _new_run(options: BenchOptions, run_id: str, peak_gflops: float, dataset: di
             "target_accuracy": profile.target_accuracy,
             "model": ModelSpec().to_dict(),
             "profile": profile.to_dict(),
-            "timeout_s": profile.timeout,
+            "timeout_s": profile.case_timeout(len(options.seeds), options.train.epochs),
             "backends": list(options.backends),
             "devices": list(options.devices),
             "compile_variants": [dict(variant) for variant in options.variants],
+            "precision": options.precision,
         },
         "cases": [],
         "gate": None,

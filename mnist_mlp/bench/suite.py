@@ -132,24 +132,50 @@ def untrained_weights(seed: int = 0) -> list[np.ndarray]:
     return weights
 
 
-def child_machine_info(case: CaseConfig, device_name: str | None, gpu_peak: float | None) -> dict[str, Any]:
-    """What the child adds to pytest-benchmark's machine info: the case, the software it ran and,
-    on a GPU case, the GPUs (name, memory, driver from ``nvidia-smi``; ``machine.gpus``)."""
+#: test hook: a number here stands in for the peak probes (about 1 s of full-CPU matmuls each)
+PEAK_ENV = "MNIST_MLP_BENCH_PEAK_GFLOPS"
+
+
+def apply_precision(case: CaseConfig) -> dict[str, Any] | None:
+    """Set the case's matmul precision for the whole session and return the policy as recorded."""
+    from mnist_mlp import backends
+
+    return backends.get(case.backend).precision_policy(case.device, case.precision)
+
+
+def probe_peak(case: CaseConfig) -> dict[str, Any]:
+    """The FP32 matmul peak of the case's framework on its device, now (``Backend.probe_peak``)."""
+    import os
+
+    from mnist_mlp import backends
+
+    fixed = os.environ.get(PEAK_ENV)
+    if fixed:
+        return {"gflops": float(fixed), "probe": f"${PEAK_ENV} (test hook, nothing measured)"}
+    return backends.get(case.backend).probe_peak(case.device)
+
+
+def child_machine_info(case: CaseConfig, device: dict[str, Any]) -> dict[str, Any]:
+    """What the child adds to pytest-benchmark's machine info: the case, the software it ran, its
+    device's precision policy, peak probes and FLOP model and, on a GPU case, the GPUs (name,
+    memory, driver from ``nvidia-smi``; ``machine.gpus``)."""
     from mnist_mlp.backends import package_versions
 
     info: dict[str, Any] = {
         "mnist_mlp_case": case.case_id,
         "backend": case.backend,
         "device": case.device,
-        "device_name": device_name,
+        "device_name": device.get("name"),
         "versions": package_versions(),
+        "precision": device.get("precision"),
+        "peak": dict(device.get("peak") or {}),
     }
+    if device.get("flops"):
+        info["flops"] = device["flops"]
     if case.device == "gpu":
         from mnist_mlp.bench.machine import gpus
 
         found = gpus()
         info["gpus"] = found
         info["gpu_count"] = len(found)
-    if gpu_peak is not None:
-        info["peak_gflops"] = gpu_peak
     return info

@@ -87,13 +87,21 @@ def markdown(run: dict[str, Any], figures: dict[str, Path]) -> str:
         f"inference batch sizes {workload.get('batch_sizes', '–')}",
         f"- mnist-mlp {tool.get('version', '–')}, commit {tool.get('commit') or '–'}{' (dirty)' if tool.get('dirty') else ''}",
         "",
-        "Samples/s is the batch size over the median seconds per batch; GFLOP/s counts 209,536 FLOPs per "
-        "forward sample and three times that per training sample; % of peak is against the measured FP32 matmul peak "
-        "of the device. Steady-state figures are the mean of epochs 2..N; s/epoch includes validation, ms/step and "
-        "training GFLOP/s count the training steps alone. The first epoch includes tracing and compilation: the "
-        "table shows the mean over seeds, and only seed 0's is a cold start (later seeds run in the same process "
-        "with warm caches; seed 0's value is stored as first_epoch_seconds_seed0). Wall time covers seeding, "
-        "building, fit and the test evaluation; time to target counts whole epochs, validation included.",
+        "Samples/s is the batch size over the median seconds per batch. GFLOP/s count the matrix multiplications "
+        "of the model's layers as the case derived them from the built model (`flops` in results.json: "
+        f"{_flops_text(run)}); % of peak is against the FP32 matmul peak that the case's own framework reached "
+        "on its own device, probed right before and right after the case (the higher of the two; probes more than "
+        "10% apart mark the case *unstable*). While a case runs, the parent samples the machine: when other "
+        "processes took more than a tenth of a core, or the hypervisor stole more than 3% of the CPU, the case is "
+        "marked *busy* (see Machine state per case) and its timings are not to be trusted.",
+        "",
+        "Cold and warm: all seeds of a case run in one process, one after another, so the first seed pays "
+        "tracing, compilation and cold caches (what a user's own script pays, shown as *cold*) and the later seeds "
+        "do not (*warm*, mean ± sd over those seeds). The two are reported apart rather than averaged; one "
+        "process per seed would give cold statistics over several seeds but cost a framework start-up per seed. "
+        "Steady-state figures are the mean of epochs 2..N; s/epoch includes validation, ms/step and training "
+        "GFLOP/s count the training steps alone. Wall time covers seeding, building, fit and the test "
+        "evaluation; time to target counts whole epochs, validation included.",
         "",
     ]
     for name, text in tables.format_all(run).items():
@@ -107,6 +115,15 @@ def markdown(run: dict[str, Any], figures: dict[str, Path]) -> str:
         tail = "\n".join(case["stderr_tail"].splitlines()[-25:])
         lines += [f"## {case['id']}: {case['status']} ({case.get('reason') or ''})", "", "```text", tail, "```", ""]
     return "\n".join(lines)
+
+
+def _flops_text(run: dict[str, Any]) -> str:
+    from mnist_mlp.flops import seed_model
+
+    flops = next((c["flops"] for c in run.get("cases", []) if (c.get("flops") or {}).get("train_per_sample")), None)
+    flops = flops or seed_model().to_dict()
+    return (f"{flops['forward_per_sample']:,} per forward sample, {flops['train_per_sample']:,} per training sample "
+            f"(forward, weight gradients, and input gradients of every layer but the first)")
 
 
 def render_report(run: dict[str, Any], run_dir: str | Path) -> list[Path]:

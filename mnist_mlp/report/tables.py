@@ -11,7 +11,13 @@ from typing import Any
 
 from tabulate import tabulate
 
-from mnist_mlp.config import FORWARD_FLOPS_PER_SAMPLE
+#: marks a figure above the peak measured beside its case (explained under the table, ``ABOVE_PEAK_NOTE``)
+ABOVE_PEAK = "‼"
+ABOVE_PEAK_NOTE = (
+    f"{ABOVE_PEAK} above 100% of the peak measured beside the case: the figure cannot be right against a true "
+    "ceiling. Likely reasons: the peak probes ran while the machine was busy or throttled (see Machine state), "
+    "or the framework's kernels for these small shapes beat its own large-matmul probe (cache-resident weights)."
+)
 
 DASH = "–"
 Table = tuple[list[str], list[list[str]]]
@@ -30,6 +36,26 @@ def rate(value: Any) -> str:
 
 def pct(value: Any, digits: int = 1) -> str:
     return DASH if value is None else f"{value:.{digits}f}%"
+
+
+def peak_pct(value: Any) -> str:
+    """% of peak, marked when above 100% (never shown silently)."""
+    text = pct(value)
+    return f"{text} {ABOVE_PEAK}" if value is not None and value > 100.0 else text
+
+
+def any_above_peak(run: dict) -> bool:
+    for case in run.get("cases", []):
+        rows = [*(case.get("inference") or []), case.get("training") or {}]
+        if any((row.get("percent_of_peak") or 0) > 100.0 for row in rows):
+            return True
+    return False
+
+
+def flags(case: dict) -> str:
+    """``busy``/``unstable`` beside a case's name wherever its numbers are shown."""
+    marks = [name for name in ("busy", "unstable") if case.get(name)]
+    return f" ({', '.join(marks)})" if marks else ""
 
 
 def accuracy(value: Any) -> str:
@@ -69,7 +95,7 @@ def summary_table(run: dict) -> Table:
         speed = f"{rate(best['samples_per_second'])} @ {best['batch_size']}" if best else DASH
         note = case.get("reason") or case.get("note") or ""
         rows.append([
-            case["id"], case["status"], DASH if case["status"] == "skipped" else num(case.get("duration_s"), 1),
+            case["id"] + flags(case), case["status"], DASH if case["status"] == "skipped" else num(case.get("duration_s"), 1),
             mean_sd(training.get("wall_seconds")), accuracy((training.get("test_accuracy") or {}).get("mean")),
             speed, _short(note),
         ])
@@ -82,9 +108,11 @@ def _short(text: str, limit: int = 70) -> str:
 
 
 def training_table(run: dict) -> Table:
+    """Cold (the first seed in its process: what a user's own script pays) and warm (later seeds,
+    caches warm) side by side, each with the statistics of the seeds sharing its condition."""
     headers = [
-        "case", "seeds", "wall s", "first epoch s", "steady s/epoch", "steady ms/step",
-        f"time to {_target(run)} s", "GFLOP/s", "% of peak",
+        "case", "seeds", "cold wall s", "warm wall s", "cold first epoch s", "warm first epoch s",
+        "steady s/epoch", "steady ms/step", f"time to {_target(run)} s", "GFLOP/s", "% of peak",
     ]
     rows = []
     for case in _ok(run):
@@ -97,11 +125,12 @@ def training_table(run: dict) -> Table:
         target_text = mean_sd(to_target) if reached else "not reached"
         if reached and reached < seeds:
             target_text += f" ({reached}/{seeds} seeds)"
+        cold, warm = training.get("cold") or {}, training.get("warm") or {}
         rows.append([
-            case["id"], str(seeds), mean_sd(training.get("wall_seconds")),
-            mean_sd(training.get("first_epoch_seconds")), mean_sd(training.get("steady_epoch_seconds"), 3),
-            mean_sd(training.get("steady_ms_per_step"), 3), target_text,
-            num(training.get("gflops")), pct(training.get("percent_of_peak")),
+            case["id"] + flags(case), str(seeds), mean_sd(cold.get("wall_seconds")), mean_sd(warm.get("wall_seconds")),
+            mean_sd(cold.get("first_epoch_seconds")), mean_sd(warm.get("first_epoch_seconds")),
+            mean_sd(training.get("steady_epoch_seconds"), 3), mean_sd(training.get("steady_ms_per_step"), 3), target_text,
+            num(training.get("gflops")), peak_pct(training.get("percent_of_peak")),
         ])
     return headers, rows
 
@@ -118,8 +147,8 @@ def inference_table(run: dict) -> Table:
         for row in case.get("inference") or []:
             median = (row.get("seconds_per_batch") or {}).get("median")
             rows.append([
-                case["id"], row["path"], str(row["batch_size"]), rate(row.get("samples_per_second")),
-                num(median * 1000 if median is not None else None, 3), num(row.get("gflops")), pct(row.get("percent_of_peak")),
+                case["id"] + flags(case), row["path"], str(row["batch_size"]), rate(row.get("samples_per_second")),
+                num(median * 1000 if median is not None else None, 3), num(row.get("gflops")), peak_pct(row.get("percent_of_peak")),
             ])
     return headers, rows
 
@@ -174,6 +203,24 @@ def agreement_table(run: dict) -> Table:
     return headers, rows
 
 
+def machine_state_table(run: dict) -> Table:
+    """Per case: the peak probes around it, what else the machine did meanwhile, and the verdict."""
+    headers = ["case", "peak before GFLOP/s", "peak after GFLOP/s", "probe change", "other processes (cores)",
+               "steal", "load avg (max)", "state"]
+    rows = []
+    for case in run.get("cases", []):
+        peak, load = case.get("peak") or {}, case.get("load") or {}
+        if not peak and not load:
+            continue
+        verdict = "; ".join(case.get("machine_flags") or []) or "clean"
+        rows.append([
+            case["id"], num(peak.get("before_gflops"), 1), num(peak.get("after_gflops"), 1), pct(peak.get("change_percent")),
+            DASH if load.get("outside_cores_mean") is None else f"{load['outside_cores_mean']:.2f} (max {num(load.get('outside_cores_max'))})",
+            pct(load.get("steal_percent")), num(load.get("loadavg1_max")), _short(verdict, 120),
+        ])
+    return headers, rows
+
+
 def machine_table(run: dict) -> Table:
     machine = run.get("machine") or {}
     cpu = machine.get("cpu") or {}
@@ -194,8 +241,14 @@ def machine_table(run: dict) -> Table:
         ) or "none"],
         ["thread settings", ", ".join(f"{k}={v}" for k, v in (threads.get("env") or {}).items()) or "defaults"],
     ]
+    forward = forward_flops(run)
     for label, value in (machine.get("peak_gflops") or {}).items():
-        rows.append([f"FP32 matmul peak ({label})", f"{value:,.1f} GFLOP/s = {value * 1e9 / FORWARD_FLOPS_PER_SAMPLE:,.0f} forward samples/s"])
+        rows.append([f"FP32 matmul peak ({label})", f"{value:,.1f} GFLOP/s = {value * 1e9 / forward:,.0f} forward samples/s"])
+    at_start = run.get("machine_state_at_start") or {}
+    if at_start:
+        rows.append(["load before the first case", (
+            f"other processes {at_start.get('outside_cores_mean', 0):.2f} cores, steal {pct(at_start.get('steal_percent'))}"
+            + (" (busy)" if at_start.get("busy") else ""))])
     rows += [[name, str(version)] for name, version in software.items() if version]
     rows += [
         ["dataset SHA-256", str(dataset.get("sha256", DASH))],
@@ -213,14 +266,30 @@ def format_all(run: dict, fmt: str = "github") -> dict[str, str]:
         "Batch-1 latency": latency_table(run),
         "Accuracy": accuracy_table(run),
         "Agreement with the NumPy reference": agreement_table(run),
+        "Machine state per case": machine_state_table(run),
         "Machine": machine_table(run),
     }
-    return {name: render(table, fmt) for name, table in tables.items() if table[1]}
+    rendered = {name: render(table, fmt) for name, table in tables.items() if table[1]}
+    if any_above_peak(run):
+        for name in ("Training", "Inference throughput"):
+            if name in rendered:
+                rendered[name] += "\n\n" + ABOVE_PEAK_NOTE
+    return rendered
+
+
+def forward_flops(run: dict) -> int:
+    """Forward FLOPs per sample of the run's model, as its cases derived them from their layers."""
+    from mnist_mlp.flops import seed_model
+
+    for case in run.get("cases", []):
+        value = (case.get("flops") or {}).get("forward_per_sample")
+        if value:
+            return int(value)
+    return seed_model().forward_per_sample
 
 
 def peak_samples_per_second(run: dict) -> dict[str, float]:
     """Each measured matmul peak expressed as forward-pass samples/s (the throughput ceiling)."""
     peaks = (run.get("machine") or {}).get("peak_gflops") or {}
-    return {label: value * 1e9 / FORWARD_FLOPS_PER_SAMPLE for label, value in peaks.items() if value}
-
-
+    forward = forward_flops(run)
+    return {label: value * 1e9 / forward for label, value in peaks.items() if value}

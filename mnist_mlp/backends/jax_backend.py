@@ -1,0 +1,92 @@
+"""JAX: ``jax.jit`` over Keras' ``stateless_call`` for the direct call; matmul precision for TF32."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any, Callable
+
+import numpy as np
+
+from mnist_mlp.backends.base import Backend
+
+
+class JaxBackend(Backend):
+    name = "jax"
+    module_name = "jax"
+    packages = ("keras", "jax", "jaxlib")
+    tf32_switch = "jax.config jax_default_matmul_precision (highest | tensorfloat32)"
+
+    def device_names(self) -> list[str]:
+        jax = self.module()
+        return [f"{dev.platform}:{dev.id}" for dev in jax.devices()] + (
+            [] if jax.devices()[0].platform == "cpu" else ["cpu:0"]
+        )
+
+    def describe_devices(self) -> dict[str, Any]:
+        """Version, devices (id, kind, name) and CUDA runtime, for ``mnist-mlp doctor``."""
+        jax = self.module()
+
+        devices, runtime = [], None
+        for platform_name in ("cpu", "gpu"):
+            try:
+                found = jax.devices(platform_name)
+            except Exception:  # RuntimeError "Unknown backend gpu" on a CPU-only jaxlib
+                continue
+            for device in found:
+                devices.append({"id": f"{platform_name}:{device.id}", "kind": platform_name, "name": device.device_kind})
+            if platform_name == "gpu" and found:
+                runtime = getattr(getattr(found[0], "client", None), "platform_version", None)
+        if runtime is None:  # no GPU seen: name the CUDA plugin that is installed, if any
+            import importlib.metadata
+
+            for plugin in ("jax-cuda13-plugin", "jax-cuda12-plugin"):
+                try:
+                    runtime = f"{plugin} {importlib.metadata.version(plugin)}"
+                    break
+                except importlib.metadata.PackageNotFoundError:
+                    continue
+        return {"version": jax.__version__, "devices": devices, "cuda_runtime": runtime}
+
+    def active_device_name(self) -> str:
+        dev = self.module().devices()[0]
+        return f"{dev.platform}:{dev.id}"
+
+    def gpu_absent_reason(self) -> str:
+        if importlib.util.find_spec("jax_cuda12_plugin") is None:
+            return f"the installed jaxlib is CPU-only: no CUDA plugin ({self.install_hint(gpu=True)})"
+        return "JAX sees no GPU (its CUDA plugin found no device: driver or CUDA_VISIBLE_DEVICES?)"
+
+    def synchronize(self) -> None:
+        self.module().effects_barrier()
+
+    def direct_call(self, model: Any, x: np.ndarray) -> Callable[[], np.ndarray]:
+        jax = self.module()
+        import jax.numpy as jnp
+
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        @jax.jit
+        def call(tv: Any, ntv: Any, inputs: Any) -> Any:
+            outputs, _ = model.stateless_call(tv, ntv, inputs, training=False)
+            return outputs
+
+        inputs = jnp.asarray(x)
+        return lambda: np.asarray(call(trainable, non_trainable, inputs))
+
+    def matmul_probe(self, device: str, size: int) -> Callable[[], None]:
+        jax = self.module()
+        import jax.numpy as jnp
+
+        target = jax.devices("gpu" if device == "gpu" else "cpu")[0]
+        key_a, key_b = jax.random.split(jax.random.PRNGKey(0))
+        a = jax.device_put(jax.random.uniform(key_a, (size, size), dtype=jnp.float32), target)
+        b = jax.device_put(jax.random.uniform(key_b, (size, size), dtype=jnp.float32), target)
+        mm = jax.jit(lambda x, y: jnp.matmul(x, y, precision=jax.lax.Precision.HIGHEST))
+        return lambda: mm(a, b).block_until_ready()
+
+    def set_tf32(self, enabled: bool) -> bool:
+        jax = self.module()
+        previous = jax.config.jax_default_matmul_precision == "tensorfloat32"
+        jax.config.update("jax_default_matmul_precision", "tensorfloat32" if enabled else "highest")
+        return previous

@@ -1,0 +1,39 @@
+"""The framework-free NumPy reference: CPU only, its BLAS's sgemm as the peak."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from mnist_mlp.backends.base import Backend
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    module_name = "numpy"
+    packages = ("numpy",)
+    is_keras = False
+    devices = ("cpu",)
+
+    def install_hint(self, gpu: bool = False) -> str:
+        return "pip install numpy"
+
+    def environment(self, device: str) -> dict[str, str | None]:
+        return {}
+
+    def device_names(self) -> list[str]:
+        return ["cpu"]
+
+    def gpu_absent_reason(self) -> str:
+        return "the NumPy reference runs on the CPU only"
+
+    def direct_call(self, model: Any, x: np.ndarray) -> Callable[[], np.ndarray]:
+        return lambda: model(x)  # a reference.NumpyMLP
+
+    def matmul_probe(self, device: str, size: int) -> Callable[[], None]:
+        rng = np.random.default_rng(0)
+        a = rng.random((size, size), dtype=np.float32)
+        b = rng.random((size, size), dtype=np.float32)
+        out = np.empty((size, size), dtype=np.float32)
+        return lambda: np.matmul(a, b, out=out)

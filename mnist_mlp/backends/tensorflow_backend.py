@@ -1,0 +1,78 @@
+"""TensorFlow: ``tf.function`` for the direct call, ``tf.matmul`` for the peak, TF32 via tf.config."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from mnist_mlp.backends.base import Backend
+
+
+class TensorFlowBackend(Backend):
+    name = "tensorflow"
+    module_name = "tensorflow"
+    packages = ("keras", "tensorflow")
+    tf32_switch = "tf.config.experimental.enable_tensor_float_32_execution"
+
+    def device_names(self) -> list[str]:
+        tf = self.module()
+        gpus = [f"gpu:{index}" for index, _ in enumerate(tf.config.list_physical_devices("GPU"))]
+        return ["cpu:0", *gpus]
+
+    def describe_devices(self) -> dict[str, Any]:
+        """Version, devices (id, kind, name) and CUDA runtime, for ``mnist-mlp doctor``."""
+        tf = self.module()
+
+        devices = []
+        for kind in ("CPU", "GPU"):
+            for index, device in enumerate(tf.config.list_physical_devices(kind)):
+                name = kind.lower()
+                if kind == "GPU":
+                    try:
+                        name = tf.config.experimental.get_device_details(device).get("device_name") or name
+                    except Exception:  # details are a nicety; the device is there either way
+                        pass
+                devices.append({"id": f"{kind.lower()}:{index}", "kind": kind.lower(), "name": name})
+        build = tf.sysconfig.get_build_info()
+        runtime = build.get("cuda_version") if build.get("is_cuda_build") else None
+        return {"version": tf.__version__, "devices": devices, "cuda_runtime": runtime}
+
+    def gpu_absent_reason(self) -> str:
+        tf = self.module()
+        if not tf.test.is_built_with_cuda():
+            return f"this TensorFlow build ({tf.__version__}) has no CUDA support ({self.install_hint(gpu=True)})"
+        return f"TensorFlow sees no GPU (CUDA libraries or driver missing? {self.install_hint(gpu=True)})"
+
+    def synchronize(self) -> None:
+        tf = self.module()
+        if tf.config.list_logical_devices("GPU"):
+            tf.test.experimental.sync_devices()
+
+    def direct_call(self, model: Any, x: np.ndarray) -> Callable[[], np.ndarray]:
+        tf = self.module()
+        call = tf.function(lambda inputs: model(inputs, training=False))
+        inputs = tf.convert_to_tensor(x)  # host memory
+        if tf.config.list_logical_devices("GPU"):
+            with tf.device("/GPU:0"):
+                inputs = tf.identity(inputs)  # copied to the GPU once, not on every timed call
+        return lambda: call(inputs).numpy()
+
+    def matmul_probe(self, device: str, size: int) -> Callable[[], None]:
+        tf = self.module()
+        where = "/GPU:0" if device == "gpu" else "/CPU:0"
+        with tf.device(where):
+            a = tf.random.uniform((size, size), dtype=tf.float32)
+            b = tf.random.uniform((size, size), dtype=tf.float32)
+
+        def run() -> None:
+            with tf.device(where):
+                tf.reduce_sum(tf.matmul(a, b)).numpy()  # .numpy() waits; the sum keeps the copy tiny
+
+        return run
+
+    def set_tf32(self, enabled: bool) -> bool:
+        tf = self.module()
+        previous = bool(tf.config.experimental.tensor_float_32_execution_enabled())
+        tf.config.experimental.enable_tensor_float_32_execution(enabled)
+        return previous

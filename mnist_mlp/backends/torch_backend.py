@@ -1,0 +1,78 @@
+"""PyTorch: a ``torch.no_grad`` call for the direct path; ``torch.backends`` flags for TF32."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from mnist_mlp.backends.base import Backend
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    module_name = "torch"
+    packages = ("keras", "torch")
+    tf32_switch = "torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32"
+
+    def device_names(self) -> list[str]:
+        torch = self.module()
+        gpus = [f"cuda:{index}" for index in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+        return ["cpu", *gpus]
+
+    def describe_devices(self) -> dict[str, Any]:
+        """Version, devices (id, kind, name) and CUDA runtime, for ``mnist-mlp doctor``."""
+        torch = self.module()
+
+        devices = [{"id": "cpu:0", "kind": "cpu", "name": "cpu"}]
+        if torch.cuda.is_available():
+            for index in range(torch.cuda.device_count()):
+                devices.append({"id": f"cuda:{index}", "kind": "gpu", "name": torch.cuda.get_device_name(index)})
+        return {"version": torch.__version__, "devices": devices, "cuda_runtime": torch.version.cuda}
+
+    def active_device_name(self) -> str:
+        torch = self.module()
+        return f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
+
+    def gpu_absent_reason(self) -> str:
+        torch = self.module()
+        if getattr(torch.version, "cuda", None) is None:
+            return f"this PyTorch build ({torch.__version__}) is CPU-only ({self.install_hint(gpu=True)})"
+        return "PyTorch sees no CUDA device (driver or CUDA_VISIBLE_DEVICES?)"
+
+    def synchronize(self) -> None:
+        torch = self.module()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
+    def direct_call(self, model: Any, x: np.ndarray) -> Callable[[], np.ndarray]:
+        torch = self.module()
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        inputs = torch.as_tensor(x, device=device)
+
+        def call() -> np.ndarray:
+            with torch.no_grad():
+                return model(inputs, training=False).detach().cpu().numpy()
+
+        return call
+
+    def matmul_probe(self, device: str, size: int) -> Callable[[], None]:
+        torch = self.module()
+        where = "cuda" if device == "gpu" else "cpu"
+        a = torch.rand(size, size, device=where, dtype=torch.float32)
+        b = torch.rand(size, size, device=where, dtype=torch.float32)
+        out = torch.empty(size, size, device=where, dtype=torch.float32)
+
+        def run() -> None:
+            torch.mm(a, b, out=out)
+            if where == "cuda":
+                torch.cuda.synchronize()
+
+        return run
+
+    def set_tf32(self, enabled: bool) -> bool:
+        torch = self.module()
+        previous = bool(torch.backends.cuda.matmul.allow_tf32)
+        torch.backends.cuda.matmul.allow_tf32 = enabled
+        torch.backends.cudnn.allow_tf32 = enabled
+        return previous
