@@ -46,6 +46,9 @@ class Profile:
     target_accuracy: float = 0.975
     #: an explicit limit per case (``--timeout``), replacing the rule above
     timeout: float | None = None
+    #: each peak probe (before and after a case): at most this many timed matmuls within this many seconds
+    peak_repeats: int = 5
+    peak_budget_s: float = 1.5
 
     def case_timeout(self, seeds: int | None = None, epochs: int | None = None) -> float:
         """Seconds one case may take: ``--timeout`` if given, else the base plus a share per seed-epoch."""
@@ -65,7 +68,7 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick", epochs=1, seeds=1, batch_sizes=(1, 256, 10000),
         max_time=0.1, min_rounds=3, min_time=0.002, latency_rounds=20, timeout_base=240.0, timeout_per_seed_epoch=60.0,
-        train_samples=10_000,
+        train_samples=10_000, peak_repeats=3, peak_budget_s=0.4,
     ),
     "full": Profile(
         name="full", epochs=25, seeds=1, batch_sizes=FULL_BATCH_SIZES,

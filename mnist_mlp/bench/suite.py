@@ -152,7 +152,9 @@ def probe_peak(case: CaseConfig) -> dict[str, Any]:
     fixed = os.environ.get(PEAK_ENV)
     if fixed:
         return {"gflops": float(fixed), "probe": f"${PEAK_ENV} (test hook, nothing measured)"}
-    return backends.get(case.backend).probe_peak(case.device)
+    budget = case.peak_probe or {}
+    return backends.get(case.backend).probe_peak(
+        case.device, repeats=int(budget.get("repeats", 5)), budget_s=float(budget.get("budget_s", 1.5)))
 
 
 def child_machine_info(case: CaseConfig, device: dict[str, Any]) -> dict[str, Any]:
