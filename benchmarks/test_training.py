@@ -32,24 +32,25 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
         pytest.skip("the NumPy reference has no training; it serves trained weights")
     from mnist_mlp.train import train
 
-    seeds = iter(case.seeds)
+    seeds = iter(enumerate(case.seeds))
     runs = []
 
     def setup():
-        seed = next(seeds)
-        return (seed,), {}
+        index, seed = next(seeds)
+        epochs = case.train_config(seed).epochs
+        progress.phase("training", seed=seed, seed_index=index, seeds=len(case.seeds), epoch=0, epochs=epochs)
+        return (seed, index), {}
 
-    def run_seed(seed):
+    def run_seed(seed, index):
         config = case.train_config(seed)
         if case.data_parallel:  # the framework's own engine on N devices (mnist_mlp.dp_train)
             from mnist_mlp.dp_train import train_data_parallel
             from mnist_mlp.parallel import ParallelPlan
 
-            progress(f"seed {seed}: data parallel on {case.data_parallel['devices']} devices")
             plan = ParallelPlan(**case.data_parallel, base_learning_rate=config.learning_rate)
             runs.append(train_data_parallel(config, plan, mnist, case.backend, case.device))
             return
-        callback = suite.progress_callback(progress, seed, config.epochs)
+        callback = suite.progress_callback(progress, seed, index, len(case.seeds), config.epochs)
         runs.append(train(config, mnist, callbacks=[callback]))
 
     benchmark.pedantic(run_seed, setup=setup, rounds=len(case.seeds), iterations=1, warmup_rounds=0)
@@ -71,15 +72,15 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
         kind="training",
         flops=device_facts["flops"],
         steps_per_epoch=first.steps_per_epoch,
-        train_samples=(first.extra.get("data_parallel") or {}).get("train_samples")
-        or math.floor(len(mnist.x_train) * (1.0 - case.train_config().validation_split)),
+        train_samples=(first.extra.get("data_parallel") or {}).get("train_samples") or math.floor(
+            len(mnist.x_train[:case.train_config().train_samples]) * (1.0 - case.train_config().validation_split)),
         target_accuracy=case.target_accuracy,
         per_seed=per_seed,
         fit_seconds=[run.wall_seconds for run in runs],
         data_parallel=first.extra.get("data_parallel"),
     )
     _write_side(case, benchmark, machine_info)  # at once: nothing after this can lose the training
-    progress("checking agreement with the NumPy reference")
+    progress.phase("agreement", detail="against the NumPy reference")
     benchmark.extra_info.update(_seed0_checks(case, first.model, mnist))
     _write_side(case, benchmark, machine_info)
     state["model"] = first.model

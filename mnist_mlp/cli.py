@@ -66,6 +66,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         jit_compile=args.jit_compile,
         steps_per_execution=args.steps_per_execution,
         scale_inputs=not args.unscaled_inputs,
+        train_samples=args.train_samples,
     )
     out = atomic.ensure_writable_dir(args.out)
     plan = _parallel_plan(args, config)
@@ -83,7 +84,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from mnist_mlp.dp_train import train_data_parallel
 
         result = train_data_parallel(config, plan, data, backend, args.device,
-                                     equivalence_samples=args.equivalence_samples, train_samples=args.train_samples)
+                                     equivalence_samples=args.equivalence_samples)
         config = result.config
     model_path = save_model(result.model, out / "model.keras")
     payload = {"backend": backend, "device": args.device, "data": data.source, "dataset_sha256": data.sha256}
@@ -267,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--coordinator", metavar="HOST:PORT", help="with --processes: the address of process 0")
     train.add_argument("--process-id", type=int, default=0, help="with --processes: this process's index, 0..P-1")
     train.add_argument("--train-samples", type=argtypes.positive_int,
-                       help="with --data-parallel: train on the first N training images only (quick checks)")
+                       help="train on the first N training images only, validation split included (quick checks)")
     train.add_argument("--equivalence-samples", type=argtypes.positive_int, default=4096,
                        help="with --data-parallel: images of the one-epoch N-vs-1-device check (default: 4096)")
     train.add_argument("--out", type=Path, default=Path("reports/train"), help="output directory (default: reports/train)")

@@ -56,27 +56,26 @@ def prepare(backend: str, device: str, plan: ParallelPlan, *, coordinator: str |
 
 
 def train_data_parallel(config: TrainConfig, plan: ParallelPlan, data: Any, backend: str, device: str, *,
-                        equivalence_samples: int = EQUIVALENCE_SAMPLES, train_samples: int | None = None) -> Any:
-    """A ``train.TrainResult`` whose ``extra["data_parallel"]`` holds the plan, clocks and equivalence."""
-    import keras
+                        equivalence_samples: int = EQUIVALENCE_SAMPLES) -> Any:
+    """A ``train.TrainResult`` whose ``extra["data_parallel"]`` holds the plan, clocks and equivalence.
 
+    ``config.train_samples`` cuts the images first, as in ``train.train``; the validation split
+    then takes the last 20% of what is used.
+    """
     from mnist_mlp.model import build_model
-    from mnist_mlp.train import TrainResult, evaluate, prepare_inputs
+    from mnist_mlp.train import TrainResult, evaluate, set_random_seed, training_arrays
 
     config = config.replace(batch_size=plan.global_batch, learning_rate=plan.learning_rate)
     batch = plan.global_batch
-    x_all = prepare_inputs(data.x_train, config)
+    x_all, y_all = training_arrays(data, config)
     n_train = math.floor(len(x_all) * (1.0 - config.validation_split))  # as Keras' validation_split
-    x_train, y_train = x_all[:n_train], data.y_train[:n_train]
-    x_val, y_val = x_all[n_train:], data.y_train[n_train:]
-    if train_samples:
-        x_train, y_train = x_train[:train_samples], y_train[:train_samples]
-        x_val, y_val = x_val[: max(batch, train_samples // 4)], y_val[: max(batch, train_samples // 4)]
+    x_train, y_train = x_all[:n_train], y_all[:n_train]
+    x_val, y_val = x_all[n_train:], y_all[n_train:]
     x_train, y_train, dropped_train = trim_to_batches(x_train, y_train, batch)
     x_val, y_val, dropped_val = trim_to_batches(x_val, y_val, batch)
 
     engine = backends.get(backend).data_parallel_engine(plan.devices, device, plan.processes)
-    keras.utils.set_random_seed(config.seed)
+    set_random_seed(config.seed)
     initial = [np.asarray(w) for w in build_model(config).get_weights()]
 
     x_eq, y_eq, _ = trim_to_batches(x_train[:equivalence_samples], y_train[:equivalence_samples], batch)

@@ -158,7 +158,7 @@ def test_weak_scaling_is_not_gated_with_the_reason():
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_two_devices_train_the_same_model_as_one(backend, data_dir, tmp_path):
     out = run_cli_json(
-        "train", "--backend", backend, "--data-parallel", "2", "--epochs", "1", "--train-samples", "2048",
+        "train", "--backend", backend, "--data-parallel", "2", "--epochs", "1", "--train-samples", "2560",
         "--equivalence-samples", "2048", "--data-dir", str(data_dir), "--out", str(tmp_path), backend=backend,
     )
     facts = out["data_parallel"]
