@@ -196,3 +196,34 @@ def test_report_shows_speedup_efficiency_equivalence_and_the_simulated_note(tmp_
     assert (row["per-device batch"], row["global batch"]) == ("16", "32")
     assert parallel.SIMULATED_NOTE in tables.format_all(run)["Data parallel"]
     assert draw_figures(run, tmp_path)["scaling"].stat().st_size > 0
+
+
+@pytest.mark.backends
+def test_two_jax_processes_on_localhost_train_one_model(data_dir, tmp_path):
+    """``keras.distribution.initialize`` joins two processes (one simulated CPU device each)."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mnist_mlp", "train", "--backend", "jax", "--data-parallel", "2", "--processes", "2",
+             "--coordinator", f"localhost:{port}", "--process-id", str(rank), "--epochs", "1", "--train-samples", "2560",
+             "--equivalence-samples", "2048", "--data-dir", str(data_dir), "--out", str(tmp_path / f"p{rank}")],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for rank in range(2)
+    ]
+    errors = [proc.communicate(timeout=600)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+    facts = [json.loads((tmp_path / f"p{rank}" / "history.json").read_text())["data_parallel"] for rank in range(2)]
+    assert facts[0]["processes"] == 2 and len(set(facts[0]["device_names"])) == 2
+    assert facts[0]["equivalence"]["max_abs_weight_diff"] <= parallel.EQUIVALENCE_TOLERANCE
+    assert facts[0]["equivalence"]["max_abs_weight_diff"] == facts[1]["equivalence"]["max_abs_weight_diff"]
