@@ -227,3 +227,21 @@ def test_two_jax_processes_on_localhost_train_one_model(data_dir, tmp_path):
     assert facts[0]["processes"] == 2 and len(set(facts[0]["device_names"])) == 2
     assert facts[0]["equivalence"]["max_abs_weight_diff"] <= parallel.EQUIVALENCE_TOLERANCE
     assert facts[0]["equivalence"]["max_abs_weight_diff"] == facts[1]["equivalence"]["max_abs_weight_diff"]
+
+
+def test_too_few_devices_is_a_skip_with_the_reason():
+    """Data parallel on 4 GPUs where the framework sees 2 (fake modules): each class counts its own."""
+    import types
+
+    from mnist_mlp.backends import JaxBackend, TensorFlowBackend, TorchBackend
+
+    torch = TorchBackend()
+    torch.module = lambda: types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: True, device_count=lambda: 2))
+    tf = TensorFlowBackend()
+    tf.module = lambda: types.SimpleNamespace(config=types.SimpleNamespace(list_logical_devices=lambda kind: ["g0", "g1"]))
+    jax = JaxBackend()
+    jax.module = lambda: types.SimpleNamespace(devices=lambda kind: ["d0", "d1"])
+    for backend in (torch, tf, jax):
+        assert backend.data_parallel_missing(2, "gpu") is None
+        assert backend.data_parallel_missing(4, "gpu") == f"{backend.name} sees 2 gpu device(s); data parallel on 4 needs 4"
+    assert torch.data_parallel_missing(8, "cpu") is None  # CPU ranks are processes

@@ -229,6 +229,17 @@ class Backend:
         """The object whose ``fit(config, initial_weights, x, y, ...)`` trains over ``devices`` devices."""
         raise UsageError(f"--data-parallel: {self.name} has no data-parallel engine")
 
+    def data_parallel_device_count(self, device: str) -> int:
+        """How many devices of kind ``device`` the data-parallel engine can use here (after prepare)."""
+        return 0
+
+    def data_parallel_missing(self, devices: int, device: str) -> str | None:
+        """Why ``devices`` devices of kind ``device`` are not here (None: they are): a skip, not a failure."""
+        found = self.data_parallel_device_count(device)
+        if found < devices:
+            return f"{self.name} sees {found} {device} device(s); data parallel on {devices} needs {devices}"
+        return None
+
     def multi_process_skip_reason(self) -> str | None:
         """Why this framework's data-parallel training cannot span several processes (None: it can)."""
         return f"{self.name} trains data-parallel within one host only"

@@ -105,5 +105,11 @@ class JaxBackend(Backend):
 
         return JaxDataParallel(devices, device, processes)
 
+    def data_parallel_device_count(self, device: str) -> int:
+        try:
+            return len(self.module().devices(device))
+        except RuntimeError:  # "Unknown backend gpu" on a CPU-only jaxlib
+            return 0
+
     def multi_process_skip_reason(self) -> str | None:
         return None  # keras.distribution.initialize joins processes (and hosts)

@@ -91,6 +91,9 @@ class TensorFlowBackend(Backend):
 
         return TensorFlowDataParallel(devices, device)
 
+    def data_parallel_device_count(self, device: str) -> int:
+        return len(self.module().config.list_logical_devices(device.upper()))
+
     def multi_process_skip_reason(self) -> str | None:
         from mnist_mlp.parallel import MULTI_WORKER_SKIP_REASON
 

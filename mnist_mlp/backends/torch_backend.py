@@ -87,6 +87,13 @@ class TorchBackend(Backend):
 
         return TorchDataParallel(devices, device)
 
+    def data_parallel_device_count(self, device: str) -> int:
+        """GPUs: one rank per CUDA device; CPU: ranks are processes, as many as asked (they share the cores)."""
+        if device == "cpu":
+            return 1 << 30
+        torch = self.module()
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
     def multi_process_skip_reason(self) -> str | None:
         return ("torch ranks are processes on this host (torch.multiprocessing); several hosts need torchrun, "
                 "not wired into mnist-mlp")

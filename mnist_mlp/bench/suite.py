@@ -50,9 +50,14 @@ def confirm_device(case: CaseConfig) -> tuple[str | None, str | None]:
     from mnist_mlp import backends
 
     try:
-        return backends.require_device(case.backend, case.device), None
+        name = backends.require_device(case.backend, case.device)
     except MnistMlpError as exc:
         return None, str(exc)
+    if case.data_parallel:  # fewer devices than N (e.g. GPUs) is a skip with the reason, not a failure
+        missing = backends.get(case.backend).data_parallel_missing(int(case.data_parallel["devices"]), case.device)
+        if missing:
+            return None, missing
+    return name, None
 
 
 #: ``schema`` of the training side file (``write_training``)
