@@ -17,6 +17,7 @@ import pytest
 
 from mnist_mlp.bench import suite
 from mnist_mlp.bench.caseconfig import CaseConfig, load_from_env
+from mnist_mlp.bench.child import watch_parent
 from mnist_mlp.bench.direct import PATHS_FOR_BACKEND, PATHS_FOR_NUMPY
 
 CASE: CaseConfig = load_from_env()
@@ -25,6 +26,7 @@ _DEVICE: dict[str, Any] = {"name": None, "gpu_peak": None}
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    watch_parent()  # end this case's processes if the runner dies (a no-op when run by hand)
     _UNAVAILABLE["reason"] = suite.select_backend(CASE)
 
 
