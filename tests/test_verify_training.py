@@ -103,6 +103,7 @@ def test_tolerance_sits_between_float32_roundoff_and_a_wrong_optimizer(batches):
         assert moved >= 10 * TOLERANCE["weights"], (wrong, moved)
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_verify_training_agrees_on_every_backend(backend, data_dir):
     result = run_cli_json("verify", "--training", "--backend", backend, "--steps", "3", "--data-dir", str(data_dir))
@@ -113,6 +114,7 @@ def test_verify_training_agrees_on_every_backend(backend, data_dir):
     assert result["per_step"][0]["loss"] == pytest.approx(np.log(10), abs=0.3)  # untrained: ~ln 10
 
 
+@pytest.mark.backends
 def test_verify_training_fails_on_a_wrong_optimizer(data_dir):
     proc = run_cli("verify", "--training", "--backend", "jax", "--steps", "3", "--data-dir", str(data_dir),
                    "--reference-adam", "epsilon=1e-3", backend="jax")
