@@ -63,6 +63,7 @@ def verify_training(backend_name: str, x_train: np.ndarray, y_train: np.ndarray,
     """
     tolerance = dict(default_tolerance(steps) if tolerance is None else tolerance)
     backend = backends.get(backend_name)
+    batches = first_batches(x_train, y_train, steps, config.batch_size)  # refuse a bad --steps before building
     keras.utils.set_random_seed(config.seed)
     model = build_model(config)
     opt = model.optimizer
@@ -70,7 +71,7 @@ def verify_training(backend_name: str, x_train: np.ndarray, y_train: np.ndarray,
                               beta_1=float(opt.beta_1), beta_2=float(opt.beta_2), epsilon=float(opt.epsilon))
     reference = NumpyTrainer(weights_from_model(model), adam=reference_adam or model_adam)
     records = []
-    for k, (x, y) in enumerate(first_batches(x_train, y_train, steps, config.batch_size), start=1):
+    for k, (x, y) in enumerate(batches, start=1):
         _, grads = backend.loss_and_gradients(model, x, y)
         logs = model.train_on_batch(x, y, return_dict=True)
         ref = reference.step(x, y)

@@ -125,3 +125,7 @@ def test_verify_training_fails_on_a_wrong_optimizer(data_dir):
 def test_verify_training_rejects_a_bad_setting(data_dir):
     proc = run_cli("verify", "--training", "--backend", "jax", "--reference-adam", "momentum=0.5")
     assert proc.returncode == 2 and "--reference-adam" in proc.stderr
+    proc = run_cli("verify", "--training", "--backend", "jax", "--steps", "100000", "--data-dir", str(data_dir))
+    assert proc.returncode == 2 and "--steps: 100000 batches of 32 exceed the 60,000 training images" in proc.stderr
+    proc = run_cli("verify", "--training", "--backend", "jax", "--precision", "tf32")
+    assert proc.returncode == 2 and "only --precision fp32" in proc.stderr
