@@ -11,22 +11,61 @@ session state; the inference tests measure that model instead of training again.
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
+import sys
 from typing import Any
 
 import pytest
 
 from mnist_mlp.bench import suite
-from mnist_mlp.bench.caseconfig import CaseConfig, load_from_env
+from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, CaseConfig, load_from_env
 from mnist_mlp.bench.direct import PATHS_FOR_BACKEND, PATHS_FOR_NUMPY
 
 CASE: CaseConfig = load_from_env()
+#: the progress file the parent polls; its clock (seconds per phase) starts here
+PROGRESS = suite.Progress(CASE.progress_path)
 _UNAVAILABLE: dict[str, Any] = {"reason": None}
 #: what the session learns about its device: name, precision policy, peak probes before/after, FLOP model
 _DEVICE: dict[str, Any] = {"name": None, "precision": None, "peak": {}, "flops": None}
+_EXIT: dict[str, Any] = {"status": None}
 
 
 def pytest_configure(config: pytest.Config) -> None:
     _UNAVAILABLE["reason"] = suite.select_backend(CASE)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Any:
+    """The tests are done: what follows (pytest-benchmark's JSON and table) is the finish phase
+    (a wrapper, first of all, so it starts before pytest-benchmark's own wrapper writes)."""
+    PROGRESS.phase("finish", detail="writing the results")
+    _EXIT["status"] = int(exitstatus)
+    return (yield)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Under the runner, skip the interpreter's teardown once pytest is done.
+
+    Every result is on disk by now (the raw JSON, the training side file, the weights); what is
+    left is Python's exit, which with TensorFlow, JAX or PyTorch loaded takes seconds of atexit
+    handlers and module teardown (about 2 s for TensorFlow on a busy 2-core VM) and measures
+    nothing. So the last atexit handler registered (the first to run) flushes the output and
+    ends the process with pytest's exit status. Run by hand, pytest exits as usual.
+    """
+    if os.environ.get(CASE_ENV_VAR) and _EXIT["status"] is not None:
+        atexit.register(_exit_now, _EXIT["status"])
+
+
+def _exit_now(status: int) -> None:
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+    os._exit(status)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
@@ -43,7 +82,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Called as the session ends: the case, and the seconds each phase took (``phase_seconds``)."""
     machine_info.update(suite.child_machine_info(CASE, _DEVICE))
+    machine_info["phase_seconds"] = PROGRESS.phase_seconds()
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +108,11 @@ def device_ready() -> Any:
         pytest.skip(reason)
     _DEVICE["name"] = name
     _DEVICE["precision"] = suite.apply_precision(CASE)
+    PROGRESS.phase("peak probe", detail="before the case")
     _DEVICE["peak"]["before"] = suite.probe_peak(CASE)
+    PROGRESS.phase("imports")
     yield name
+    PROGRESS.phase("peak probe", detail="after the case")
     _DEVICE["peak"]["after"] = suite.probe_peak(CASE)
 
 
@@ -80,27 +124,27 @@ def machine_info(device_ready: str) -> dict:
 
 @pytest.fixture(scope="session")
 def progress() -> suite.Progress:
-    return suite.Progress(CASE.progress_path)
+    return PROGRESS
 
 
 @pytest.fixture(scope="session", autouse=True)
 def imports_done(device_ready: str) -> None:
-    """Pay one-off imports before any timer starts.
-
-    ``keras.utils.set_random_seed`` imports TensorFlow whenever it is installed, even on JAX or
-    PyTorch (to seed ``tf.data``): seconds of import that would otherwise land in the first
-    seed's training time. ``benchmarks/plain_keras.py`` does the same before its timer.
+    """Pay one-off imports before any timer starts: keras, the training module (scikit-learn)
+    and whatever the first seeding loads, which would otherwise land in the first seed's
+    training time. ``mnist_mlp.train.set_random_seed`` leaves TensorFlow out of JAX and PyTorch
+    processes (Keras' own would import it there); ``benchmarks/plain_keras.py`` seeds the same way.
     """
     if not CASE.is_numpy:
-        import keras
+        from mnist_mlp.train import set_random_seed
 
-        keras.utils.set_random_seed(0)
+        set_random_seed(0)
 
 
 @pytest.fixture(scope="session")
 def mnist() -> Any:
     from mnist_mlp.data import load_mnist
 
+    PROGRESS.phase("data")
     return load_mnist(CASE.data_dir)
 
 

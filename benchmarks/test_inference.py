@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mnist_mlp.bench import metrics, suite
-from mnist_mlp.bench.direct import make_callable
+from mnist_mlp.bench.direct import PATHS_FOR_BACKEND, PATHS_FOR_NUMPY, make_callable
 
 
 @pytest.fixture(scope="session")
@@ -51,15 +51,22 @@ def _prepare(case, served, path, batch_size):
     return fn
 
 
+def _paths(case) -> tuple[str, ...]:
+    return PATHS_FOR_NUMPY if case.is_numpy else PATHS_FOR_BACKEND
+
+
 def test_throughput(benchmark, case, served, progress, path, batch_size):
-    progress(f"inference: {path}, batch {batch_size}")
+    paths, sizes = _paths(case), case.batch_sizes
+    step = paths.index(path) * len(sizes) + sizes.index(batch_size) + 1
+    progress.phase("inference sweep", detail=f"{path}, batch {batch_size}", step=step, steps=len(paths) * len(sizes))
     fn = _prepare(case, served, path, batch_size)
     benchmark.extra_info.update(kind="inference", path=path, batch_size=batch_size, note=served["note"])
     benchmark(fn)
 
 
 def test_latency(benchmark, case, served, progress, path):
-    progress(f"latency: {path}, batch 1")
+    paths = _paths(case)
+    progress.phase("latency", detail=f"{path}, batch 1", step=paths.index(path) + 1, steps=len(paths))
     fn = _prepare(case, served, path, 1)
     rounds = case.latency_rounds
     benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=min(5, rounds))

@@ -32,16 +32,18 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
         pytest.skip("the NumPy reference has no training; it serves trained weights")
     from mnist_mlp.train import train
 
-    seeds = iter(case.seeds)
+    seeds = iter(enumerate(case.seeds))
     runs = []
 
     def setup():
-        seed = next(seeds)
-        return (seed,), {}
+        index, seed = next(seeds)
+        epochs = case.train_config(seed).epochs
+        progress.phase("training", seed=seed, seed_index=index, seeds=len(case.seeds), epoch=0, epochs=epochs)
+        return (seed, index), {}
 
-    def run_seed(seed):
+    def run_seed(seed, index):
         config = case.train_config(seed)
-        callback = suite.progress_callback(progress, seed, config.epochs)
+        callback = suite.progress_callback(progress, seed, index, len(case.seeds), config.epochs)
         runs.append(train(config, mnist, callbacks=[callback]))
 
     benchmark.pedantic(run_seed, setup=setup, rounds=len(case.seeds), iterations=1, warmup_rounds=0)
@@ -63,16 +65,17 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
         kind="training",
         flops=device_facts["flops"],
         steps_per_epoch=first.steps_per_epoch,
-        train_samples=math.floor(len(mnist.x_train) * (1.0 - case.train_config().validation_split)),
+        train_samples=math.floor(
+            len(mnist.x_train[:case.train_config().train_samples]) * (1.0 - case.train_config().validation_split)),
         target_accuracy=case.target_accuracy,
         per_seed=per_seed,
         fit_seconds=[run.wall_seconds for run in runs],
     )
     _write_side(case, benchmark, machine_info)  # at once: nothing after this can lose the training
-    progress("checking agreement with the NumPy reference")
+    progress.phase("agreement", detail="against the NumPy reference")
     benchmark.extra_info.update(_seed0_checks(case, first.model, mnist))
     _write_side(case, benchmark, machine_info)
-    progress(f"checking {TRAINING_CHECK_STEPS} training steps against the NumPy training reference")
+    progress.phase("agreement", detail=f"{TRAINING_CHECK_STEPS} training steps against the NumPy training reference")
     benchmark.extra_info["training_agreement"] = _training_check(case, mnist)
     _write_side(case, benchmark, machine_info)
     state["model"] = first.model

@@ -113,6 +113,18 @@ def choices(allowed: tuple[str, ...], option: str) -> Callable[[str], tuple[str,
     return parse
 
 
+def int_in(low: int, high: int, why: str = "") -> Callable[[str], int]:
+    """One whole number from ``low`` to ``high`` (``why`` says why the bounds)."""
+
+    def parse(text: str) -> int:
+        value = int(_parse(text, int, "a whole number"))
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low} to {high}{why}")
+        return value
+
+    return parse
+
+
 def int_list(low: int | None = None, high: int | None = None, why: str = "") -> Callable[[str], tuple[int, ...]]:
     """Comma-separated whole numbers, each within ``low`` to ``high`` when given (``why`` says why)."""
 

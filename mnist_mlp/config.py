@@ -44,6 +44,10 @@ class TrainConfig:
     steps_per_execution: int = 1
     #: the seed scales inputs to [0, 1]; False exists only to demonstrate the accuracy gate
     scale_inputs: bool = True
+    #: fit on the first N training images only (validation split included); None: all 60,000,
+    #: the seed's. The quick profile sets it: a smoke run checks that training works, not how fast
+    #: a full epoch is. Results written before this field existed lack it, which also means all.
+    train_samples: int | None = None
 
     def __post_init__(self) -> None:
         _positive_int("--epochs", self.epochs)
@@ -57,6 +61,10 @@ class TrainConfig:
         lr = self.learning_rate
         if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
             raise UsageError(f"--learning-rate: must be a positive number, got {lr!r}")
+        if self.train_samples is not None:
+            _positive_int("--train-samples", self.train_samples)
+            if self.train_samples < 10:
+                raise UsageError(f"--train-samples: at least 10 images (batch and validation split), got {self.train_samples}")
         if self.jit_compile not in ("auto", True, False):
             raise UsageError(f"--jit-compile: must be auto, true or false, got {self.jit_compile!r}")
 

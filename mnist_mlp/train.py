@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,19 +82,53 @@ def prepare_inputs(images: np.ndarray, config: TrainConfig) -> np.ndarray:
     return scale(images) if config.scale_inputs else images.astype(np.float32)
 
 
+def set_random_seed(seed: int) -> None:
+    """``keras.utils.set_random_seed`` (Python, NumPy, Keras' seed generator, PyTorch's), without
+    importing TensorFlow into a JAX or PyTorch process.
+
+    Keras also seeds TensorFlow whenever it is installed, for ``tf.data`` pipelines: on JAX or
+    PyTorch that costs seconds of import (and of interpreter exit) and seeds nothing this package
+    uses, since NumPy arrays go through Keras' own NumPy and torch iterators, seeded by NumPy and
+    PyTorch. So on those backends, unless TensorFlow is loaded already, Keras' call runs as it
+    would where TensorFlow is not installed: ``import tensorflow`` fails for its duration (Keras
+    then treats TensorFlow as absent for the life of the process, as there). The random streams
+    the model sees are the same either way (``tests/test_train.py`` checks the initial weights).
+    """
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    sys.modules["tensorflow"] = None  # type: ignore[assignment]  # makes `import tensorflow` fail
+    try:
+        keras.utils.set_random_seed(seed)
+    finally:
+        if "tensorflow" in sys.modules and sys.modules["tensorflow"] is None:
+            del sys.modules["tensorflow"]
+
+
+def training_arrays(data: Mnist, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The training images (scaled as the config says) and labels, cut to ``config.train_samples``.
+
+    The cut keeps the first images, so the validation split still takes the last 20% of what is
+    used, as Keras does.
+    """
+    count = config.train_samples or len(data.x_train)
+    return prepare_inputs(data.x_train[:count], config), data.y_train[:count]
+
+
 def train(config: TrainConfig, data: Mnist, *, verbose: int | str = 0, callbacks: list | None = None) -> TrainResult:
     """Seeded fit on the training set with the last ``validation_split`` held out, then test accuracy.
 
     ``wall_seconds`` covers building the model and ``fit``; evaluation on the test set is not in it.
+    ``config.train_samples`` (a smoke run) fits on the first that many training images only.
     """
-    keras.utils.set_random_seed(config.seed)
-    x_train = prepare_inputs(data.x_train, config)
+    set_random_seed(config.seed)
+    x_train, y_train = training_arrays(data, config)
     timer = EpochTimer()
     start = time.perf_counter()
     model = build_model(config)
     fit = model.fit(
         x_train,
-        data.y_train,
+        y_train,
         epochs=config.epochs,
         batch_size=config.batch_size,
         validation_split=config.validation_split,

@@ -37,6 +37,9 @@ def test_model_constants_follow_from_the_architecture():
         ({"learning_rate": 0.0}, "--learning-rate"),
         ({"learning_rate": float("nan")}, "--learning-rate"),
         ({"steps_per_execution": 0}, "--steps-per-execution"),
+        ({"train_samples": 0}, "--train-samples"),
+        ({"train_samples": 5}, "--train-samples"),
+        ({"train_samples": 1.5}, "--train-samples"),
     ],
 )
 def test_bad_values_name_the_argument(changes, argument):

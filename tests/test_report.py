@@ -71,6 +71,15 @@ def test_report_holds_the_expected_numbers(run, tmp_path):
     assert tmp_path / "report.md" in written
 
 
+def test_header_says_when_training_used_a_subset(run):
+    from mnist_mlp.report.render import markdown
+
+    assert "training images only" not in markdown(run, {})  # the seed workload: nothing to say
+    run["workload"]["train"]["train_samples"] = 10_000
+    header = next(line for line in markdown(run, {}).splitlines() if line.startswith("- workload:"))
+    assert header.startswith("- workload: 3 epochs on the first 10,000 training images only (a smoke run")
+
+
 def test_time_to_target_not_reached_is_said(run):
     headers, rows = tables.training_table(run)
     torch = next(row for row in rows if row[0] == "torch-cpu")

@@ -118,6 +118,18 @@ def test_single_non_default_compile_option_is_the_base_workload():
     assert [plan.case_id for plan in plans] == ["jax-cpu"]
 
 
+def test_quick_profile_trains_on_a_subset_and_says_so():
+    quick = _bench_options("--profile", "quick")
+    assert quick.train.train_samples == 10_000 == quick.profile.train_samples and quick.profile_label == "quick"
+    full = _bench_options("--profile", "full")
+    assert full.train.train_samples is None and full.profile_label == "full"
+    # every image asked for is the seed's workload (written as None, as the full profile does), but not quick's
+    every = _bench_options("--profile", "quick", "--train-samples", "60000")
+    assert every.train.train_samples is None and every.profile_label == "custom"
+    fewer = _bench_options("--profile", "full", "--train-samples", "5000")
+    assert fewer.train.train_samples == 5000 == fewer.profile.train_samples and fewer.profile_label == "custom"
+
+
 def test_child_argv_runs_training_before_inference(tmp_path):
     argv = runner.child_argv(tmp_path / "c.json", tmp_path / "r.json", get_profile("quick"), runner.find_benchmarks_dir())
     files = [arg for arg in argv if arg.endswith(".py")]

@@ -44,6 +44,46 @@ def test_same_seed_same_curves(small, result):
     assert again.test_accuracy == pytest.approx(result.test_accuracy, abs=2e-3)
 
 
+def test_train_samples_cuts_the_training_set(small):
+    cut = train(TrainConfig(epochs=1, seed=0, train_samples=1000), small)
+    assert cut.steps_per_epoch == 25  # 800 training images (the last 200 validate) / 32
+    assert cut.config.train_samples == 1000
+
+
+SEEDING_CHECK = """
+import sys
+import numpy as np
+from mnist_mlp.model import build_model
+from mnist_mlp.train import set_random_seed
+import keras
+set_random_seed(7)
+ours = [np.asarray(w) for w in build_model().get_weights()]
+draws = (np.random.rand(), keras.random.uniform((2,)).tolist())
+assert "tensorflow" not in sys.modules, "TensorFlow was imported"
+keras.utils.set_random_seed(7)
+theirs = [np.asarray(w) for w in build_model().get_weights()]
+assert all(np.array_equal(a, b) for a, b in zip(ours, theirs)), "different initial weights"
+assert draws == (np.random.rand(), keras.random.uniform((2,)).tolist()), "different random streams"
+print("same")
+"""
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_seeding_leaves_tensorflow_out_and_draws_what_keras_draws(backend):
+    """``set_random_seed`` on JAX and PyTorch: no TensorFlow import, the same weights and streams
+    as ``keras.utils.set_random_seed`` (run in a fresh process: one backend per process)."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip(backend)
+    pytest.importorskip("tensorflow")  # the point: TensorFlow installed, yet not imported
+    env = {**os.environ, "KERAS_BACKEND": backend, "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run([sys.executable, "-c", SEEDING_CHECK], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "same", proc.stderr[-2000:]
+
+
 def test_steady_state_counts_training_steps_only():
     history = {"epoch_seconds": [5.0, 2.0, 2.0], "epoch_train_seconds": [4.0, 1.5, 1.5], "val_accuracy": [0.9, 0.98, 0.99]}
     m = seed_metrics(seed=0, wall_seconds=9.5, history=history, steps_per_epoch=1500, test_accuracy=0.97, target=0.975)

@@ -34,13 +34,15 @@ class CaseConfig:
     batch_sizes: tuple[int, ...] = (1, 256, 10000)
     target_accuracy: float = 0.975
     latency_rounds: int = 30
+    #: the peak probes' budget: {"repeats": timed matmuls at most, "budget_s": seconds at most}
+    peak_probe: dict[str, Any] = field(default_factory=lambda: {"repeats": 5, "budget_s": 1.5})
     data_dir: str | None = None
     #: NumPy case: trained weights (.npz of W1,b1,...) saved by an earlier case, if any
     weights_in: str | None = None
     weights_from: str | None = None
     #: backend cases: where to save the seed-0 weights for the NumPy case
     weights_out: str | None = None
-    #: a one-line text file the child overwrites with what it is doing (terminal progress)
+    #: the child's progress (phase, seed, epoch, epoch seconds; ``progress_file``), polled by the parent
     progress_path: str | None = None
     #: the child writes {"status": "skipped", "reason": ...} here when its device/backend is absent
     outcome_path: str | None = None

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from mnist_mlp import argtypes
 from mnist_mlp.bench.caseconfig import NUMPY
-from mnist_mlp.bench.profiles import MAX_BATCH_SIZE, PROFILES, get_profile, with_overrides
+from mnist_mlp.bench.profiles import MAX_BATCH_SIZE, MAX_TRAIN_SAMPLES, PROFILES, get_profile, with_overrides
 from mnist_mlp.backends.base import PRECISIONS
 from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig
 from mnist_mlp.errors import UsageError
@@ -32,9 +34,11 @@ def add_commands(sub: Any) -> None:
     bench.add_argument("--devices", type=argtypes.choices(DEVICES, "--devices"), default=DEVICES,
                        help="comma-separated cpu,gpu (default: both; gpu is skipped where absent)")
     bench.add_argument("--profile", choices=tuple(PROFILES), default="full",
-                       help="quick: 1 epoch smoke run; full: the seed workload, 25 epochs (default)")
+                       help="quick: smoke run, 1 epoch on 10,000 images; full: the seed workload, 25 epochs (default)")
     bench.add_argument("--seeds", type=argtypes.positive_int, help="training rounds, seeds 0..N-1 (default: 1)")
     bench.add_argument("--epochs", type=argtypes.positive_int, help="override the profile's epochs")
+    bench.add_argument("--train-samples", type=argtypes.int_in(10, MAX_TRAIN_SAMPLES, " (the training set)"),
+                       help=f"train on the first N training images (quick: 10000; full: all {MAX_TRAIN_SAMPLES})")
     bench.add_argument("--batch-sizes", type=argtypes.int_list(1, MAX_BATCH_SIZE, " (the test set)"),
                        help="inference batch sizes, e.g. 1,32,256,1024,10000")
     bench.add_argument("--target-accuracy", type=argtypes.fraction, help="validation accuracy for time-to-target (default 0.975)")
@@ -67,6 +71,10 @@ def options_from_args(args: argparse.Namespace) -> Any:
         base, epochs=args.epochs, seeds=args.seeds, batch_sizes=args.batch_sizes,
         target_accuracy=args.target_accuracy, timeout=args.timeout,
     )
+    train_samples = args.train_samples if getattr(args, "train_samples", None) else profile.train_samples
+    if train_samples == MAX_TRAIN_SAMPLES:
+        train_samples = None  # all of them: the seed's workload, written as the full profile writes it
+    profile = replace(profile, train_samples=train_samples)
     defaults = TrainConfig()
     jits = args.jit_compile or (defaults.jit_compile,)
     steps = tuple(dict.fromkeys(args.steps_per_execution or (defaults.steps_per_execution,)))
@@ -81,6 +89,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
         steps_per_execution=base_spe,
         learning_rate=args.learning_rate or defaults.learning_rate,
         scale_inputs=not args.unscaled_inputs,
+        train_samples=train_samples,
     )
     variants = tuple(
         tuple((name, value) for name, value, base_value in (
@@ -96,7 +105,8 @@ def options_from_args(args: argparse.Namespace) -> Any:
     variants = tuple(sorted(set(variants), key=lambda v: (len(v), str(v))))  # the base (no overrides) first
     changed = (
         profile.epochs != base.epochs or profile.batch_sizes != base.batch_sizes
-        or train.replace(epochs=defaults.epochs) != defaults or len(variants) > 1 or base_precision != "fp32"
+        or train.replace(epochs=defaults.epochs, train_samples=None) != defaults or len(variants) > 1
+        or base_precision != "fp32" or train_samples != base.train_samples
     )
     if "cpu" not in args.devices and args.backends == (NUMPY,):
         raise UsageError("--backends numpy runs on the cpu only; add cpu to --devices")
@@ -114,11 +124,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from mnist_mlp.report import tables
     from mnist_mlp.report.render import render_report
 
+    from mnist_mlp import results
     from mnist_mlp.errors import EXIT_GATE_FAILED, EXIT_OK
     from mnist_mlp.runs import write_index
 
+    started = time.perf_counter()
     options = options_from_args(args)
-    outcome = run_benchmarks(options, reporter=TerminalReporter(), load_source="psutil", opening_check_s=1.0)
+    reporter = TerminalReporter()
+    try:
+        outcome = run_benchmarks(options, reporter=reporter, load_source="psutil", opening_check_s=1.0)
+    finally:
+        reporter.close()
+    cases_done = time.perf_counter()
     exit_code = outcome.exit_code
     gate = None
     if options.profile.name == "full" and not args.no_gate and exit_code != 130:
@@ -128,6 +145,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         outcome.run["gate"] = gate.to_dict()
     render_report(outcome.run, outcome.run_dir)
     index = write_index(options.out)
+    timing = _timing(started, cases_done, reporter.cases_started_at)
+    outcome.run["timing"] = timing
+    results.save(outcome.run, outcome.run_dir)
     print()
     print(tables.render(tables.summary_table(outcome.run), "simple"))
     print()
@@ -138,9 +158,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
             if exit_code == EXIT_OK:
                 exit_code = EXIT_GATE_FAILED
     print(f"run {outcome.run['status']}: {outcome.run_dir / 'report.md'} (all runs: {index})")
+    print(
+        f"took {timing['total_s']:.1f} s: set-up {timing['setup_s']:.1f} s (data, machine check), "
+        f"cases {timing['cases_s']:.1f} s, reports {timing['report_s']:.1f} s"
+    )
     if exit_code == 130:
         print("mnist-mlp: interrupted; finished cases were saved", file=sys.stderr)
     return exit_code
+
+
+def _timing(started: float, cases_done: float, first_case_at: float | None) -> dict[str, float]:
+    """Where the parent's time went: set-up before the first case (data, the machine's load
+    check, its description), the cases (each case's own phases are in its ``phase_seconds``), the reports."""
+    now = time.perf_counter()
+    first = first_case_at if first_case_at is not None else cases_done
+    return {
+        "setup_s": round(first - started, 3),
+        "cases_s": round(cases_done - first, 3),
+        "report_s": round(now - cases_done, 3),
+        "total_s": round(now - started, 3),
+    }
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -119,10 +119,14 @@ def flop_model(raw: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def measurements(raw: dict[str, Any] | None, fallback_peak: float | None = None) -> dict[str, Any]:
-    """training, inference, latency_ms, agreement, training_agreement, confusion_matrix, device_name, note, flops, peak, precision."""
+    """training, inference, latency_ms, agreement, training_agreement, confusion_matrix, device_name, note,
+    flops, peak, precision, and ``phase_seconds``: where the child's time went (imports, peak probe,
+    data, training, agreement, inference sweep, latency, finish; interpreter and pytest start-up and
+    exit are the rest of ``duration_s``)."""
     out: dict[str, Any] = {
         "training": None, "inference": [], "latency_ms": {}, "agreement": None, "training_agreement": None,
         "confusion_matrix": None, "device_name": None, "note": None, "flops": None, "peak": None, "precision": None,
+        "phase_seconds": None,
     }
     if not raw:
         return out
@@ -132,6 +136,9 @@ def measurements(raw: dict[str, Any] | None, fallback_peak: float | None = None)
     out["flops"] = flops = flop_model(raw)
     out["peak"] = peak_record = case_peak(raw, fallback_peak)
     peak = (peak_record or {}).get("gflops")
+    phases = info.get("phase_seconds")
+    if isinstance(phases, dict):
+        out["phase_seconds"] = {str(k): v for k, v in phases.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     for bench in raw.get("benchmarks") or []:
         extra = bench.get("extra_info") or {}
         kind = extra.get("kind")

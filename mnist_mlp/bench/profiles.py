@@ -1,8 +1,11 @@
 """The two workloads a user picks with ``--profile``, and how options override them.
 
-``quick`` is a smoke run that must finish in about a minute for every backend on a laptop;
-``full`` is the seed workload (25 epochs, batch 32, validation split 0.2). Everything a profile
-fixes is written into the results, so a number is never separated from the settings behind it.
+``quick`` is a smoke run that must finish in about a minute for every backend on a laptop: one
+epoch on the first 10,000 training images (``train_samples``), a short inference sweep; it checks
+that every backend trains, serves, agrees with NumPy and that every report is written, not how
+fast a full epoch is. ``full`` is the seed workload (25 epochs on all 60,000 images, batch 32,
+validation split 0.2). Everything a profile fixes is written into the results, so a number is
+never separated from the settings behind it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from mnist_mlp.errors import UsageError
 FULL_BATCH_SIZES = (1, 32, 256, 1024, 10000)
 #: the test set holds this many images: no inference batch can be larger
 MAX_BATCH_SIZE = 10000
+#: the training set holds this many images: ``--train-samples`` at most
+MAX_TRAIN_SAMPLES = 60000
 
 
 @dataclass(frozen=True)
@@ -41,12 +46,17 @@ class Profile:
     target_accuracy: float = 0.975
     #: an explicit limit per case (``--timeout``), replacing the rule above
     timeout: float | None = None
+    #: each peak probe (before and after a case): at most this many timed matmuls within this many seconds
+    peak_repeats: int = 5
+    peak_budget_s: float = 1.5
 
     def case_timeout(self, seeds: int | None = None, epochs: int | None = None) -> float:
         """Seconds one case may take: ``--timeout`` if given, else the base plus a share per seed-epoch."""
         if self.timeout is not None:
             return float(self.timeout)
         return self.timeout_base + self.timeout_per_seed_epoch * (seeds or self.seeds) * (epochs or self.epochs)
+    #: train on the first N training images only (``TrainConfig.train_samples``); None: all
+    train_samples: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -57,7 +67,8 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick", epochs=1, seeds=1, batch_sizes=(1, 256, 10000),
-        max_time=0.2, min_rounds=3, min_time=0.002, latency_rounds=30, timeout_base=240.0, timeout_per_seed_epoch=60.0,
+        max_time=0.1, min_rounds=3, min_time=0.002, latency_rounds=20, timeout_base=240.0, timeout_per_seed_epoch=60.0,
+        train_samples=10_000, peak_repeats=3, peak_budget_s=0.4,
     ),
     "full": Profile(
         name="full", epochs=25, seeds=1, batch_sizes=FULL_BATCH_SIZES,

@@ -39,10 +39,11 @@ from typing import Any, Callable, Protocol, Sequence
 
 import mnist_mlp
 from mnist_mlp import atomic, backends, results
-from mnist_mlp.bench import collect, load, machine
+from mnist_mlp.bench import collect, load, machine, progress_file
 from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, NUMPY, CaseConfig
 from mnist_mlp.bench.child import ChildInterrupted, describe_returncode, run_child, tail
 from mnist_mlp.bench.profiles import Profile
+from mnist_mlp.bench.progress_file import ChildProgress
 from mnist_mlp.config import BACKENDS, DEVICES, ModelSpec, TrainConfig
 from mnist_mlp.errors import EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 
@@ -92,8 +93,9 @@ class BenchOptions:
 
 class Reporter(Protocol):
     def machine_checked(self, state: dict[str, Any] | None) -> None: ...
+    def run_started(self, plans: Sequence[CasePlan], options: BenchOptions) -> None: ...
     def case_started(self, index: int, total: int, plan: CasePlan) -> None: ...
-    def case_progress(self, plan: CasePlan, text: str, elapsed: float) -> None: ...
+    def case_progress(self, plan: CasePlan, progress: ChildProgress | None, elapsed: float) -> None: ...
     def case_finished(self, plan: CasePlan, record: dict[str, Any]) -> None: ...
 
 
@@ -102,10 +104,13 @@ class NullReporter:
         if state and state.get("busy"):
             log.warning("the machine is already busy: %s", "; ".join(state["busy_reasons"]))
 
+    def run_started(self, plans: Sequence[CasePlan], options: BenchOptions) -> None:
+        pass
+
     def case_started(self, index: int, total: int, plan: CasePlan) -> None:
         log.info("case %d/%d: %s", index, total, plan.case_id)
 
-    def case_progress(self, plan: CasePlan, text: str, elapsed: float) -> None:
+    def case_progress(self, plan: CasePlan, progress: ChildProgress | None, elapsed: float) -> None:
         pass
 
     def case_finished(self, plan: CasePlan, record: dict[str, Any]) -> None:
@@ -234,6 +239,7 @@ def run_benchmarks(
     run = _new_run(options, run_id, peak_gflops, dataset)
     run["machine_state_at_start"] = at_start
     plans = plan_cases(options.backends, options.devices, variants=options.variants, precision=options.precision)
+    reporter_call(reporter, "run_started", plans, options)
     records: list[dict[str, Any]] = []
     interrupted = False
     try:
@@ -360,6 +366,7 @@ def _case_config(
         batch_sizes=profile.batch_sizes,
         target_accuracy=profile.target_accuracy,
         latency_rounds=profile.latency_rounds,
+        peak_probe={"repeats": profile.peak_repeats, "budget_s": profile.peak_budget_s},
         data_dir=str(options.data_dir) if options.data_dir else None,
         weights_in=weights[0] if plan.backend == NUMPY and weights else None,
         weights_from=weights[1] if plan.backend == NUMPY and weights else None,
@@ -392,11 +399,7 @@ def _run_case(
 
     def on_poll(elapsed: float) -> None:
         monitor.poll()
-        try:
-            text = progress_path.read_text(encoding="utf-8").strip()
-        except OSError:
-            text = "starting"
-        reporter.case_progress(plan, text, elapsed)
+        reporter.case_progress(plan, progress_file.read(progress_path), elapsed)
 
     argv = command(case, case_json, raw_json)
     log.info("case %s: %s", plan.case_id, " ".join(argv))

@@ -2,14 +2,13 @@
 
 The suites stay short and readable; what they share lives here: choosing the backend before
 keras is imported, telling the parent that the case cannot run here (a skip, not a failure),
-a progress line the parent shows on the terminal, and handing trained weights to the NumPy case.
+the progress file the parent shows on the terminal (``progress_file``), and handing trained weights to the NumPy case.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from mnist_mlp import atomic
 from mnist_mlp.bench.caseconfig import CaseConfig
+from mnist_mlp.bench.progress_file import ProgressWriter
 from mnist_mlp.config import HIDDEN_UNITS, NUM_CLASSES
 from mnist_mlp.errors import MnistMlpError
 
@@ -77,33 +77,27 @@ def write_outcome(case: CaseConfig, status: str, reason: str) -> None:
         atomic.write_json(case.outcome_path, {"status": status, "reason": reason})
 
 
-class Progress:
-    """A one-line status file the parent polls; cheap (one small write) and never fatal."""
-
-    def __init__(self, path: str | None) -> None:
-        self.path = Path(path) if path else None
-        self._last = 0.0
-
-    def __call__(self, text: str, force: bool = True) -> None:
-        if self.path is None:
-            return
-        now = time.perf_counter()
-        if not force and now - self._last < 0.5:
-            return
-        self._last = now
-        try:
-            self.path.write_text(text, encoding="utf-8")
-        except OSError:
-            pass
+#: the child's progress file (structured JSON, see ``progress_file``); the name the suites use
+Progress = ProgressWriter
 
 
-def progress_callback(progress: Progress, seed: int, epochs: int) -> Any:
-    """A Keras callback that reports 'seed S epoch E/N' (written at epoch ends only: no timing cost)."""
+def progress_callback(progress: ProgressWriter, seed: int, seed_index: int, seeds: int, epochs: int) -> Any:
+    """A Keras callback reporting the epoch running and the seconds of each finished one.
+
+    It writes only between epochs (at the start of training and at each epoch's end), never
+    inside an epoch's timed span, so the timing it reports costs the measurement nothing.
+    """
     import keras
 
     class _EpochProgress(keras.callbacks.Callback):
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            progress.epoch_started(seed, seed_index, seeds, 1, epochs)
+
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            progress(f"training seed {seed}, epoch {epoch + 1}/{epochs}")
+            progress.mark_epoch_start()
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            progress.epoch_finished(epoch + 2 if epoch + 1 < epochs else None)
 
     return _EpochProgress()
 
@@ -158,7 +152,9 @@ def probe_peak(case: CaseConfig) -> dict[str, Any]:
     fixed = os.environ.get(PEAK_ENV)
     if fixed:
         return {"gflops": float(fixed), "probe": f"${PEAK_ENV} (test hook, nothing measured)"}
-    return backends.get(case.backend).probe_peak(case.device)
+    budget = case.peak_probe or {}
+    return backends.get(case.backend).probe_peak(
+        case.device, repeats=int(budget.get("repeats", 5)), budget_s=float(budget.get("budget_s", 1.5)))
 
 
 def child_machine_info(case: CaseConfig, device: dict[str, Any]) -> dict[str, Any]:

@@ -64,6 +64,14 @@ def draw_figures(run: dict[str, Any], run_dir: Path) -> dict[str, Path]:
     return drawn
 
 
+def _subset(train: dict[str, Any]) -> str:
+    """' on the first N training images (a smoke run, not the seed workload)' when cut, else ''."""
+    count = train.get("train_samples")
+    if not count:
+        return ""
+    return f" on the first {count:,} training images only (a smoke run, not the seed workload of all 60,000)"
+
+
 def markdown(run: dict[str, Any], figures: dict[str, Path]) -> str:
     """The report's Markdown: header, each table, the figures, and failure tails."""
     workload = run.get("workload") or {}
@@ -73,7 +81,7 @@ def markdown(run: dict[str, Any], figures: dict[str, Path]) -> str:
         f"# mnist-mlp benchmark {run['run_id']}",
         "",
         f"- created (UTC): {run['created_utc']}; status: **{run['status']}**; profile: {run.get('profile', '–')}",
-        f"- workload: {train.get('epochs', '–')} epochs, batch {train.get('batch_size', '–')}, validation split "
+        f"- workload: {train.get('epochs', '–')} epochs{_subset(train)}, batch {train.get('batch_size', '–')}, validation split "
         f"{train.get('validation_split', '–')}, jit_compile={train.get('jit_compile', '–')}, "
         f"steps_per_execution={train.get('steps_per_execution', '–')}, seeds {workload.get('seeds', '–')}, "
         f"inference batch sizes {workload.get('batch_sizes', '–')}",
