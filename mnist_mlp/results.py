@@ -46,6 +46,8 @@ without anything else. Layout (schema_version 2; version 1 files still load)::
                           "gflops": float, "percent_of_peak": float | null} ],
           "latency_ms": {"<path>": {"p50", "p90", "p99", "rounds", "samples_ms": [per-round ms]}},
           "agreement": {"max_abs_diff", "argmax_agreement", …} | null,
+          "training_agreement": {"steps", "max_diff": {"loss", "gradients", "weights"}, "tolerance",
+                                 "per_step": [...], "ok"} | {"skipped": why} | null,   # verify --training
           "confusion_matrix": 10x10 ints | null } ],
       "gate": null | {…},    # written by the accuracy gate
       "resumed": [{"at": "<UTC>", "cases": ["torch-cpu", …],     # only in a run continued by

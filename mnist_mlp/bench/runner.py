@@ -537,7 +537,7 @@ def _record(plan: CasePlan, status: str, reason: str | None) -> dict[str, Any]:
         "id": plan.case_id, "backend": plan.backend, "device": plan.device, "status": status,
         "reason": reason, "stderr_tail": None, "duration_s": 0.0, "raw_benchmark_json": None, "log": None,
         "device_name": None, "note": None, "training": None, "inference": [], "latency_ms": {},
-        "agreement": None, "confusion_matrix": None,
+        "agreement": None, "training_agreement": None, "confusion_matrix": None,
         "compile_overrides": dict(plan.variant) or None, "flops": None, "peak": None, "precision": None,
         "load": None, "busy": False, "unstable": False, "machine_flags": [],
     }
