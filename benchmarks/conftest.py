@@ -21,6 +21,7 @@ import pytest
 
 from mnist_mlp.bench import suite
 from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, CaseConfig, load_from_env
+from mnist_mlp.bench.child import watch_parent
 from mnist_mlp.bench.direct import PATHS_FOR_BACKEND, PATHS_FOR_NUMPY
 
 CASE: CaseConfig = load_from_env()
@@ -33,6 +34,7 @@ _EXIT: dict[str, Any] = {"status": None}
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    watch_parent()  # end this case's processes if the runner dies (a no-op when run by hand)
     _UNAVAILABLE["reason"] = suite.select_backend(CASE)
 
 

@@ -83,7 +83,25 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
     progress.phase("agreement", detail="against the NumPy reference")
     benchmark.extra_info.update(_seed0_checks(case, first.model, mnist))
     _write_side(case, benchmark, machine_info)
+    progress.phase("agreement", detail=f"{TRAINING_CHECK_STEPS} training steps against the NumPy training reference")
+    benchmark.extra_info["training_agreement"] = _training_check(case, mnist)
+    _write_side(case, benchmark, machine_info)
     state["model"] = first.model
+
+
+#: steps of the training check per case: cheap (a few seconds), and enough to see a wrong optimizer
+TRAINING_CHECK_STEPS = 5
+
+
+def _training_check(case, mnist) -> dict:
+    """``verify --training`` for this case's backend: K steps from the seed-0 initial weights against
+    NumPy; FP32 only (its tolerances were measured there), so a TF32 case records why it has none."""
+    if case.precision != "fp32":
+        return {"skipped": f"the training check's tolerances are FP32's; this case runs {case.precision}"}
+    from mnist_mlp.verify_training import verify_training
+
+    return verify_training(case.backend, mnist.x_train, mnist.y_train, steps=TRAINING_CHECK_STEPS,
+                           config=case.train_config(0))
 
 
 def _seed0_checks(case, model, mnist) -> dict:

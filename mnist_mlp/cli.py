@@ -158,6 +158,10 @@ VERIFY_TOLERANCE = {"fp32": 1e-5, "tf32": 1e-2}
 def cmd_verify(args: argparse.Namespace) -> int:
     from mnist_mlp import backends
 
+    if args.training:
+        return cmd_verify_training(args)
+    if args.model is None:
+        raise UsageError("verify: --model is required (or --training, which needs no model)")
     backend = _select(args)
     policy = backends.get(backend).precision_policy(args.device, args.precision)
     if args.tolerance is None:
@@ -227,6 +231,48 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_training(args: argparse.Namespace) -> int:
+    """``verify --training``: K steps in the backend beside the NumPy training reference."""
+    if args.precision != "fp32":
+        raise UsageError("verify --training: only --precision fp32 (its tolerances were measured in FP32)")
+    backend = _select(args)
+    from mnist_mlp import backends
+
+    precision = backends.get(backend).precision_policy(args.device, args.precision)
+    from mnist_mlp.reference_training import AdamSettings
+    from mnist_mlp.verify_training import TOLERANCE, verify_training
+
+    tolerance = None if args.tolerance is None else {key: args.tolerance for key in TOLERANCE}
+    reference_adam = None
+    if args.reference_adam:
+        try:
+            reference_adam = AdamSettings(**{key: float(value) for key, value in args.reference_adam})
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--reference-adam: {exc}") from None
+    data = _load_data(args)
+    try:
+        result = verify_training(backend, data.x_train, data.y_train, steps=args.steps,
+                                 reference_adam=reference_adam, tolerance=tolerance)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    lines = [f"{backend} vs NumPy, {result['steps']} training steps of batch {result['batch_size']} "
+             f"(largest |difference| after each step):", "step  loss      gradients  weights"]
+    lines += [f"{r['step']:>4}  {r['loss_diff']:.2e}  {r['gradients_diff']:.2e}   {r['weights_diff']:.2e}"
+              for r in result["per_step"]]
+    worst = result["max_diff"]
+    lines.append("tolerance " + ", ".join(f"{q} {result['tolerance'][q]:g}" for q in worst) + f": {'OK' if result['ok'] else 'MISMATCH'}")
+    emit(args, {**result, "precision": precision}, "\n".join(lines))
+    return 0 if result["ok"] else 1
+
+
+def _adam_setting(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` for ``--reference-adam``."""
+    key, sep, value = text.partition("=")
+    if not sep or key not in ("learning_rate", "beta_1", "beta_2", "epsilon"):
+        raise argparse.ArgumentTypeError(f"expected learning_rate|beta_1|beta_2|epsilon=VALUE, got {text!r}")
+    return key, value
+
+
 def _common(parser: argparse.ArgumentParser, *, model: bool, backend: bool = True) -> None:
     if backend:
         parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
@@ -278,12 +324,20 @@ def build_parser() -> argparse.ArgumentParser:
     _common(evaluate, model=True)
     evaluate.set_defaults(handler=cmd_evaluate)
 
-    verify = sub.add_parser("verify", help="compare a backend's predictions with the NumPy forward pass")
-    _common(verify, model=True)
+    verify = sub.add_parser("verify", help="compare a backend's predictions (or, with --training, its training steps) with NumPy")
+    _common(verify, model=False)
+    verify.add_argument("--model", type=Path, help="a .keras file written by 'mnist-mlp train' (the forward check needs it)")
+    verify.add_argument("--training", action="store_true",
+                        help="check training instead: K steps from the seeded initial weights, backend vs the NumPy reference")
+    verify.add_argument("--steps", type=argtypes.positive_int, default=10, help="training steps for --training (default: 10)")
+    verify.add_argument("--reference-adam", type=_adam_setting, action="append", metavar="KEY=VALUE",
+                        help="change the NumPy side's Adam (learning_rate, beta_1, beta_2, epsilon): a deliberately "
+                             "wrong optimizer, to show --training catches it")
     verify.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="matmul precision on a GPU: fp32 (TF32 off, the default) or tf32 (tensor cores)")
     verify.add_argument("--tolerance", type=argtypes.non_negative_float,
-                        help="largest allowed |difference| (default: 1e-5 in fp32, 1e-2 in tf32, whose matmul inputs keep 10 mantissa bits)")
+                        help="largest allowed |difference| (default: 1e-5 in fp32, 1e-2 in tf32, whose matmul inputs keep 10 mantissa bits; "
+                             "with --training one value for loss, gradients and weights, default 3e-5, 5e-6, 5e-6)")
     verify.set_defaults(handler=cmd_verify)
 
     predict = sub.add_parser("predict", help="digit and probabilities for single images")

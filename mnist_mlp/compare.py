@@ -7,18 +7,23 @@ p50 (samples: ``latency_ms[path]["samples_ms"]``, the latency benchmark's own pe
 a run without them has no latency spread; the throughput sweep's batch-1 rounds are a different
 measurement and are not used for it).
 
-When is a difference real? Both must hold, else it is "within noise":
+When is a difference real? A named two-sided test from scipy says whether it is beyond noise
+(``p < ALPHA``, 0.05), and every verdict shows the test, its p-value and an effect size:
 
-1. ``|difference| > 2 * sqrt(sd_a**2 + sd_b**2)``: the difference of the two values is more than
-   twice the combined per-sample standard deviation (noise of two runs adds in quadrature).
-   The per-sample deviation, not the standard error: samples within one run share that run's
-   machine state (clock boost, background load, thermal), so the noise between two runs is
-   closer to the spread of single samples than to sd/sqrt(n). This keeps 200 inference rounds
-   from calling a 1% drift real, and with 3 seeds it still flags the 2x gaps between machines.
-2. The ranges do not overlap: [min, max] of the samples (up to 10 samples, i.e. seeds), or the
-   10th to 90th percentile (more samples, i.e. rounds, where one pause must not hide a change).
+* seeds (up to 10 samples a side): Welch's t-test (``scipy.stats.ttest_ind(equal_var=False)``),
+  effect size Cohen's d (difference of means over the root mean of the two variances);
+* rounds (more than 10 samples on both sides): the Mann-Whitney U test, as asv does for its
+  samples (no normality assumed: one pause is one outlier, not a shifted mean), effect size the
+  Hodges-Lehmann shift (median of all pairwise differences other - base);
+* one sample against several: a t-test of the single value against the other run's samples as
+  a new draw from them (the prediction-interval t: ``(x - mean) / (sd * sqrt(1 + 1/n))``, n - 1
+  degrees of freedom), effect size ``(x - mean) / sd``.
 
-With a single sample on both sides the spread is unknown and the table says so.
+For times and rates a difference must also be at least ``MIN_RELATIVE_CHANGE`` (5%) of the
+baseline, as asv's ``compare --factor`` does: samples within one run share that run's machine
+state (clock boost, background load), so 200 rounds can make a 1% drift "significant" that the
+next run would not repeat. Accuracy has no such floor. With a single sample on both sides the
+spread is unknown and the table says so.
 
 Runs are "not comparable" with the baseline (and left out of the metric table, with the reason)
 when what is measured differs: the schema version, the dataset's sha256, or the workload's
@@ -28,6 +33,9 @@ sizes, the backends and devices selected, the timeout, the profile and its label
 listed among the differences, and a metric or case present in one run only is shown as missing.
 ``--fail-if-slower PCT`` / ``--fail-if-less-accurate PP`` count a regression only when it exceeds
 the limit and is not within noise (or the spread is unknown), so CI does not fail on jitter.
+
+This module decides (``Comparison``, ``Verdict``: data); ``mnist_mlp.report.compare_text`` writes
+the Markdown a reader sees.
 """
 
 from __future__ import annotations
@@ -38,11 +46,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from tabulate import tabulate
+import numpy as np
 
 from mnist_mlp import results
 
-K_SIGMA = 2.0
+#: a two-sided p-value below this is a difference beyond noise
+ALPHA = 0.05
+#: times and rates: the smallest change (relative to the baseline) that counts, like asv's --factor
+MIN_RELATIVE_CHANGE = 0.05
 #: up to this many samples the range is [min, max]; above it the 10th-90th percentile
 FULL_RANGE_MAX_SAMPLES = 10
 #: the workload keys that define the measured work; the rest (seeds, batch sizes, backends,
@@ -87,6 +98,20 @@ class Verdict:
     ratio: float | None
     label: str
     significant: bool | None  # None: spread unknown or a value missing
+    test: str | None = None  # the scipy test that judged it
+    p_value: float | None = None  # its two-sided p-value
+    effect: dict[str, float | None] = field(default_factory=dict)  # cohens_d or hodges_lehmann_shift
+
+    def describe(self) -> str:
+        """``p=0.003, d=+4.2`` (or the Hodges-Lehmann shift): the evidence behind the label."""
+        if self.p_value is None:
+            return ""
+        parts = [f"p={self.p_value:.2g}"]
+        if self.effect.get("cohens_d") is not None:
+            parts.append(f"d={self.effect['cohens_d']:+.2g}")
+        if self.effect.get("hodges_lehmann_shift") is not None:
+            parts.append(f"HL shift {self.effect['hodges_lehmann_shift']:+.3g}")
+        return ", ".join(parts)
 
 
 @dataclass
@@ -160,35 +185,49 @@ def _seed_measure(per_seed: list[Mapping[str, Any]], summary: Mapping[str, Any] 
 # ---------------------------------------------------------------- judging two measures
 
 
-def _range(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    if len(ordered) <= FULL_RANGE_MAX_SAMPLES:
-        return ordered[0], ordered[-1]
-    deciles = statistics.quantiles(ordered, n=10)
-    return deciles[0], deciles[-1]
+def significance(base: Sequence[float], other: Sequence[float]) -> tuple[str, float, dict[str, float | None]]:
+    """(test name, two-sided p-value, effect size) of ``other`` against ``base``; each needs >= 1 sample
+    and one side >= 2 (see the module docstring for which test when)."""
+    from scipy import stats
+
+    a, b = np.asarray(base, dtype=float), np.asarray(other, dtype=float)
+    if min(len(a), len(b)) > FULL_RANGE_MAX_SAMPLES:
+        p = float(stats.mannwhitneyu(b, a, alternative="two-sided").pvalue)
+        return "Mann-Whitney U", p, {"hodges_lehmann_shift": float(np.median(np.subtract.outer(b, a)))}
+    if min(len(a), len(b)) >= 2:
+        spread = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2.0)
+        if spread == 0.0:  # both runs constant: any difference is outside their (zero) noise
+            return "Welch's t-test", 1.0 if a.mean() == b.mean() else 0.0, {"cohens_d": None}
+        p = float(stats.ttest_ind(b, a, equal_var=False).pvalue)
+        return "Welch's t-test", p, {"cohens_d": float((b.mean() - a.mean()) / spread)}
+    single, many, sign = (b[0], a, 1.0) if len(b) == 1 else (a[0], b, -1.0)
+    sd = float(many.std(ddof=1))
+    if sd == 0.0:
+        return "t-test of one value against the other run's samples", 1.0 if single == many.mean() else 0.0, {"cohens_d": None}
+    t = (single - many.mean()) / (sd * math.sqrt(1.0 + 1.0 / len(many)))
+    p = float(2.0 * stats.t.sf(abs(t), len(many) - 1))
+    return "t-test of one value against the other run's samples", p, {"cohens_d": float(sign * (single - many.mean()) / sd)}
 
 
 def judge(metric: Metric, base: Measure, other: Measure) -> Verdict:
-    """Ratio ``other/base`` and whether the difference is beyond both runs' spread."""
+    """Ratio ``other/base``, and whether the difference is beyond noise by a scipy test (module docstring)."""
     if base.value is None or other.value is None:
         return Verdict(None, "n/a", None)
     ratio = other.value / base.value if base.value else None
-    sds = [m.stddev for m in (base, other)]
-    if all(sd is None for sd in sds):
+    samples_a, samples_b = base.samples or [base.value], other.samples or [other.value]
+    if len(samples_a) < 2 and len(samples_b) < 2:
         return Verdict(ratio, "spread unknown", None)
-    combined = math.sqrt(sum(sd**2 for sd in sds if sd is not None))
+    test, p_value, effect = significance(samples_a, samples_b)
     diff = other.value - base.value
-    low_a, high_a = _range(base.samples or [base.value])
-    low_b, high_b = _range(other.samples or [other.value])
-    apart = high_b < low_a or high_a < low_b
-    if not (abs(diff) > K_SIGMA * combined and apart):
-        return Verdict(ratio, "within noise", False)
+    large_enough = metric.kind == "accuracy" or ratio is None or abs(ratio - 1.0) >= MIN_RELATIVE_CHANGE
+    if not (p_value < ALPHA and large_enough):
+        return Verdict(ratio, "within noise", False, test, p_value, effect)
     if metric.kind == "accuracy":
         label = "more accurate" if diff > 0 else "less accurate"
     else:
         faster = diff < 0 if metric.kind == "time" else diff > 0
         label = "faster" if faster else "slower"
-    return Verdict(ratio, label, True)
+    return Verdict(ratio, label, True, test, p_value, effect)
 
 
 def slower_percent(metric: Metric, base: Measure, other: Measure) -> float | None:
@@ -319,7 +358,9 @@ class Comparison:
                 "baseline": self.runs[0].label,
                 "not_comparable": self.not_comparable,
                 "differences": [{"key": k, "values": v} for k, v in self.differences],
-                "rule": f"different when |diff| > {K_SIGMA:g} x sqrt(sd_a^2 + sd_b^2) and the sample ranges do not overlap",
+                "rule": (f"different when a two-sided test gives p < {ALPHA:g} (Welch's t-test for seeds, Mann-Whitney U "
+                         f"for more than {FULL_RANGE_MAX_SAMPLES} rounds a side) and, for times and rates, the change is at "
+                         f"least {MIN_RELATIVE_CHANGE:.0%}"),
                 "rows": [
                     {
                         "case": row.case,
@@ -331,7 +372,8 @@ class Comparison:
                             for m in row.measures
                         ],
                         "versus_first": [
-                            None if v is None else {"ratio": v.ratio, "verdict": v.label, "significant": v.significant}
+                            None if v is None else {"ratio": v.ratio, "verdict": v.label, "significant": v.significant,
+                                                    "test": v.test, "p_value": v.p_value, "effect": v.effect or None}
                             for v in row.verdicts
                         ],
                     }
@@ -343,82 +385,16 @@ class Comparison:
         )
 
     def to_markdown(self, chart: str | None = None) -> str:
-        lines = ["# Comparison of runs", ""]
-        run_rows = [
-            [r.label, r.run_id, r.run["created_utc"], _machine_line(r.run), r.path, "; ".join(self.not_comparable.get(r.label, [])) or "yes"]
-            for r in self.runs
-        ]
-        lines += [tabulate(run_rows, headers=["run", "run id", "created (UTC)", "machine", "file", "comparable with A"], tablefmt="github"), ""]
-        if len(self.comparable) < 2:
-            lines += ["**Not comparable**: no run can be compared with the baseline A; see the reasons above.", ""]
-        else:
-            lines += [
-                f"Ratios are to run A. A difference counts when it exceeds {K_SIGMA:g} x the combined standard deviation "
-                "of the samples (seeds or rounds) and the sample ranges do not overlap; otherwise it is within noise.",
-                "",
-                self.table(),
-                "",
-            ]
-        if self.missing:
-            lines += ["Not in every run (shown as —):", ""] + [f"- {m}" for m in self.missing] + [""]
-        flagged = [(label, case, flags) for label, cases in self.machine_flags.items() for case, flags in cases.items() if flags]
-        if flagged:
-            lines += ["## Measured on a machine that was not clean", "",
-                      "Values marked [busy] or [unstable] were measured while other processes or the hypervisor took "
-                      "CPU time, or while the device's peak moved by more than 10%: treat their differences with care.", ""]
-            lines += [f"- run {label}, {case}: {'; '.join(flags)}" for label, case, flags in flagged] + [""]
-        lines += ["## What differs between the runs", ""]
-        if self.differences:
-            diff_rows = [[key, *(_short(v) for v in values)] for key, values in self.differences]
-            lines.append(tabulate(diff_rows, headers=["field", *(r.label for r in self.runs)], tablefmt="github"))
-        else:
-            lines.append("Same machine and software in every run.")
-        if chart:
-            lines += ["", f"![comparison]({chart})"]
-        return "\n".join(lines) + "\n"
+        """The comparison as Markdown, written by ``mnist_mlp.report.compare_text``."""
+        from mnist_mlp.report.compare_text import comparison_markdown
+
+        return comparison_markdown(self, chart)
 
     def table(self) -> str:
-        used = self.comparable
-        headers = ["case", "metric"] + [self.runs[used[0]].label] + [f"{self.runs[i].label} (vs A)" for i in used[1:]]
-        body = []
-        for row in self.rows:
-            cells = [row.case, f"{row.metric.label} ({row.metric.unit})"]
-            for position, index in enumerate(used):
-                text = format_measure(row.metric, row.measures[index])
-                if text != "—":
-                    text += self.marks(index, row.case)
-                verdict = row.verdicts[index]
-                if position and verdict is not None:
-                    ratio = "" if verdict.ratio is None else f"x{verdict.ratio:.2f}, "
-                    text = f"{text} ({ratio}{verdict.label})" if text != "—" else text
-                cells.append(text)
-            body.append(cells)
-        return tabulate(body, headers=headers, tablefmt="github")
+        """The metric table (Markdown), written by ``mnist_mlp.report.compare_text``."""
+        from mnist_mlp.report.compare_text import comparison_table
 
-
-def format_measure(metric: Metric, measure: Measure | None) -> str:
-    if measure is None or measure.value is None:
-        return "—" if measure is None or not measure.note else measure.note
-    scale = 100.0 if metric.kind == "accuracy" else 1.0
-    value, sd = measure.value * scale, (measure.stddev or 0.0) * scale
-    if metric.kind == "rate":
-        text = f"{value:,.0f}" + (f" ± {sd:,.0f}" if measure.stddev else "")
-    else:
-        digits = 2 if metric.kind == "accuracy" or value < 100 else 1
-        text = f"{value:.{digits}f}" + (f" ± {sd:.{digits}f}" if measure.stddev else "")
-    return text + (f" [{measure.note}]" if measure.note else "")
-
-
-def _machine_line(run: Mapping[str, Any]) -> str:
-    machine = run.get("machine") or {}
-    cpu = (machine.get("cpu") or {}).get("model") or "?"
-    gpus = ", ".join(g.get("name", "?") for g in machine.get("gpus") or [])
-    return f"{machine.get('host', '?')} ({cpu}{'; ' + gpus if gpus else ''})"
-
-
-def _short(value: Any) -> str:
-    text = "—" if value is None else str(value)
-    return text if len(text) <= 40 else text[:39] + "…"
+        return comparison_table(self)
 
 
 def _display_order(metric: Metric) -> tuple:

@@ -14,7 +14,8 @@ Thresholds are looked up as ``"<backend>-<device>"``, then ``"<backend>"``, then
 (so a GPU run uses its backend's calibration). A backend the calibration never saw gets ``"*"``
 and the report says so; without
 those it fails (an unchecked gate must not pass). A run with no training results fails too.
-The decision is written into ``results.json`` ("gate") and ``gate.md``; nothing is deleted.
+The decision is data (``GateReport``), written into ``results.json`` ("gate"); ``gate.md`` is
+written from it by ``mnist_mlp.report.gate_text``; nothing is deleted.
 ``gate_run`` is what the harness calls at the end of the full profile.
 """
 
@@ -26,7 +27,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-from tabulate import tabulate
 
 from mnist_mlp import atomic, calibration, results
 from mnist_mlp.config import SEED_TEST_ACCURACY
@@ -97,47 +97,16 @@ class GateReport:
         return self.passed and not self.groups and not self.not_checked
 
     def to_markdown(self) -> str:
-        verdict = "PASSED" if self.passed else "FAILED"
-        if self.nothing_to_gate:
-            return "# Accuracy gate: nothing to gate\n\n" + "".join(f"- {n}\n" for n in self.notes)
-        label = self.thresholds_label + (" (PROVISIONAL)" if self.provisional and "provisional" not in self.thresholds_label.lower() else "")
-        lines = [
-            f"# Accuracy gate: {verdict}",
-            "",
-            f"Thresholds: `{self.thresholds_file}`, {label}; a healthy run fails at most "
-            f"{self.alpha:.0%} of the time. The seed notebook's figure, {self.seed_figure:.1%}, is shown "
-            "for reference: it sits at the top of a healthy run's spread and is not the threshold.",
-            "",
-            self.table(),
-        ]
-        if self.failures:
-            lines += ["", "Failures:", ""] + [f"- {f}" for f in self.failures]
-        notes = self.notes + [f"{g.key}: {n}" for g in self.groups for n in g.notes]
-        notes += [f"{case}: not checked ({why})" for case, why in self.not_checked.items()]
-        if notes:
-            lines += ["", "Notes:", ""] + [f"- {n}" for n in notes]
-        return "\n".join(lines) + "\n"
+        """``gate.md``, written by ``mnist_mlp.report.gate_text``."""
+        from mnist_mlp.report.gate_text import gate_markdown
+
+        return gate_markdown(self)
 
     def table(self) -> str:
-        rows = [
-            [
-                g.key,
-                len(g.seeds),
-                ", ".join(_pct(s.test_accuracy) for s in g.seeds),
-                _pct(g.mean),
-                _pct(g.mean_threshold),
-                _pct(g.seed_floor),
-                _pct(self.seed_figure),
-                "pass" if g.passed else "FAIL",
-            ]
-            for g in self.groups
-        ]
-        headers = ["backend-device", "seeds", "test accuracy per seed", "mean", "mean threshold", "seed floor", "seed figure", "gate"]
-        return tabulate(rows, headers=headers, tablefmt="github")
+        """The per backend x device table (Markdown), written by ``mnist_mlp.report.gate_text``."""
+        from mnist_mlp.report.gate_text import gate_table
 
-
-def _pct(value: float | None) -> str:
-    return "NaN/missing" if value is None else f"{value:.2%}"
+        return gate_table(self)
 
 
 def _finite(value: Any) -> bool:

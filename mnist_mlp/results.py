@@ -20,8 +20,9 @@ without anything else. Layout (schema_version 2; version 1 files still load)::
                    "timeout_s": float, "backends": [...], "devices": [...]},
       "cases": [ {
           "id": "jax-cpu", "backend": "jax" | "tensorflow" | "torch" | "numpy", "device": "cpu" | "gpu",
-          "status": "ok" | "skipped" | "failed" | "timeout" | "interrupted",
+          "status": "ok" | "skipped" | "failed" | "timeout" | "interrupted" | "running",
           "reason": str | null, "stderr_tail": str | null, "duration_s": float,
+          "started_utc": "2026-11-27T04:00:05Z", "ended_utc": "…",   # absent for a case never reached
           "raw_benchmark_json": "raw/jax-cpu.json" | null, "log": "raw/jax-cpu.log" | null,
           "device_name": "cpu:0" | null, "note": str | null,   # e.g. which case's weights NumPy served
           "flops": {"layers", "forward_per_sample", "train_per_sample", "weight_gradients_per_sample",
@@ -45,9 +46,18 @@ without anything else. Layout (schema_version 2; version 1 files still load)::
                           "gflops": float, "percent_of_peak": float | null} ],
           "latency_ms": {"<path>": {"p50", "p90", "p99", "rounds", "samples_ms": [per-round ms]}},
           "agreement": {"max_abs_diff", "argmax_agreement", …} | null,
+          "training_agreement": {"steps", "max_diff": {"loss", "gradients", "weights"}, "tolerance",
+                                 "per_step": [...], "ok"} | {"skipped": why} | null,   # verify --training
           "confusion_matrix": 10x10 ints | null } ],
-      "gate": null | {…}     # written by the accuracy gate
+      "gate": null | {…},    # written by the accuracy gate
+      "resumed": [{"at": "<UTC>", "cases": ["torch-cpu", …],     # only in a run continued by
+                   "replaced": [{"id", "status", "reason"}]}]    # ``bench --resume``, oldest first
     }
+
+A case is ``running`` only on disk: the runner saves that state just before its child starts, so
+a run whose parent was killed outright (SIGKILL, the OOM killer, power) says which case it was
+in; ``bench --resume`` runs such a case again. A case ``skipped`` with the reason
+``NOT_RUN_REASON`` was never reached (the run was interrupted first) and is run by a resume too.
 
 NaN and infinity are not JSON: ``sanitize`` stores them as null, and a training seed lists the
 metrics that had them in ``per_seed[].non_finite`` (the accuracy gate fails such a seed).
@@ -75,7 +85,9 @@ SCHEMA = "mnist-mlp/results"
 #: GFLOP/s counted from the layers (version 1 counted a training sample as 3 forward passes)
 SCHEMA_VERSION = 2
 RESULTS_FILE = "results.json"
-CASE_STATUSES = ("ok", "skipped", "failed", "timeout", "interrupted")
+CASE_STATUSES = ("ok", "skipped", "failed", "timeout", "interrupted", "running")
+#: the reason of a case the runner never reached because the run was interrupted first
+NOT_RUN_REASON = "not run: the run was interrupted"
 RUN_STATUSES = ("complete", "partial", "interrupted")
 INFERENCE_PATHS = ("predict", "direct", "numpy")
 #: a case id becomes part of file names (raw/<id>.json) and table rows: no path separators, no markup
@@ -186,6 +198,22 @@ def validate(run: Any, path: str | Path = "results") -> None:
     cases = _require(where, run, "cases", list, top=True)
     for index, case in enumerate(cases):
         _validate_case(f"{where}: cases[{index}]", case)
+    _validate_resumed(where, run.get("resumed"))
+
+
+def _validate_resumed(where: str, resumed: Any) -> None:
+    if resumed is None:
+        return
+    if not isinstance(resumed, list):
+        raise ResultFileError(f"{where}: resumed should be list, got {type(resumed).__name__}")
+    for index, entry in enumerate(resumed):
+        spot = f"{where}: resumed[{index}]"
+        if not isinstance(entry, dict):
+            raise ResultFileError(f"{spot} is not an object")
+        _require(spot, entry, "at", str)
+        ids = _require(spot, entry, "cases", list)
+        if not all(isinstance(case_id, str) for case_id in ids):
+            raise ResultFileError(f"{spot}.cases should list case ids")
 
 
 def _validate_case(where: str, case: Any) -> None:
@@ -199,6 +227,9 @@ def _validate_case(where: str, case: Any) -> None:
     _require(where, case, "backend", str)
     _require(where, case, "device", str)
     _require(where, case, "status", str, choices=CASE_STATUSES)
+    for key in ("started_utc", "ended_utc"):
+        if case.get(key) is not None and not isinstance(case[key], str):
+            raise ResultFileError(f"{where}.{key} should be str, got {type(case[key]).__name__}")
     if case.get("duration_s") is not None:
         _non_negative(f"{where}.duration_s", case["duration_s"])
     training = case.get("training")

@@ -9,6 +9,12 @@ to the reports folder (which is also its link in index.md). A run folder is not 
 Folders without a results.json (compare outputs, calibration notes) are passed over silently; a
 folder whose results.json is invalid is skipped with a warning, and listed under the table, so
 one damaged run never hides the others.
+
+A run that did not finish is marked ``incomplete`` with what is left (a case ``running`` when
+its parent was killed, ``interrupted``, ``not run`` or ``missing``), and a run continued by
+``bench --resume`` is marked ``resumed``; the status column shows both. Two runs may end at
+once, so the index is rebuilt under a lock (``.index.lock`` beside it): whoever writes last
+has scanned last, and the file lists both.
 """
 
 from __future__ import annotations
@@ -22,10 +28,13 @@ from urllib.parse import quote
 from tabulate import tabulate
 
 from mnist_mlp import atomic, results
+from mnist_mlp.bench.resume import unfinished
 from mnist_mlp.errors import ResultFileError
+from mnist_mlp.locks import FileLock
 
 log = logging.getLogger(__name__)
 INDEX_FILE = "index.md"
+LOCK_FILE = ".index.lock"
 #: how deep below the reports folder runs are looked for: reports/<run>, reports/<group>/<run>
 MAX_DEPTH = 2
 
@@ -42,6 +51,7 @@ class RunEntry:
         gpus = [g.get("name", "?") for g in machine.get("gpus") or []]
         cases = run.get("cases", [])
         gate = run.get("gate")
+        left = unfinished(run)
         return {
             "folder": self.folder,
             "run_id": run["run_id"],
@@ -51,6 +61,9 @@ class RunEntry:
             "gpus": gpus,
             "profile": run.get("profile"),
             "status": run["status"],
+            "incomplete": run["status"] == "interrupted" or bool(left),
+            "unfinished": left or [],
+            "resumed": len(run.get("resumed") or []),
             "cases": [c["id"] + ("" if c["status"] == "ok" else f" ({c['status']})") for c in cases],
             "headline": [h for h in (_headline(c) for c in cases if c["status"] == "ok") if h],
             "gate": None if not isinstance(gate, dict) else ("pass" if gate.get("passed") else "FAIL"),
@@ -121,16 +134,28 @@ def render(entries: list[RunEntry], skipped: Mapping[str, str]) -> str:
             r = entry.row()
             machine = f"{r['host']} ({r['cpu']}" + (f"; {', '.join(r['gpus'])}" if r["gpus"] else "") + ")"
             rows.append([
-                r["date"], _link(r["folder"], r["run_id"]), machine, r["profile"], r["status"],
+                r["date"], _link(r["folder"], r["run_id"]), machine, r["profile"], _status(r),
                 ", ".join(r["cases"]), "; ".join(r["headline"]), r["gate"] or "—",
             ])
         headers = ["date (UTC)", "run", "machine", "profile", "status", "backends x devices", "headline (training time, test accuracy)", "gate"]
         lines.append(tabulate(rows, headers=headers, tablefmt="github"))
+        if any(entry.row()["incomplete"] for entry in entries):
+            lines += ["", "An incomplete run continues with `mnist-mlp bench --resume <reports folder>/<run>`."]
     else:
         lines.append("No runs yet.")
     if skipped:
         lines += ["", "Skipped (invalid results.json):", ""] + [f"- `{name}`: {why}" for name, why in skipped.items()]
     return "\n".join(lines) + "\n"
+
+
+def _status(row: Mapping[str, Any]) -> str:
+    """``partial, incomplete (torch-cpu running, numpy-cpu missing), resumed 2x``."""
+    text = row["status"]
+    if row["incomplete"]:
+        text += ", incomplete" + (f" ({', '.join(row['unfinished'])})" if row["unfinished"] else "")
+    if row["resumed"]:
+        text += ", resumed" + (f" {row['resumed']}x" if row["resumed"] > 1 else "")
+    return text
 
 
 def _link(folder: str, run_id: str) -> str:
@@ -140,6 +165,8 @@ def _link(folder: str, run_id: str) -> str:
 
 
 def write_index(reports_dir: str | Path) -> Path:
-    """Rebuild ``reports_dir/index.md`` atomically; returns its path."""
-    entries, skipped = scan(reports_dir)
-    return atomic.write_text(Path(reports_dir) / INDEX_FILE, render(entries, skipped))
+    """Rebuild ``reports_dir/index.md`` atomically, under the index lock; returns its path."""
+    root = atomic.ensure_writable_dir(reports_dir)
+    with FileLock(root / LOCK_FILE):
+        entries, skipped = scan(root)
+        return atomic.write_text(root / INDEX_FILE, render(entries, skipped))

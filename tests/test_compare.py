@@ -60,16 +60,79 @@ def test_real_difference_is_named_with_ratio(tmp_path):
     assert "slower" in markdown and "software.keras" in markdown
 
 
-def test_judge_rule_needs_both_spread_and_separated_ranges():
+def test_judge_rule_is_a_named_test_with_p_value_and_effect():
     metric = compare.Metric("m", "m", "time", "s")
     far_but_overlapping = compare.judge(metric, compare.Measure(10.0, [9.0, 10.0, 11.0]), compare.Measure(10.5, [10.4, 10.5, 10.6]))
-    assert far_but_overlapping.label == "within noise"
+    assert far_but_overlapping.label == "within noise" and far_but_overlapping.p_value > 0.05
     clear = compare.judge(metric, compare.Measure(10.0, [9.9, 10.0, 10.1]), compare.Measure(12.0, [11.9, 12.0, 12.1]))
-    assert clear.label == "slower" and clear.significant
+    assert clear.label == "slower" and clear.significant and clear.test == "Welch's t-test"
+    assert clear.p_value < 1e-4 and clear.effect["cohens_d"] == pytest.approx(20.0)  # 2.0 / sd 0.1
     unknown = compare.judge(metric, compare.Measure(10.0, [10.0]), compare.Measure(12.0, [12.0]))
-    assert unknown.label == "spread unknown" and unknown.significant is None
+    assert unknown.label == "spread unknown" and unknown.significant is None and unknown.p_value is None
     rate = compare.Metric("r", "r", "rate", "/s")
     assert compare.judge(rate, compare.Measure(100.0, [99.0, 100.0, 101.0]), compare.Measure(200.0, [199.0, 200.0, 201.0])).label == "faster"
+
+
+def test_welch_not_student_p_value_by_hand():
+    """Unequal variances and sizes: the p-value is Welch's (Satterthwaite's df), not the pooled t's."""
+    from scipy import stats
+
+    a, b = [10.0, 10.1, 9.9, 10.05], [11.0, 13.0, 9.0, 12.0, 14.0, 10.0]
+    ma, mb = sum(a) / len(a), sum(b) / len(b)
+    va, vb = (sum((x - ma) ** 2 for x in a) / 3), (sum((x - mb) ** 2 for x in b) / 5)
+    se2 = va / 4 + vb / 6
+    df = se2**2 / ((va / 4) ** 2 / 3 + (vb / 6) ** 2 / 5)
+    welch_p = 2 * stats.t.sf(abs(mb - ma) / se2**0.5, df)
+    verdict = compare.judge(compare.Metric("m", "m", "time", "s"), compare.Measure(ma, a), compare.Measure(mb, b))
+    assert verdict.p_value == pytest.approx(welch_p, rel=1e-9)
+    student_p = stats.ttest_ind(b, a, equal_var=True).pvalue
+    assert abs(student_p - welch_p) > 0.01  # the two differ here, so the check above can tell them apart
+
+
+def test_rounds_use_mann_whitney_with_hodges_lehmann_shift():
+    base = [1.0 + 0.01 * i for i in range(30)]
+    other = [x + 0.3 for x in base]
+    verdict = compare.judge(compare.Metric("l", "l", "time", "ms"), compare.Measure(1.145, base), compare.Measure(1.445, other))
+    assert verdict.test == "Mann-Whitney U" and verdict.label == "slower"
+    assert verdict.effect["hodges_lehmann_shift"] == pytest.approx(0.3)
+    from scipy import stats
+
+    assert verdict.p_value == pytest.approx(stats.mannwhitneyu(other, base, alternative="two-sided").pvalue)
+
+
+def test_small_drift_over_many_rounds_is_within_noise_but_accuracy_has_no_floor():
+    """200 rounds make a 1% drift 'significant' (p tiny); below 5% a time or rate is still within noise."""
+    base = [100.0 + (i % 10) * 0.1 for i in range(200)]
+    other = [x * 1.01 for x in base]
+    rate = compare.judge(compare.Metric("r", "r", "rate", "/s"), compare.Measure(100.45, base), compare.Measure(101.45, other))
+    assert rate.p_value < 1e-6 and rate.label == "within noise" and rate.significant is False
+    accuracy = compare.Metric("a", "a", "accuracy", "%")
+    drop = compare.judge(accuracy, compare.Measure(0.976, [0.975, 0.976, 0.977]), compare.Measure(0.966, [0.965, 0.966, 0.967]))
+    assert drop.label == "less accurate" and drop.p_value < 0.01
+
+
+def test_one_sample_against_several_is_a_prediction_interval_t():
+    from scipy import stats
+
+    many = [60.0, 61.0, 60.5]
+    metric = compare.Metric("m", "m", "time", "s")
+    near = compare.judge(metric, compare.Measure(60.5, many), compare.Measure(60.3, [60.3]))
+    sd = 0.5
+    assert near.p_value == pytest.approx(2 * stats.t.sf(0.2 / (sd * (1 + 1 / 3) ** 0.5), 2))
+    assert near.label == "within noise"
+    far = compare.judge(metric, compare.Measure(60.5, many), compare.Measure(90.0, [90.0]))
+    assert far.label == "slower" and far.p_value < 0.01 and far.effect["cohens_d"] == pytest.approx(59.0)
+
+
+def test_markdown_shows_p_value_and_effect(tmp_path):
+    a, b = _runs(tmp_path, [case(walls=(90.0, 91.0, 92.0), seed=3), case("torch", walls=(80.5, 81.0, 79.5), seed=4)])
+    result = compare.compare(compare.load_runs([a, b]))
+    markdown = result.to_markdown()
+    wall = _rows(result, "jax-cpu")["training.wall_seconds"].verdicts[1]
+    assert f"slower, {wall.describe()}" in markdown and "p=" in wall.describe() and "d=+" in wall.describe()
+    assert "Welch's t-test" in markdown and "Mann-Whitney U" in markdown
+    row = next(r for r in result.to_dict()["rows"] if r["case"] == "jax-cpu" and r["metric"] == "training.wall_seconds")
+    assert row["versus_first"][1]["test"] == "Welch's t-test" and row["versus_first"][1]["p_value"] == wall.p_value
 
 
 @pytest.mark.parametrize(

@@ -89,14 +89,77 @@ def test_more_seeds_tighten_the_mean_threshold(shipped):
     assert calibration.seed_floor(params, 10) < calibration.seed_floor(params, 3)
 
 
-def test_healthy_runs_fail_at_most_one_in_a_hundred(shipped):
-    """Simulated healthy runs (3 backends x 3 seeds from the calibration's own normal) fail <= 1%."""
-    params = shipped["thresholds"]["*"]
-    rng = np.random.default_rng(0)
-    seeds = rng.normal(params["mean"], params["sigma"], size=(20_000, 3, 3))
-    mean_bad = seeds.mean(axis=2) < calibration.mean_threshold(params, 3, groups=3)
-    floor_bad = (seeds < calibration.seed_floor(params, 3, groups=3)).any(axis=2)
-    assert (mean_bad | floor_bad).any(axis=1).mean() <= 0.01
+def false_alarm_rate(mean_threshold, seed_floor, m: int, n: int, groups: int, trials: int = 40_000, seed: int = 0) -> float:
+    """Share of healthy runs the gate fails when every trial draws its *own* calibration.
+
+    Each trial: m calibration seeds from a known normal, thresholds derived from their mean and
+    stddev by the formulas under test, then a healthy run (``groups`` x ``n`` seeds from the same
+    normal) judged by them. Thresholds are mean_hat - c * sd_hat with c from the functions at unit
+    scale (the formulas are linear in mean and sigma), so the real code is what is simulated.
+    """
+    unit = {"mean": 0.0, "sigma": 1.0, "df": m - 1, "m": m}
+    c_mean, c_floor = -mean_threshold(unit, n, groups), -seed_floor(unit, n, groups)
+    rng = np.random.default_rng(seed)
+    mu, sigma = 0.976, 0.0024
+    calibration_draws = rng.normal(mu, sigma, size=(trials, m))
+    mean_hat, sd_hat = calibration_draws.mean(axis=1), calibration_draws.std(axis=1, ddof=1)
+    runs = rng.normal(mu, sigma, size=(trials, groups, n))
+    mean_bad = runs.mean(axis=2) < (mean_hat - c_mean * sd_hat)[:, None]
+    floor_bad = (runs < (mean_hat - c_floor * sd_hat)[:, None, None]).any(axis=2)
+    return float((mean_bad | floor_bad).any(axis=1).mean())
+
+
+def _binomial_ceiling(trials: int = 40_000, alpha: float = calibration.ALPHA) -> float:
+    """The largest failure share a true rate of alpha gives in 99.9% of simulations."""
+    from scipy.stats import binom
+
+    return float(binom.ppf(0.999, trials, alpha)) / trials
+
+
+def _mean_without_estimation_term(params, n, groups=1, alpha=calibration.ALPHA):
+    from scipy.stats import t
+
+    return params["mean"] - t.ppf(1 - alpha / (2 * groups), params["df"]) * params["sigma"] * np.sqrt(1 / n)
+
+
+def _floor_without_estimation_term(params, n, groups=1, alpha=calibration.ALPHA):
+    from scipy.stats import t
+
+    return params["mean"] - t.ppf(1 - alpha / (2 * groups * n), params["df"]) * params["sigma"]
+
+
+def _plain_z_mean(params, n, groups=1, alpha=calibration.ALPHA):
+    from scipy.stats import norm
+
+    return params["mean"] - norm.ppf(1 - alpha / (2 * groups)) * params["sigma"] * np.sqrt(1 / n)
+
+
+def _plain_z_floor(params, n, groups=1, alpha=calibration.ALPHA):
+    from scipy.stats import norm
+
+    return params["mean"] - norm.ppf(1 - alpha / (2 * groups * n)) * params["sigma"]
+
+
+#: (calibration seeds m, seeds per group n, groups G): the committed calibration's m = 16, and a small one
+SIMULATED = [(16, 3, 3), (16, 5, 1), (5, 5, 1), (5, 1, 1)]
+
+
+@pytest.mark.parametrize("m, n, groups", SIMULATED)
+def test_healthy_runs_fail_at_most_one_in_a_hundred_with_a_fresh_calibration_each_trial(m, n, groups):
+    rate = false_alarm_rate(calibration.mean_threshold, calibration.seed_floor, m, n, groups)
+    assert rate <= _binomial_ceiling(), rate
+
+
+def test_the_false_alarm_simulation_catches_a_formula_without_the_estimation_term():
+    """Dropping sqrt(1/m) (the uncertainty of the calibration's own mean) fails the test above;
+    a plain z bound fails it everywhere. So the test can fail, and it checks what it claims."""
+    ceiling = _binomial_ceiling()
+    for m, n, groups in [(16, 5, 1), (5, 5, 1)]:
+        rate = false_alarm_rate(_mean_without_estimation_term, _floor_without_estimation_term, m, n, groups)
+        assert rate > ceiling, (m, n, groups, rate)
+    for m, n, groups in SIMULATED:
+        rate = false_alarm_rate(_plain_z_mean, _plain_z_floor, m, n, groups)
+        assert rate > ceiling, (m, n, groups, rate)
 
 
 def test_calibration_pools_indistinguishable_backends_and_splits_distinct_ones():
@@ -110,20 +173,26 @@ def test_calibration_pools_indistinguishable_backends_and_splits_distinct_ones()
 
 
 def test_shipped_thresholds_come_from_the_committed_runs_and_the_package_copy_matches():
+    """The whole committed thresholds file, recomputed from the committed calibration runs.
+
+    Every field (the accuracies, mean, sigma, df, m, the ANOVA/Bartlett pooling decision, each
+    threshold, the printed examples) must equal what ``calibrate`` derives now; only the creation
+    time is taken from the file. A hand edit of any number fails here.
+    """
     repo = json.loads((ROOT / "reports" / "calibration" / "thresholds.json").read_text())
     packaged = json.loads(calibration.PACKAGED.read_text())
     assert repo == packaged, "copy reports/calibration/thresholds.json to mnist_mlp/thresholds.json"
     assert not repo["provisional"]
-    runs = [(str(path), results.load(ROOT / path)) for path in
-            ("reports/reference/20261127T041628Z_vm", "reports/calibration/jax-10-seeds")]
+    paths = ("reports/reference/20261127T041628Z_vm", "reports/calibration/jax-10-seeds")
+    runs = [(str(path), results.load(ROOT / path)) for path in paths]
     accuracies, workload = calibration.accuracies_from_runs(runs)
     assert {backend: len(values) for backend, values in accuracies.items()} == {"jax": 10, "tensorflow": 3, "torch": 3}
-    assert workload == repo["workload"]
-    for backend, values in accuracies.items():
-        assert repo["calibration"][backend]["accuracies"] == pytest.approx(values)
-    pooled = [value for values in accuracies.values() for value in values]
-    assert repo["thresholds"]["*"]["mean"] == pytest.approx(np.mean(pooled))
-    assert repo["thresholds"]["*"]["m"] == len(pooled) == 16
+    assert repo["sources"] == [f"{path} ({run['run_id']})" for path, (_, run) in zip(paths, runs)]
+    recomputed = calibration.calibrate(accuracies, label=repo["label"], provisional=False, sources=repo["sources"],
+                                       workload=workload, alpha=repo["alpha"])
+    recomputed["created_utc"] = repo["created_utc"]
+    assert json.loads(json.dumps(recomputed)) == repo
+    assert repo["thresholds"]["*"]["m"] == 16 and repo["decision"]["per_backend"] is False
 
 
 def test_cli_gate_records_decision_and_exit_codes(tmp_path, capsys):

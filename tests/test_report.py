@@ -133,3 +133,19 @@ def test_report_command_refuses_a_bad_file(tmp_path, capsys):
 def test_report_command_missing_file(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nowhere")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_training_agreement_table_beside_the_forward_one(run, tmp_path):
+    """A case's ``verify --training`` record becomes a row with its largest differences and verdict."""
+    jax = next(case for case in run["cases"] if case["id"] == "jax-cpu")
+    jax["training_agreement"] = {
+        "steps": 5, "ok": False, "tolerance": {"loss": 3e-5, "gradients": 5e-6, "weights": 5e-6},
+        "max_diff": {"loss": 2.4e-07, "gradients": 3.7e-08, "weights": 1.5e-03}, "per_step": [],
+    }
+    headers, rows = tables.training_agreement_table(run)
+    assert rows == [["jax-cpu", "5", "2.40e-07", "3.70e-08", "1.50e-03", "MISMATCH (tolerance 5.00e-06 on weights)"]]
+    render_report(run, tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    assert "## Training agreement with the NumPy reference" in text and "1.50e-03" in text
+    jax["training_agreement"] = {"skipped": "this case runs tf32"}
+    assert tables.training_agreement_table(run)[1][0][-1] == "not run: this case runs tf32"

@@ -151,7 +151,7 @@ def seed(run: dict) -> dict:
         (lambda r: case(r).update(id="/tmp/x"), r"cases\[0\]\.id '/tmp/x' may hold only .*"),
         (lambda r: case(r).update(id="jax|cpu\n"), r"cases\[0\]\.id 'jax\|cpu\\n' may hold only .*"),
         (lambda r: case(r).update(id=""), r"cases\[0\]\.id '' may hold only .*"),
-        (lambda r: case(r).update(status="fine"), r"cases\[0\]\.status is 'fine', expected one of ok, skipped, failed, timeout, interrupted"),
+        (lambda r: case(r).update(status="fine"), r"cases\[0\]\.status is 'fine', expected one of ok, skipped, failed, timeout, interrupted, running"),
         (lambda r: case(r).update(duration_s="12.5"), r"cases\[0\]\.duration_s should be a number, got str"),
         (lambda r: case(r).update(duration_s=True), r"cases\[0\]\.duration_s should be a number, got bool"),
         (lambda r: case(r)["inference"][0].update(batch_size=32.0), r"cases\[0\]\.inference\[0\]\.batch_size should be int, got float"),

@@ -171,6 +171,11 @@ class Backend:
         """The model on the batch ``x`` through the framework's own compiled path, as NumPy."""
         raise NotImplementedError
 
+    def loss_and_gradients(self, model: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
+        """The model's mean sparse categorical cross-entropy on ``(x, y)`` and its gradients with
+        respect to ``model.trainable_variables``, by the framework's own autodiff (``verify --training``)."""
+        raise NotImplementedError
+
     def matmul_probe(self, device: str, size: int) -> Callable[[], None]:
         """A zero-argument FP32 ``size`` x ``size`` matmul on ``device`` that returns when finished."""
         raise NotImplementedError

@@ -74,6 +74,21 @@ class JaxBackend(Backend):
         inputs = jnp.asarray(x)
         return lambda: np.asarray(call(trainable, non_trainable, inputs))
 
+    def loss_and_gradients(self, model: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
+        """The compiled loss and ``jax.value_and_grad`` over ``stateless_call`` at the model's weights."""
+        jax = self.module()
+        import keras
+
+        loss_fn = keras.losses.SparseCategoricalCrossentropy()
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def loss_of(trainable: Any) -> Any:
+            outputs, _ = model.stateless_call(trainable, non_trainable, x, training=True)
+            return loss_fn(y, outputs)
+
+        loss, grads = jax.jit(jax.value_and_grad(loss_of))([v.value for v in model.trainable_variables])
+        return float(loss), [np.asarray(g) for g in grads]
+
     def matmul_probe(self, device: str, size: int) -> Callable[[], None]:
         jax = self.module()
         import jax.numpy as jnp

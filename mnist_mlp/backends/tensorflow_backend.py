@@ -14,6 +14,8 @@ class TensorFlowBackend(Backend):
     module_name = "tensorflow"
     packages = ("keras", "tensorflow")
     tf32_switch = "tf.config.experimental.enable_tensor_float_32_execution"
+    #: the traced gradient function of the last model seen by ``loss_and_gradients``
+    _grad_functions: dict = {}
 
     def device_names(self) -> list[str]:
         tf = self.module()
@@ -57,6 +59,28 @@ class TensorFlowBackend(Backend):
             with tf.device("/GPU:0"):
                 inputs = tf.identity(inputs)  # copied to the GPU once, not on every timed call
         return lambda: call(inputs).numpy()
+
+    def loss_and_gradients(self, model: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
+        """The loss and ``tf.GradientTape`` gradients, inside ``tf.function`` like Keras' train step.
+
+        In a graph Keras takes the loss from the softmax's logits (``_get_logits``), as in training.
+        """
+        tf = self.module()
+        import keras
+
+        run = self._grad_functions.get(id(model))
+        if run is None:  # one traced function per model, not one per call
+            loss_fn = keras.losses.SparseCategoricalCrossentropy()
+
+            @tf.function
+            def run(inputs: Any, labels: Any) -> Any:
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(labels, model(inputs, training=True))
+                return loss, tape.gradient(loss, model.trainable_variables)
+
+            self._grad_functions = {id(model): run}
+        loss, grads = run(tf.convert_to_tensor(x), tf.convert_to_tensor(y))
+        return float(loss), [g.numpy() for g in grads]
 
     def matmul_probe(self, device: str, size: int) -> Callable[[], None]:
         tf = self.module()

@@ -56,6 +56,18 @@ class TorchBackend(Backend):
 
         return call
 
+    def loss_and_gradients(self, model: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
+        """The loss and ``torch.autograd.grad`` with respect to the model's parameters."""
+        torch = self.module()
+        import keras
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        loss_fn = keras.losses.SparseCategoricalCrossentropy()
+        params = [v.value for v in model.trainable_variables]
+        loss = loss_fn(torch.as_tensor(y, device=device), model(torch.as_tensor(x, device=device), training=True))
+        grads = torch.autograd.grad(loss, params)
+        return float(loss.detach().cpu()), [g.detach().cpu().numpy() for g in grads]
+
     def matmul_probe(self, device: str, size: int) -> Callable[[], None]:
         torch = self.module()
         where = "cuda" if device == "gpu" else "cpu"

@@ -1,8 +1,12 @@
 """``mnist-mlp bench`` and ``mnist-mlp report``: parse, run the matrix, print the summary.
 
 Registered by ``mnist_mlp.cli`` through ``add_commands`` (see ``EXTENSION_MODULES`` there).
-Exit codes: 0 every case ok or skipped, 2 bad arguments or a bad results file, 3 some case
-failed or timed out (the others are saved), 4 the output directory is not writable, 130 Ctrl-C.
+Exit codes: 0 every case ok or skipped, 2 bad arguments or a bad results file (or a run that
+cannot be resumed here), 3 some case failed or timed out (the others are saved), 4 the output
+directory is not writable, 130 Ctrl-C.
+
+The workload options default to None ("not given"), so that ``--resume`` can tell an option the
+user gave (which must agree with the run's) from one left out (which the run supplies).
 """
 
 from __future__ import annotations
@@ -29,11 +33,11 @@ def add_commands(sub: Any) -> None:
         "results.json, raw/*.json, report.md and figures under OUT/<UTC time>_<host>/.",
     )
     all_backends = (*BACKENDS, NUMPY)
-    bench.add_argument("--backends", type=argtypes.choices(all_backends, "--backends"), default=all_backends,
+    bench.add_argument("--backends", type=argtypes.choices(all_backends, "--backends"),
                        help=f"comma-separated, from {','.join(all_backends)} (default: all)")
-    bench.add_argument("--devices", type=argtypes.choices(DEVICES, "--devices"), default=DEVICES,
+    bench.add_argument("--devices", type=argtypes.choices(DEVICES, "--devices"),
                        help="comma-separated cpu,gpu (default: both; gpu is skipped where absent)")
-    bench.add_argument("--profile", choices=tuple(PROFILES), default="full",
+    bench.add_argument("--profile", choices=tuple(PROFILES),
                        help="quick: smoke run, 1 epoch on 10,000 images; full: the seed workload, 25 epochs (default)")
     bench.add_argument("--seeds", type=argtypes.positive_int, help="training rounds, seeds 0..N-1 (default: 1)")
     bench.add_argument("--epochs", type=argtypes.positive_int, help="override the profile's epochs")
@@ -51,7 +55,7 @@ def add_commands(sub: Any) -> None:
                        help="train on raw 0-255 pixels: a deliberately broken variant, to show the accuracy gate")
     bench.add_argument("--no-gate", action="store_true", help="skip the accuracy gate that ends a full-profile run")
     bench.add_argument("--timeout", type=argtypes.positive_float, help="wall-clock seconds per case (default: quick 240 s, full 300 s, plus 60/30 s per seed x epoch)")
-    bench.add_argument("--precision", type=argtypes.choices(PRECISIONS, "--precision"), default=("fp32",),
+    bench.add_argument("--precision", type=argtypes.choices(PRECISIONS, "--precision"),
                        help="matmul precision on GPUs: fp32 (TF32 off, the default) and/or tf32, each a case of its own")
     bench.add_argument("--data-parallel", type=argtypes.int_list(1, 4096), metavar="N[,N...]",
                        help="add data-parallel cases on N devices each (e.g. 1,2,4: jax-cpu-dp2 ...), "
@@ -60,8 +64,12 @@ def add_commands(sub: Any) -> None:
                        help="data-parallel cases: strong keeps the global batch 32 (default), weak gives 32 to each device")
     bench.add_argument("--lr-rule", choices=("none", "linear", "sqrt"), default="none",
                        help="weak scaling: learning rate x1, xN or x sqrt(N) (default: none)")
-    bench.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: reports/)")
+    bench.add_argument("--out", type=Path, help="where run folders go (default: reports/)")
     bench.add_argument("--data-dir", type=Path, help="MNIST directory (default: $MNIST_DATA_DIR, else Keras' cache)")
+    bench.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                       help="continue that run: keep its ok and skipped cases as they are, run the others; "
+                       "its workload is the run's, and it refuses (exit 2) on another machine, software, "
+                       "version or dataset")
     bench.set_defaults(handler=cmd_bench)
 
     report = sub.add_parser("report", help="draw a run's tables and figures again from its results.json")
@@ -73,7 +81,9 @@ def options_from_args(args: argparse.Namespace) -> Any:
     """Validated ``BenchOptions`` from parsed arguments (UsageError on a bad combination)."""
     from mnist_mlp.bench.runner import BenchOptions
 
-    base = get_profile(args.profile)
+    all_backends = (*BACKENDS, NUMPY)
+    backends, devices = args.backends or all_backends, args.devices or DEVICES
+    base = get_profile(args.profile or "full")
     profile = with_overrides(
         base, epochs=args.epochs, seeds=args.seeds, batch_sizes=args.batch_sizes,
         target_accuracy=args.target_accuracy, timeout=args.timeout,
@@ -110,23 +120,24 @@ def options_from_args(args: argparse.Namespace) -> Any:
         for variant in variants for precision in precisions
     )
     variants = tuple(sorted(set(variants), key=lambda v: (len(v), str(v))))  # the base (no overrides) first
-    if args.data_parallel:
+    scaling, lr_rule = getattr(args, "scaling", "strong"), getattr(args, "lr_rule", "none")
+    if getattr(args, "data_parallel", None):  # a resumed run keeps its dp variants in compile_variants
         from mnist_mlp.parallel import bench_variants
 
-        variants += tuple(bench_variants(args.data_parallel, args.scaling, args.lr_rule))
-    elif (args.scaling, args.lr_rule) != ("strong", "none"):
+        variants += tuple(bench_variants(args.data_parallel, scaling, lr_rule))
+    elif (scaling, lr_rule) != ("strong", "none"):
         raise UsageError("--scaling/--lr-rule: only with --data-parallel N[,N...]")
     changed = (
         profile.epochs != base.epochs or profile.batch_sizes != base.batch_sizes
         or train.replace(epochs=defaults.epochs, train_samples=None) != defaults or len(variants) > 1
         or base_precision != "fp32" or train_samples != base.train_samples
     )
-    if "cpu" not in args.devices and args.backends == (NUMPY,):
+    if "cpu" not in devices and backends == (NUMPY,):
         raise UsageError("--backends numpy runs on the cpu only; add cpu to --devices")
     return BenchOptions(
         profile=profile, profile_label="custom" if changed else base.name, train=train, variants=variants,
         precision=base_precision,
-        backends=args.backends, devices=args.devices, out=args.out,
+        backends=backends, devices=devices, out=args.out or Path("reports"),
         data_dir=str(args.data_dir) if args.data_dir else None,
     )
 
@@ -142,10 +153,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from mnist_mlp.runs import write_index
 
     started = time.perf_counter()
-    options = options_from_args(args)
+    state = None
+    if args.resume is not None:
+        state = _prepare_resume(args)
+        if state is None:
+            return EXIT_OK
+        from mnist_mlp.bench.resume import describe
+
+        options = state.options
+        print(describe(state), flush=True)
+    else:
+        options = options_from_args(args)
     reporter = TerminalReporter()
     try:
-        outcome = run_benchmarks(options, reporter=reporter, load_source="psutil", opening_check_s=1.0)
+        outcome = run_benchmarks(options, reporter=reporter, load_source="psutil", opening_check_s=1.0, resume=state)
     finally:
         reporter.close()
     cases_done = time.perf_counter()
@@ -191,6 +212,22 @@ def _timing(started: float, cases_done: float, first_case_at: float | None) -> d
         "report_s": round(now - cases_done, 3),
         "total_s": round(now - started, 3),
     }
+
+
+def _prepare_resume(args: argparse.Namespace) -> Any:
+    """The run to continue (``resume.prepare``), or None when it is complete (nothing to do)."""
+    from mnist_mlp.bench import resume
+
+    run_dir = args.resume.parent if args.resume.name == "results.json" and args.resume.is_file() else args.resume
+    if args.out is not None and args.out.resolve() != run_dir.resolve().parent:
+        raise UsageError(f"--out {args.out}: a resumed run stays in its folder ({run_dir}); leave --out out")
+    given = {name: getattr(args, name) for name in resume.WORKLOAD_OPTIONS if getattr(args, name) not in (None, False)}
+    state = resume.prepare(run_dir, given=given, data_dir=str(args.data_dir) if args.data_dir else None)
+    if not state.rerun and state.run["status"] == "complete":
+        state.folder.release()
+        print(f"{run_dir}: every case ended ok or skipped; nothing to resume")
+        return None
+    return state
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -119,12 +119,12 @@ def flop_model(raw: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def measurements(raw: dict[str, Any] | None, fallback_peak: float | None = None) -> dict[str, Any]:
-    """training, inference, latency_ms, agreement, confusion_matrix, device_name, note, flops, peak,
-    precision, and ``phase_seconds``: where the child's time went (imports, peak probe, data,
-    training, agreement, inference sweep, latency, finish; interpreter and pytest start-up and
+    """training, inference, latency_ms, agreement, training_agreement, confusion_matrix, device_name, note,
+    flops, peak, precision, and ``phase_seconds``: where the child's time went (imports, peak probe,
+    data, training, agreement, inference sweep, latency, finish; interpreter and pytest start-up and
     exit are the rest of ``duration_s``)."""
     out: dict[str, Any] = {
-        "training": None, "inference": [], "latency_ms": {}, "agreement": None,
+        "training": None, "inference": [], "latency_ms": {}, "agreement": None, "training_agreement": None,
         "confusion_matrix": None, "device_name": None, "note": None, "flops": None, "peak": None, "precision": None,
         "phase_seconds": None,
     }
@@ -145,6 +145,7 @@ def measurements(raw: dict[str, Any] | None, fallback_peak: float | None = None)
         if kind == "training":
             out["training"] = _training(extra, peak, flops)
             out["agreement"] = extra.get("agreement")
+            out["training_agreement"] = extra.get("training_agreement")
             out["confusion_matrix"] = extra.get("confusion_matrix")
         elif kind == "inference":
             out["inference"].append(_inference(extra, bench.get("stats") or {}, peak, flops))

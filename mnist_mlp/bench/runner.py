@@ -4,9 +4,11 @@ Plan (``plan_cases``): backends x devices, then the NumPy reference on the CPU; 
 backend is not installed or whose device is absent is skipped with its reason, before any
 process starts. Each case then runs in its own child (``python -m pytest benchmarks/...``,
 see ``child_argv``) with its settings in a JSON file, a wall-clock timeout and its own log.
-After every case ``results.json`` is saved again, so a crash of the parent loses nothing that
-finished; Ctrl-C at any point (in a child, between cases, while saving) stops the running child,
-marks it ``interrupted``, saves what finished and ends the run as ``interrupted`` (exit 130).
+After every case ``results.json`` is saved again, and just before a child starts its case is
+saved as ``running``, so a parent killed outright loses nothing that finished and the file says
+where it stopped (``bench --resume`` continues it: ``mnist_mlp.bench.resume``). Ctrl-C at any
+point (in a child, between cases, while saving) stops the running child, marks it
+``interrupted``, saves what finished and ends the run as ``interrupted`` (exit 130).
 A child that crashes or times out after its training test keeps that training: the suite writes
 it at once to ``raw/<case>.training.json``, read back when the raw JSON is missing or lacks it.
 
@@ -39,7 +41,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import mnist_mlp
 from mnist_mlp import atomic, backends, parallel, results
-from mnist_mlp.bench import collect, load, machine, progress_file
+from mnist_mlp.bench import collect, load, machine, progress_file, rundir
 from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, NUMPY, CaseConfig
 from mnist_mlp.bench.child import ChildInterrupted, describe_returncode, run_child, tail
 from mnist_mlp.bench.profiles import Profile
@@ -209,10 +211,14 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}_{host}"
 
 
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def run_benchmarks(
     options: BenchOptions, *, reporter: Reporter | None = None, child_command: ChildCommand | None = None,
     peak_gflops: float | None = None, dataset: dict[str, Any] | None = None,
-    load_source: load.LoadSource | None | str = None, opening_check_s: float = 0.0,
+    load_source: load.LoadSource | None | str = None, opening_check_s: float = 0.0, resume: Any = None,
 ) -> RunOutcome:
     """Run every planned case, save results.json after each, and return the run and exit code.
 
@@ -220,11 +226,15 @@ def run_benchmarks(
     for cases whose child reported no peak probe (fake children in tests, ``$MNIST_MLP_BENCH_PEAK_GFLOPS``).
     ``load_source`` samples the machine's load ("psutil": the real machine; None: no monitoring;
     or a fake); before the first case the machine is watched for ``opening_check_s`` seconds and
-    the reporter told when it is already busy.
+    the reporter told when it is already busy. ``resume`` (a ``resume.ResumeState``) continues
+    that run instead: its kept cases stay as they are, its setup is the run's own, and only the
+    other cases run.
     """
     reporter = reporter or NullReporter()
     out_root = atomic.ensure_writable_dir(options.out)
     command = child_command or default_child_command(options.profile)
+    if resume is not None:
+        dataset, peak_gflops = resume.run["dataset"], (resume.run["machine"].get("peak_gflops") or {}).get("fallback")
     if dataset is None:
         from mnist_mlp.data import load_mnist
 
@@ -236,29 +246,40 @@ def run_benchmarks(
     at_start = load.measure_for(opening_check_s, source) if source is not None and opening_check_s > 0 else None
     reporter_call(reporter, "machine_checked", at_start)
 
-    run_id = new_run_id()
-    run_dir = atomic.ensure_writable_dir(out_root / run_id)
+    if resume is None:  # a new folder, never one another run took (two runs in one second)
+        folder = rundir.create(out_root, new_run_id())
+        run = _new_run(options, folder.path.name, peak_gflops, dataset)
+    else:
+        folder, run = resume.folder, resume.run
+    run_dir = folder.path
     raw_dir = atomic.ensure_writable_dir(run_dir / "raw")
-    run = _new_run(options, run_id, peak_gflops, dataset)
-    run["machine_state_at_start"] = at_start
+    if resume is None:
+        run["machine_state_at_start"] = at_start
     plans = plan_cases(options.backends, options.devices, variants=options.variants, precision=options.precision)
     reporter_call(reporter, "run_started", plans, options)
-    records: list[dict[str, Any]] = []
+    # every planned case's record in plan order, None until it has one (a resume keeps some)
+    slots: dict[str, dict[str, Any] | None] = {plan.case_id: resume.keep.get(plan.case_id) if resume else None for plan in plans}
+    if resume is not None:
+        resume.begin(plans)
     interrupted = False
     try:
         with tempfile.TemporaryDirectory(prefix="mnist-mlp-bench-") as work:
             weights: tuple[str, str] | None = None  # (path, case id) of the first trained weights
             for index, plan in enumerate(plans, 1):
+                if slots[plan.case_id] is not None:  # kept from the run being resumed
+                    continue
                 if interrupted:
-                    records.append(_record(plan, "skipped", "not run: the run was interrupted"))
+                    slots[plan.case_id] = _record(plan, "skipped", results.NOT_RUN_REASON)
                     continue
                 record: dict[str, Any] | None = None
+                started = utc_now()
                 try:  # a Ctrl-C anywhere in here ends this case as interrupted
                     reporter.case_started(index, len(plans), plan)
                     if plan.skip_reason:
                         record = _record(plan, "skipped", plan.skip_reason)
                     else:
                         case = _case_config(plan, options, Path(work), raw_dir, weights)
+                        _save_running(run, slots, plan, started, run_dir)
                         record = _run_case(case, plan, run, run_dir, raw_dir, Path(work), command, reporter, source)
                         if record["status"] == "ok" and case.weights_out and Path(case.weights_out).is_file() and weights is None:
                             weights = (case.weights_out, plan.case_id)
@@ -269,21 +290,22 @@ def run_benchmarks(
                     if record is None:
                         record = _record(plan, "interrupted", "interrupted by the user (Ctrl-C)")
                 with _DeferredInterrupt() as deferred:  # bookkeeping and the save run to the end
-                    records.append(record)
+                    record.update(started_utc=started, ended_utc=utc_now())
+                    slots[plan.case_id] = record
                     try:
                         reporter.case_finished(plan, record)
                     except KeyboardInterrupt:  # raised by the reporter itself
                         interrupted = True
-                    run["cases"] = records
+                    run["cases"] = _filled(slots)
                     run["status"] = "interrupted" if interrupted or deferred.hit else "partial"
                     results.save(run, run_dir)
                 interrupted = interrupted or deferred.hit
     except KeyboardInterrupt:  # in the few statements between the guarded parts, or the clean-up
         interrupted = True
-        done = {record["id"] for record in records}
-        records += [
-            _record(plan, "skipped", "not run: the run was interrupted") for plan in plans if plan.case_id not in done
-        ]
+        for plan in plans:
+            if slots[plan.case_id] is None:
+                slots[plan.case_id] = _record(plan, "skipped", results.NOT_RUN_REASON)
+    records = _filled(slots)
     run["cases"] = records
     run["status"] = _run_status(records, interrupted)
     with _DeferredInterrupt() as deferred:
@@ -293,6 +315,7 @@ def run_benchmarks(
         run["status"] = _run_status(records, interrupted)
         with _DeferredInterrupt():
             results.save(run, run_dir)
+    folder.release()
     if interrupted:
         code = EXIT_INTERRUPTED
     elif any(record["status"] in ("failed", "timeout") for record in records):
@@ -331,6 +354,20 @@ def reporter_call(reporter: Any, name: str, *args: Any) -> None:
     hook = getattr(reporter, name, None)
     if hook is not None:
         hook(*args)
+
+
+
+def _filled(slots: dict[str, dict[str, Any] | None]) -> list[dict[str, Any]]:
+    return [record for record in slots.values() if record is not None]
+
+
+def _save_running(run: dict[str, Any], slots: dict[str, dict[str, Any] | None], plan: CasePlan, started: str, run_dir: Path) -> None:
+    """Save the case as ``running`` before its child starts: what a killed parent leaves behind."""
+    record = _record(plan, "running", f"started {started}; the run ended before this case did (its parent was killed?)")
+    record["started_utc"] = started
+    run["cases"] = _filled({**slots, plan.case_id: record})
+    run["status"] = "partial"
+    results.save(run, run_dir)
 
 
 def _peak_from_env(text: str) -> float:
@@ -504,7 +541,7 @@ def _record(plan: CasePlan, status: str, reason: str | None) -> dict[str, Any]:
         "id": plan.case_id, "backend": plan.backend, "device": plan.device, "status": status,
         "reason": reason, "stderr_tail": None, "duration_s": 0.0, "raw_benchmark_json": None, "log": None,
         "device_name": None, "note": None, "training": None, "inference": [], "latency_ms": {},
-        "agreement": None, "confusion_matrix": None,
+        "agreement": None, "training_agreement": None, "confusion_matrix": None,
         "compile_overrides": dict(plan.variant) or None, "flops": None, "peak": None, "precision": None,
         "load": None, "busy": False, "unstable": False, "machine_flags": [],
     }

@@ -203,6 +203,23 @@ def agreement_table(run: dict) -> Table:
     return headers, rows
 
 
+def training_agreement_table(run: dict) -> Table:
+    """Per case: K training steps against the NumPy training reference (``verify --training``)."""
+    headers = ["case", "steps", "max |loss diff|", "max |gradient diff|", "max |weight diff|", "verdict"]
+    rows = []
+    for case in _ok(run):
+        check = case.get("training_agreement")
+        if not check:
+            continue
+        if "skipped" in check:
+            rows.append([case["id"], "–", "–", "–", "–", f"not run: {check['skipped']}"])
+            continue
+        worst, tol = check.get("max_diff") or {}, check.get("tolerance") or {}
+        rows.append([case["id"], str(check.get("steps", "–")), *(_sci(worst.get(q)) for q in ("loss", "gradients", "weights")),
+                     ("OK" if check.get("ok") else "MISMATCH") + f" (tolerance {_sci(tol.get('weights'))} on weights)"])
+    return headers, rows
+
+
 def machine_state_table(run: dict) -> Table:
     """Per case: the peak probes around it, what else the machine did meanwhile, and the verdict."""
     headers = ["case", "peak before GFLOP/s", "peak after GFLOP/s", "probe change", "other processes (cores)",
@@ -312,6 +329,7 @@ def format_all(run: dict, fmt: str = "github") -> dict[str, str]:
         "Batch-1 latency": latency_table(run),
         "Accuracy": accuracy_table(run),
         "Agreement with the NumPy reference": agreement_table(run),
+        "Training agreement with the NumPy reference": training_agreement_table(run),
         "Data parallel": data_parallel_table(run),
         "Machine state per case": machine_state_table(run),
         "Machine": machine_table(run),
