@@ -516,3 +516,23 @@ def test_running_cases_and_the_resume_history_validate(tmp_path):
     run["cases"][0]["started_utc"] = 5
     with pytest.raises(ResultFileError, match="started_utc should be str"):
         results.validate(run)
+
+
+def test_resume_keeps_the_data_parallel_and_precision_variants(tmp_path):
+    """A run with --data-parallel 1,2 resumes with the same cases; only the failed one runs again."""
+    import argparse
+
+    from mnist_mlp.bench.cli import add_commands, options_from_args
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    add_commands(sub)
+    args = sub.choices["bench"].parse_args(
+        ["--profile", "quick", "--backends", "jax", "--devices", "cpu", "--data-parallel", "1,2",
+         "--out", str(tmp_path / "reports")])
+    opts = options_from_args(args)
+    outcome = runner.run_benchmarks(opts, child_command=fake({"jax-cpu-dp2": "fail"}), peak_gflops=100.0, dataset=DATASET)
+    assert statuses(outcome.run_dir) == {"jax-cpu": "ok", "jax-cpu-dp1": "ok", "jax-cpu-dp2": "failed"}
+    ran: list[str] = []
+    state, again = resumed(outcome.run_dir, ran=ran)
+    assert ran == ["jax-cpu-dp2"] and again.exit_code == EXIT_OK
+    assert state.options.variants == opts.variants

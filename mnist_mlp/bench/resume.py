@@ -50,6 +50,7 @@ KEEP_STATUSES = ("ok", "skipped")
 WORKLOAD_OPTIONS = (
     "profile", "backends", "devices", "seeds", "epochs", "batch_sizes", "target_accuracy", "jit_compile",
     "steps_per_execution", "learning_rate", "unscaled_inputs", "timeout", "precision", "train_samples",
+    "data_parallel", "scaling", "lr_rule",
 )
 #: not compared: measured afresh by every run (the peaks), or the parent process's loaded thread
 #: pools (they follow the imports done so far; the thread settings that set them are compared)
@@ -137,6 +138,19 @@ def run_arguments(run: Mapping[str, Any]) -> dict[str, Any]:
         "timeout": workload["profile"].get("timeout"),
         "precision": _unique([workload.get("precision", "fp32"), *(v["precision"] for v in variants if "precision" in v)]),
         "train_samples": train.get("train_samples") or profiles.MAX_TRAIN_SAMPLES,  # None in a run: all of them
+        **_data_parallel_arguments(variants),
+    }
+
+
+def _data_parallel_arguments(variants: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``--data-parallel N,...``, ``--scaling`` and ``--lr-rule`` as the run's variants hold them."""
+    parallel = [v for v in variants if "data_parallel" in v]
+    if not parallel:
+        return {"data_parallel": None, "scaling": "strong", "lr_rule": "none"}
+    return {
+        "data_parallel": _unique([v["data_parallel"] for v in parallel]),
+        "scaling": parallel[0].get("scaling", "strong"),
+        "lr_rule": parallel[0].get("lr_rule", "none"),
     }
 
 
