@@ -35,12 +35,12 @@ def count_params(weights: Sequence[np.ndarray]) -> int:
     return int(sum(w.size for w in weights))
 
 
-def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Numerically stable softmax along ``axis``, in place on ``logits``: shifted by the maximum."""
+def softmax(logits: np.ndarray, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
+    """Numerically stable softmax along ``axis``: shifted by the maximum, exponentiated in place
+    on ``logits``, normalised into ``out`` (``logits`` itself by default), which is returned."""
     logits -= logits.max(axis=axis, keepdims=True)
     np.exp(logits, out=logits)
-    logits /= logits.sum(axis=axis, keepdims=True)
-    return logits
+    return np.divide(logits, logits.sum(axis=axis, keepdims=True), out=logits if out is None else out)
 
 
 #: one named piece of the forward pass, called with the chunk's input rows and output rows
@@ -59,8 +59,9 @@ class ChunkPlan:
       full-size operands tiled once (the bias repeated per row, a block of zeros), taking NumPy's
       contiguous SIMD loop;
     * the softmax over 10 columns reduced each row on its own (``max``/``sum`` along the last
-      axis): here the logits are transposed into a (10, rows) block first, so the reductions
-      run along contiguous rows of ``rows`` values, 5x faster even with the two small copies.
+      axis): here the logits are transposed into a (10, rows) block first (with the bias add,
+      in one pass), so the reductions run along contiguous rows of ``rows`` values, 5x faster;
+      the normalising division writes straight into the output, through its transposed view.
 
     The arithmetic is the same: ``max(z + b, 0)`` and ``exp(z - max z) / sum`` per element, in
     float32, so the probabilities agree with the plain formula to float32 round-off.
@@ -89,10 +90,8 @@ class ChunkPlan:
         number = len(layers)
         steps += [
             (f"layer {number} matmul", _matmul(source, w_out, logits)),
-            ("logits transposed", lambda x, out: np.copyto(logits_t, logits.T)),
-            (f"layer {number} bias", lambda x, out: np.add(logits_t, bias_column, out=logits_t)),
-            ("softmax", lambda x, out: softmax(logits_t, axis=0)),
-            ("output written", lambda x, out: np.copyto(out, logits_t.T)),
+            (f"layer {number} bias, transposed", lambda x, out: np.add(logits.T, bias_column, out=logits_t)),
+            ("softmax into output", lambda x, out: softmax(logits_t, axis=0, out=out.T)),
         ]
         self.steps = steps
 
