@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from mnist_mlp import backends  # noqa: E402
 from mnist_mlp.data import load_mnist, scale  # noqa: E402
+from mnist_mlp.errors import MnistMlpError  # noqa: E402
 
 
 def main() -> None:
@@ -38,12 +39,16 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
 
-    backends.select(backends.resolve_backend(args.backend), args.device)
+    try:
+        backends.select(backends.resolve_backend(args.backend), args.device)
+        data = load_mnist(args.data_dir)
+    except MnistMlpError as exc:  # one line, the CLI's exit code; no traceback
+        print(f"plain_keras.py: error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
     import keras
     import numpy as np
     from sklearn.metrics import accuracy_score
 
-    data = load_mnist(args.data_dir)
     x_train, x_test = scale(data.x_train), scale(data.x_test)
 
     keras.utils.set_random_seed(args.seed)  # imports TensorFlow if installed: kept out of the timer, as in the harness

@@ -21,6 +21,7 @@ interval is on one side, and says it is not settled otherwise.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -292,18 +293,20 @@ def main(argv: Sequence[str] | None = None, processes: Processes | None = None) 
     def show(number: int, side: str, sample: Sample) -> None:
         print(f"round {number}  {side:7s} {sample.seconds:8.2f} s  test accuracy {sample.test_accuracy:.4f}", flush=True)
 
+    work = None
     try:
-        with tempfile.TemporaryDirectory(prefix="mnist-mlp-overhead-") as work:
-            procs = processes or Processes(
-                args.backend, args.device, args.epochs, args.seed, args.data_dir, args.timeout, Path(work),
-            )
-            plain, harness = interleave(args.rounds, procs.plain, procs.harness, show)
+        if processes is None:
+            work = Path(tempfile.mkdtemp(prefix="mnist-mlp-overhead-"))  # logs and JSON; kept if anything fails
+            processes = Processes(args.backend, args.device, args.epochs, args.seed, args.data_dir, args.timeout, work)
+        plain, harness = interleave(args.rounds, processes.plain, processes.harness, show)
     except MnistMlpError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"interrupted; the logs so far are in {work}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if work is not None:
+        shutil.rmtree(work, ignore_errors=True)
     summary = summarize([s.seconds for s in plain], [s.seconds for s in harness])
     print(format_report(summary, plain, harness))
     return 0
