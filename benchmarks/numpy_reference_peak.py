@@ -24,6 +24,9 @@ disturbed, and dividing by it would flatter the figure; the larger one is the co
 ceiling. The spread of the two probes is printed, and a run whose probes differ by more than
 10% is marked unstable (as the suite marks cases): its percentages say more about the
 neighbours than about NumPy. On a shared machine run it a few times and read the spread.
+A figure above 100% is marked: either both probes were slowed, or the shape runs faster than
+the probe's (a 1024-row batch's operands stay in cache, the probe's 2048x2048 ones do not; on
+a quiet 2-core VM the plain pass at batch 1024 came to about 100% of the probe).
 
 ``--profile`` adds, per batch size, the median time of each step of the reference's chunk plan
 (``NumpyMLP.plan(rows).steps``: the matmuls, bias adds, ReLUs, softmax and copies), timed one
@@ -204,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         gflops = rate * flops / 1e9
         percent = 100.0 * gflops / peak
         if percent > 100.0:
-            goal = "  ABOVE THE PEAK: a probe was slowed by other load"
+            goal = "  ABOVE THE PROBED PEAK: both probes disturbed, or a cache-resident shape beating the probe"
         elif name.startswith("plain"):
             goal = ""
         else:
