@@ -418,7 +418,7 @@ def _case_config(
     )
 
 
-def _child_env(case_json: Path) -> dict[str, str]:
+def child_env(case_json: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("KERAS_BACKEND", None)  # the child selects it from the case file
     env[CASE_ENV_VAR] = str(case_json)
@@ -451,7 +451,7 @@ def _run_case(
 
     monitor.start()
     try:
-        ended = run_child(argv, env=_child_env(case_json), timeout=limit, log_path=log_path, on_poll=on_poll)
+        ended = run_child(argv, env=child_env(case_json), timeout=limit, log_path=log_path, on_poll=on_poll)
     except ChildInterrupted as stop:
         raise _Interrupted(finish("interrupted", "interrupted by the user (Ctrl-C)", stop.result.seconds)) from None
     if ended.ending == "timeout":
