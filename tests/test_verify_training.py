@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mnist_mlp.reference_training import AdamSettings, NumpyTrainer, max_abs_diff
-from tests.conftest import run_cli, run_cli_json
+from conftest import run_cli, run_cli_json
 
 STEPS = 10
 
