@@ -183,7 +183,7 @@ def test_shipped_thresholds_come_from_the_committed_runs_and_the_package_copy_ma
     packaged = json.loads(calibration.PACKAGED.read_text())
     assert repo == packaged, "copy reports/calibration/thresholds.json to mnist_mlp/thresholds.json"
     assert not repo["provisional"]
-    paths = ("reports/reference/20261127T041628Z_vm", "reports/calibration/jax-10-seeds")
+    paths = ("reports/calibration/all-backends-3-seeds", "reports/calibration/jax-10-seeds")
     runs = [(str(path), results.load(ROOT / path)) for path in paths]
     accuracies, workload = calibration.accuracies_from_runs(runs)
     assert {backend: len(values) for backend, values in accuracies.items()} == {"jax": 10, "tensorflow": 3, "torch": 3}
