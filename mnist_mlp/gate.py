@@ -167,8 +167,9 @@ def check_run(run: Mapping[str, Any], thresholds: Mapping[str, Any] | None = Non
         notes.append("nothing was trained in this run (no Keras backend case): nothing to gate")
     calibrated_on = thresholds.get("workload")
     ran = (run.get("workload") or {}).get("train")
-    if calibrated_on and ran and calibrated_on != ran:
-        changed = sorted(k for k in set(calibrated_on) | set(ran) if calibrated_on.get(k) != ran.get(k))
+    # a key absent on one side counts as its default (None): a field added since the calibration is no difference
+    changed = sorted(k for k in set(calibrated_on or {}) | set(ran or {}) if (calibrated_on or {}).get(k) != (ran or {}).get(k))
+    if calibrated_on and ran and changed:
         notes.append(
             "workload differs from the calibration's ("
             + ", ".join(f"{k}: {ran.get(k)!r} vs {calibrated_on.get(k)!r}" for k in changed)

@@ -254,3 +254,13 @@ def test_cli_calibrate_writes_where_the_gate_reads_by_default(tmp_path, monkeypa
     assert json.loads(repo_copy.read_text()) == json.loads(packaged.read_text())
     assert calibration.default_path() == repo_copy
     assert not list(elsewhere.iterdir())
+
+
+def test_a_train_field_added_since_the_calibration_is_not_a_workload_difference():
+    """The calibration's workload predates ``train_samples``; None there and absent here are the same."""
+    thresholds = json.loads((ROOT / "reports" / "calibration" / "thresholds.json").read_text())
+    run = make_run([case(accuracies=HEALTHY)])
+    run["workload"]["train"] = {**thresholds["workload"], "train_samples": None}
+    assert not any("workload differs" in note for note in gate.check_run(run, thresholds).notes)
+    run["workload"]["train"] = {**thresholds["workload"], "train_samples": 10_000}
+    assert any("train_samples: 10000 vs None" in note for note in gate.check_run(run, thresholds).notes)
