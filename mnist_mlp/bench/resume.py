@@ -276,7 +276,7 @@ def prepare(
             data = load_mnist(options.data_dir)
             dataset = {"sha256": data.sha256, "source": data.source}
         peaks = run["machine"].get("peak_gflops") or {}
-        here = _new_run(options, run["run_id"], peaks.get("numpy_fp32") or 0.0, dict(dataset))
+        here = _new_run(options, run["run_id"], peaks.get("fallback"), dict(dataset))
         here = json.loads(json.dumps(results.sanitize(here)))  # as the run's file holds it: lists, not tuples
         found = differences(run, here)
         if found:
