@@ -137,11 +137,21 @@ def _thresholds_for(table: Mapping[str, Any], backend: str, device: str) -> tupl
     return None, None
 
 
+def shown_path(path: str | Path) -> str:
+    """The thresholds file as gate.md names it: relative to the working folder when inside it, so a
+    committed gate.md does not carry the path of the machine it was made on."""
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def check_run(run: Mapping[str, Any], thresholds: Mapping[str, Any] | None = None, thresholds_file: str | None = None) -> GateReport:
     """Judge a loaded run (``results.load``) against a thresholds document (default: the shipped one)."""
     if thresholds is None:
         thresholds, path = calibration.load()
-        thresholds_file = str(path)
+        thresholds_file = shown_path(path)
     alpha = float(thresholds.get("alpha", calibration.ALPHA))
     table = thresholds["thresholds"]
     groups: dict[tuple[str, str], GroupCheck] = {}
@@ -225,7 +235,7 @@ def gate_run(run_path: str | Path, thresholds_path: str | Path | None = None) ->
     run_dir = run_path if run_path.is_dir() else run_path.parent
     run = results.load(run_path)
     thresholds, used = calibration.load(thresholds_path)
-    report = check_run(run, thresholds, str(used))
+    report = check_run(run, thresholds, shown_path(used))
     run["gate"] = report.to_dict()
     results.save(run, run_dir)
     atomic.write_text(run_dir / GATE_FILE, report.to_markdown())

@@ -264,3 +264,9 @@ def test_a_train_field_added_since_the_calibration_is_not_a_workload_difference(
     assert not any("workload differs" in note for note in gate.check_run(run, thresholds).notes)
     run["workload"]["train"] = {**thresholds["workload"], "train_samples": 10_000}
     assert any("train_samples: 10000 vs None" in note for note in gate.check_run(run, thresholds).notes)
+
+
+def test_gate_names_the_thresholds_file_relative_to_the_working_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert gate.shown_path(ROOT / "reports" / "calibration" / "thresholds.json") == "reports/calibration/thresholds.json"
+    assert gate.shown_path(tmp_path / "t.json") == str(tmp_path / "t.json")  # outside: as given
