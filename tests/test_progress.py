@@ -189,6 +189,15 @@ def test_plan_text_lists_every_case_and_why_one_is_skipped():
     assert "1 epoch x 1 seed (seed 0)" in one_seed and "training images" not in one_seed
 
 
+def test_plan_text_of_a_resume_says_which_cases_are_kept():
+    from dataclasses import replace
+
+    plans = [replace(plan, kept=plan.case_id == "jax-cpu") for plan in PLANS]
+    text = plan_text(plans, bench_options(epochs=25))
+    assert "2 of 4 cases to run" in text.splitlines()[0]
+    assert any(line.split()[:2] == ["jax-cpu", "kept:"] for line in text.splitlines())
+
+
 def test_log_throttle_every_few_epochs_or_seconds():
     throttle = LogThrottle(every_epochs=5, every_s=30.0)
     assert throttle.due("training", 0, 0.0)  # the first

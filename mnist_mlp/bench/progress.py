@@ -37,7 +37,7 @@ def plan_text(plans: Sequence[CasePlan], options: BenchOptions) -> str:
     """The run's plan: workload, then one line per case (run, or skipped with its reason)."""
     profile, train = options.profile, options.train
     seeds = options.seeds
-    runnable = [plan for plan in plans if not plan.skip_reason]
+    runnable = [plan for plan in plans if not plan.skip_reason and not plan.kept]
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
     lines = [
         f"plan: {options.profile_label} profile, {len(runnable)} of {_plural(len(plans), 'case')} to run; "
@@ -49,7 +49,9 @@ def plan_text(plans: Sequence[CasePlan], options: BenchOptions) -> str:
         lines.append(f"  training on the first {train.train_samples:,} training images only (a smoke run, not the seed workload)")
     width = max((len(plan.case_id) for plan in plans), default=0)
     for plan in plans:
-        if plan.skip_reason:
+        if plan.kept:
+            what = "kept: finished in the run being resumed"
+        elif plan.skip_reason:
             what = f"skip: {plan.skip_reason}"
         elif plan.backend == NUMPY:
             what = "run: inference only, on the weights of the first case that trains"
@@ -135,7 +137,7 @@ class TerminalReporter:
         if self.tty:
             from tqdm import tqdm
 
-            runnable = sum(1 for plan in plans if not plan.skip_reason)
+            runnable = sum(1 for plan in plans if not plan.skip_reason and not plan.kept)
             self._run_bar = tqdm(
                 total=runnable, desc="run", unit="case", file=self.stream, position=1, leave=False,
                 dynamic_ncols=True, bar_format="{desc}: {n_fmt}/{total_fmt} cases done [{elapsed}{postfix}]",

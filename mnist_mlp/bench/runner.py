@@ -35,7 +35,7 @@ import signal
 import sys
 import threading
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
@@ -72,6 +72,8 @@ class CasePlan:
     device: str
     skip_reason: str | None = None
     variant: Variant = ()
+    #: a resume keeps this case's finished record as it is (it does not run again)
+    kept: bool = False
 
 
 @dataclass
@@ -256,7 +258,8 @@ def run_benchmarks(
     if resume is None:
         run["machine_state_at_start"] = at_start
     plans = plan_cases(options.backends, options.devices, variants=options.variants, precision=options.precision)
-    reporter_call(reporter, "run_started", plans, options)
+    kept = set(resume.keep) if resume is not None else set()
+    reporter_call(reporter, "run_started", [replace(p, kept=p.case_id in kept) for p in plans], options)
     # every planned case's record in plan order, None until it has one (a resume keeps some)
     slots: dict[str, dict[str, Any] | None] = {plan.case_id: resume.keep.get(plan.case_id) if resume else None for plan in plans}
     if resume is not None:
