@@ -103,12 +103,13 @@ class LoadMonitor:
         self.source = source
         self.interval = interval
         self.samples: list[LoadSample] = []
+        self._last_taken = float("-inf")
 
     def poll(self, force: bool = False) -> None:
         """Take a sample if ``interval`` has passed since the last (cheap to call often)."""
         if self.source is None:
             return
-        if not force and self.samples and time.monotonic() - self._last_taken < self.interval:
+        if not force and time.monotonic() - self._last_taken < self.interval:
             return
         try:
             self.samples.append(self.source.sample())
