@@ -39,6 +39,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """A whole number of at least 0 (the first seed)."""
+    value = int(_parse(text, int, "a whole number"))
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
 def positive_float(text: str) -> float:
     """A finite number above 0 (learning rate, timeout)."""
     return _positive_or(text, "a number", "must be a positive number")

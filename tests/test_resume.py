@@ -536,3 +536,39 @@ def test_resume_keeps_the_data_parallel_and_precision_variants(tmp_path):
     state, again = resumed(outcome.run_dir, ran=ran)
     assert ran == ["jax-cpu-dp2"] and again.exit_code == EXIT_OK
     assert state.options.variants == opts.variants
+
+
+def test_first_seed_reaches_every_case_and_survives_a_resume(tmp_path):
+    """``--first-seed 10 --seeds 2`` trains seeds 10 and 11 (seeds a calibration never saw), and a
+    resume of that run keeps them rather than falling back to 0 and 1."""
+    import argparse
+
+    from mnist_mlp.bench.cli import add_commands, options_from_args
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    add_commands(sub)
+    args = sub.choices["bench"].parse_args(
+        ["--profile", "quick", "--backends", "jax,torch", "--devices", "cpu", "--seeds", "2", "--first-seed", "10",
+         "--out", str(tmp_path / "reports")])
+    opts = options_from_args(args)
+    assert opts.seeds == [10, 11]
+    seen: dict[str, tuple] = {}
+
+    def command(case, case_json, raw_json):
+        seen[case.case_id] = case.seeds
+        return fake({"torch-cpu": "fail"})(case, case_json, raw_json)
+
+    outcome = runner.run_benchmarks(opts, child_command=command, peak_gflops=100.0, dataset=DATASET)
+    assert seen == {"jax-cpu": (10, 11), "torch-cpu": (10, 11)}
+    assert results.load(outcome.run_dir)["workload"]["seeds"] == [10, 11]
+    seen.clear()
+    state = resume.prepare(outcome.run_dir, dataset=DATASET)
+    runner.run_benchmarks(state.options, child_command=command, resume=state)
+    assert state.options.seeds == [10, 11] and seen == {"torch-cpu": (10, 11)}
+
+
+def test_first_seed_must_not_be_negative(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "--first-seed", "-1"])
+    assert exited.value.code == EXIT_BAD_INPUT
+    assert "--first-seed: must be at least 0, got -1" in capsys.readouterr().err

@@ -40,6 +40,8 @@ def add_commands(sub: Any) -> None:
     bench.add_argument("--profile", choices=tuple(PROFILES),
                        help="quick: smoke run, 1 epoch on 10,000 images; full: the seed workload, 25 epochs (default)")
     bench.add_argument("--seeds", type=argtypes.positive_int, help="training rounds, seeds 0..N-1 (default: 1)")
+    bench.add_argument("--first-seed", type=argtypes.non_negative_int,
+                       help="start the seeds here: --first-seed 10 --seeds 20 trains seeds 10..29 (default: 0)")
     bench.add_argument("--epochs", type=argtypes.positive_int, help="override the profile's epochs")
     bench.add_argument("--train-samples", type=argtypes.int_in(10, MAX_TRAIN_SAMPLES, " (the training set)"),
                        help=f"train on the first N training images (quick: 10000; full: all {MAX_TRAIN_SAMPLES})")
@@ -139,6 +141,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
         precision=base_precision,
         backends=backends, devices=devices, out=args.out or Path("reports"),
         data_dir=str(args.data_dir) if args.data_dir else None,
+        first_seed=getattr(args, "first_seed", None) or 0,
     )
 
 

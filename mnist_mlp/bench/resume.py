@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 KEEP_STATUSES = ("ok", "skipped")
 #: ``bench`` options that set the workload: with ``--resume`` they come from the run
 WORKLOAD_OPTIONS = (
-    "profile", "backends", "devices", "seeds", "epochs", "batch_sizes", "target_accuracy", "jit_compile",
+    "profile", "backends", "devices", "seeds", "first_seed", "epochs", "batch_sizes", "target_accuracy", "jit_compile",
     "steps_per_execution", "learning_rate", "unscaled_inputs", "timeout", "precision", "train_samples",
     "data_parallel", "scaling", "lr_rule",
 )
@@ -125,6 +125,7 @@ def run_arguments(run: Mapping[str, Any]) -> dict[str, Any]:
         "backends": tuple(workload["backends"]),
         "devices": tuple(workload["devices"]),
         "seeds": len(workload["seeds"]),
+        "first_seed": (workload["seeds"] or [0])[0],
         "epochs": train["epochs"],
         "batch_sizes": tuple(workload["batch_sizes"]),
         "target_accuracy": workload["target_accuracy"],

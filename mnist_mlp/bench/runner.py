@@ -91,10 +91,13 @@ class BenchOptions:
     variants: tuple[Variant, ...] = ((),)
     #: the base cases' matmul precision (a variant may override it: ("precision", "tf32"))
     precision: str = "fp32"
+    #: the first training seed (``--first-seed``): seeds run ``first_seed .. first_seed + N - 1``, so
+    #: a run can hold seeds a calibration never saw (out-of-sample checks of the gate)
+    first_seed: int = 0
 
     @property
     def seeds(self) -> list[int]:
-        return list(range(self.profile.seeds))
+        return list(range(self.first_seed, self.first_seed + self.profile.seeds))
 
 
 class Reporter(Protocol):
