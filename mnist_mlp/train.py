@@ -133,7 +133,7 @@ def model_inputs(data: Mnist, config: TrainConfig) -> ModelInputs:
 
 def train(
     config: TrainConfig, data: Mnist, *, verbose: int | str = 0, callbacks: list | None = None,
-    inputs: ModelInputs | None = None,
+    inputs: ModelInputs | None = None, hidden_units: tuple[int, int] | None = None,
 ) -> TrainResult:
     """Seeded fit on the training set with the last ``validation_split`` held out, then test accuracy.
 
@@ -145,6 +145,8 @@ def train(
 
     ``wall_seconds`` covers building the model and ``fit``; evaluation on the test set is not in it.
     ``config.train_samples`` (a smoke run) fits on the first that many training images only.
+    ``hidden_units`` replaces the seed's (128, 32) for the gate's power study only
+    (``mnist_mlp.regressions``).
     """
     if inputs is None:
         inputs = model_inputs(data, config)
@@ -152,7 +154,7 @@ def train(
     set_random_seed(config.seed)
     timer = EpochTimer()
     start = time.perf_counter()
-    model = build_model(config)
+    model = build_model(config) if hidden_units is None else build_model(config, hidden_units)
     fit = model.fit(
         x_train,
         y_train,

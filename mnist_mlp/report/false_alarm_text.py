@@ -1,0 +1,54 @@
+"""The gate's out-of-sample false alarms as Markdown; the counts are data in
+``mnist_mlp.gate_false_alarms`` (``FalseAlarmReport``)."""
+
+from __future__ import annotations
+
+import statistics
+
+from tabulate import tabulate
+
+from mnist_mlp.gate_false_alarms import FalseAlarmReport, chance_of_at_least, upper_bound
+
+
+def seeds_table(report: FalseAlarmReport) -> str:
+    body = []
+    for backend, accuracies in report.accuracies.items():
+        seeds = report.seeds[backend]
+        body.append([backend, f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds)),
+                     len(accuracies), ", ".join(f"{a * 100:.2f}" for a in accuracies),
+                     f"{statistics.fmean(accuracies):.2%}", f"{statistics.stdev(accuracies):.2%}" if len(accuracies) > 1 else "-"])
+    return tabulate(body, ["backend", "seeds", "n", "test accuracy per seed (%)", "mean", "stddev"], tablefmt="github", disable_numparse=True)
+
+
+def counts_table(report: FalseAlarmReport) -> str:
+    body = []
+    for what in report.kinds:
+        failures, checks = report.count(what)
+        body.append([what, checks, failures, f"{report.alpha * checks:.2f}",
+                     f"{chance_of_at_least(failures, checks, report.alpha):.2f}", f"{upper_bound(failures, checks):.1%}"])
+    headers = ["check (healthy run of ...)", "checks", "gate failed", f"expected at {report.alpha:.0%}",
+               f"P(>= that many at {report.alpha:.0%})", "95% upper bound on the rate"]
+    return tabulate(body, headers, tablefmt="github", disable_numparse=True)
+
+
+def false_alarm_markdown(report: FalseAlarmReport, command: str) -> str:
+    failed = [c for c in report.checks if c.failed]
+    lines = [
+        "# The accuracy gate out of sample",
+        "",
+        f"Made by `{command}`. Runs: {', '.join(f'`{r}`' for r in report.runs)}; thresholds: {report.thresholds_label}. "
+        f"Every seed here is one the calibration never saw. The gate promises that a healthy run fails at most "
+        f"{report.alpha:.0%} of the time; each row below counts healthy runs it judged.",
+        "",
+        seeds_table(report),
+        "",
+        counts_table(report),
+        "",
+        "*run*: each backend x device of the runs as made (their own seed counts and groups). *n seeds*: the "
+        "seeds cut in seed order into disjoint one-group runs of n. Checks of different sizes reuse the same "
+        "seeds, so the rows are not independent of one another. A few dozen checks cannot show a rate as low as "
+        "1%; they can contradict it (a small P) or not.",
+    ]
+    if failed:
+        lines += ["", "Failed checks:", ""] + [f"- {c.what}, {c.backend} seeds {c.seeds}: {'; '.join(c.why)}" for c in failed]
+    return "\n".join(lines) + "\n"
