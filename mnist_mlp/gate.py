@@ -130,7 +130,8 @@ def _seed_check(seed: Mapping[str, Any]) -> SeedCheck:
     return check
 
 
-def _thresholds_for(table: Mapping[str, Any], backend: str, device: str) -> tuple[str | None, Mapping | None]:
+def thresholds_for(table: Mapping[str, Any], backend: str, device: str) -> tuple[str | None, Mapping | None]:
+    """(key, entry) the gate judges this backend x device by: its own, its backend's, else the pooled one."""
     for key in (f"{backend}-{device}", backend, calibration.FALLBACK):
         if key in table:
             return key, table[key]
@@ -207,7 +208,7 @@ def _judge(group: GroupCheck, table: Mapping[str, Any], calibrated: Mapping[str,
     group.mean = sum(finite) / len(finite) if finite else None
     for seed in group.seeds:
         group.failures.extend(f"seed {seed.seed}: {p}" for p in seed.problems)
-    key, params = _thresholds_for(table, group.backend, group.device)
+    key, params = thresholds_for(table, group.backend, group.device)
     group.thresholds_key = key
     if params is None:
         group.failures.append("no calibrated thresholds for this backend and no pooled '*' entry")

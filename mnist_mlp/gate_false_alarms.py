@@ -11,7 +11,10 @@ Each of those checks is a healthy run the gate promises to fail at most ``alpha`
 time. The report counts the failures, the number of checks and, because a few dozen checks can
 only fail to contradict a 1% rate and never prove it, the chance of at least that many failures
 at exactly 1% (binomial) and the one-sided 95% upper bound on the rate the checks allow
-(Clopper-Pearson). The decision is data (``FalseAlarmReport``); ``report/false_alarm_text.py``
+(Clopper-Pearson). Because the count of a rare event says little, the report also fits a normal
+to the unseen seeds (pooled, as the gate's ``*`` thresholds pool them), tests it against the
+calibration's seeds (Welch's t-test), and gives the false-alarm rate that this fitted normal implies
+for a one-group run of 1, 3 and 5 seeds under the shipped thresholds. The decision is data (``FalseAlarmReport``); ``report/false_alarm_text.py``
 writes it as Markdown.
 """
 
@@ -21,8 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import statistics
+
 from mnist_mlp import calibration, gate, results
-from mnist_mlp.gate_power import one_group_run
+from mnist_mlp.gate_power import gate_params, model_detection, one_group_run
 
 #: disjoint seed groups the seeds are cut into, besides one seed per run
 GROUP_SIZES = (1, 3, 5)
@@ -41,6 +46,20 @@ class Check:
 
 
 @dataclass
+class Fitted:
+    """The unseen seeds, pooled, against the calibration's: their normal and the rates it implies."""
+
+    n: int
+    mean: float
+    stddev: float
+    calibration_n: int
+    calibration_mean: float
+    calibration_stddev: float
+    welch_p: float
+    implied: dict[int, float]  # seeds per run -> P(the gate fails a healthy run)
+
+
+@dataclass
 class FalseAlarmReport:
     runs: list[str]
     alpha: float
@@ -48,6 +67,7 @@ class FalseAlarmReport:
     seeds: dict[str, list[Any]]  # backend -> its seeds, in order
     accuracies: dict[str, list[float]]
     checks: list[Check]
+    fitted: Fitted | None = None
 
     def count(self, what: str) -> tuple[int, int]:
         """(failures, checks) of one kind of check."""
@@ -104,12 +124,37 @@ def analyse(runs: Sequence[tuple[str, Mapping[str, Any]]], thresholds: Mapping[s
                 verdict = gate.check_run(one_group_run(backend, accuracies, thresholds.get("workload")), thresholds, "")
                 checks.append(Check(f"{size} seed{'s' * (size > 1)}", backend, [s for s, _ in chunk], accuracies,
                                     not verdict.passed, list(verdict.failures)))
+    alpha = float(thresholds.get("alpha", calibration.ALPHA))
+    accuracies = {b: [a for _, a in v] for b, v in by_backend.items()}
     return FalseAlarmReport(
-        runs=[name for name, _ in runs], alpha=float(thresholds.get("alpha", calibration.ALPHA)),
+        runs=[name for name, _ in runs], alpha=alpha,
         thresholds_label=str(thresholds.get("label", "")),
         seeds={b: [s for s, _ in v] for b, v in by_backend.items()},
-        accuracies={b: [a for _, a in v] for b, v in by_backend.items()},
+        accuracies=accuracies,
         checks=checks,
+        fitted=fit(accuracies, thresholds, alpha),
+    )
+
+
+def fit(accuracies: Mapping[str, Sequence[float]], thresholds: Mapping[str, Any], alpha: float,
+        seed_counts: Sequence[int] = GROUP_SIZES) -> Fitted | None:
+    """The pooled unseen seeds' normal, Welch's test against the calibration's pooled seeds, and the
+    false-alarm rate that normal implies under the thresholds the gate uses for these backends."""
+    from scipy.stats import ttest_ind
+
+    unseen = [a for values in accuracies.values() for a in values]
+    seen = [a for values in (thresholds.get("calibration") or {}).values() for a in values.get("accuracies", [])]
+    if len(unseen) < 2 or len(seen) < 2:
+        return None
+    keys = {gate_params(backend, thresholds)[0] for backend in accuracies}
+    if len(keys) != 1:  # per-backend thresholds: no single pooled figure to give
+        return None
+    _, params = gate_params(next(iter(accuracies)), thresholds)
+    mean, sd = statistics.fmean(unseen), statistics.stdev(unseen)
+    return Fitted(
+        n=len(unseen), mean=mean, stddev=sd, calibration_n=len(seen), calibration_mean=statistics.fmean(seen),
+        calibration_stddev=statistics.stdev(seen), welch_p=float(ttest_ind(unseen, seen, equal_var=False).pvalue),
+        implied={n: float(model_detection([mean], params, n, alpha, sigma=sd)[0]) for n in seed_counts},
     )
 
 

@@ -59,25 +59,27 @@ def detection_rate(backend: str, accuracies: Sequence[float], n: int, thresholds
 
 def gate_params(backend: str, thresholds: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
     """The thresholds entry the gate uses for this backend on the CPU, and its key."""
-    key, params = gate._thresholds_for(thresholds["thresholds"], backend, "cpu")
+    key, params = gate.thresholds_for(thresholds["thresholds"], backend, "cpu")
     if params is None:
         raise KeyError(f"no thresholds for {backend} and no pooled entry")
     return key, params
 
 
-def _pass_levels(params: Mapping[str, Any], n: int, alpha: float) -> np.ndarray:
+def _pass_levels(params: Mapping[str, Any], n: int, alpha: float, sigma: float | None = None) -> np.ndarray:
     """Per draw, the lowest mean accuracy mu_r at which that draw passes the gate (common random
-    numbers: pass iff mu_r + sigma*mean(z) >= T and mu_r + sigma*min(z) >= F)."""
+    numbers: pass iff mu_r + sigma*mean(z) >= T and mu_r + sigma*min(z) >= F). The thresholds are
+    the gate's (``params``); the seeds' spread is ``sigma``, the calibration's unless given."""
     z = np.random.default_rng(20261129).standard_normal((MODEL_DRAWS, n))
-    sigma = params["sigma"]
+    sigma = params["sigma"] if sigma is None else sigma
     mean_t = calibration.mean_threshold(params, n, 1, alpha)
     floor = calibration.seed_floor(params, n, 1, alpha)
     return np.maximum(mean_t - sigma * z.mean(axis=1), floor - sigma * z.min(axis=1))
 
 
-def model_detection(mean_accuracies: Sequence[float], params: Mapping[str, Any], n: int, alpha: float) -> np.ndarray:
+def model_detection(mean_accuracies: Sequence[float], params: Mapping[str, Any], n: int, alpha: float,
+                    sigma: float | None = None) -> np.ndarray:
     """P(the gate fails an n-seed run) when seeds are normal(mu_r, sigma), for each mu_r."""
-    levels = np.sort(_pass_levels(params, n, alpha))
+    levels = np.sort(_pass_levels(params, n, alpha, sigma))
     passing = np.searchsorted(levels, np.asarray(mean_accuracies, dtype=float), side="right")
     return 1.0 - passing / len(levels)
 

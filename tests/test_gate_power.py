@@ -246,6 +246,19 @@ def test_false_alarms_counted_per_kind_of_check(tmp_path, shipped):
     assert report.count("run")[1] == 2
 
 
+def test_fitted_normal_implies_the_rate_the_thresholds_give(shipped):
+    """Unseen seeds centred on the one-seed threshold would fail half the one-seed runs."""
+    params = params_of(shipped)
+    threshold = calibration.mean_threshold(params, 1)
+    spread = np.array([-1.5, -0.5, 0.0, 0.5, 1.5]) * 0.002
+    fitted = gate_false_alarms.fit({"jax": list(threshold + spread)}, shipped, 0.01)
+    assert fitted.implied[1] == pytest.approx(0.5, abs=0.01)
+    assert fitted.mean == pytest.approx(threshold) and fitted.calibration_n == 16
+    assert fitted.welch_p < 0.01  # far below the calibration's mean
+    healthy = gate_false_alarms.fit({"jax": list(params["mean"] + spread)}, shipped, 0.01)
+    assert healthy.implied[1] < 0.01 and healthy.welch_p > 0.5
+
+
 def test_binomial_figures():
     assert gate_false_alarms.upper_bound(0, 30) == pytest.approx(1 - 0.05 ** (1 / 30))
     assert gate_false_alarms.chance_of_at_least(0, 30, 0.01) == 1.0

@@ -31,6 +31,25 @@ def counts_table(report: FalseAlarmReport) -> str:
     return tabulate(body, headers, tablefmt="github", disable_numparse=True)
 
 
+def _rate(rate: float) -> str:
+    """A model rate; below 1 in 10,000 the simulation behind it cannot tell it from smaller."""
+    return "< 0.01%" if rate < 1e-4 else f"{rate:.2%}"
+
+
+def fitted_text(report: FalseAlarmReport) -> str:
+    f = report.fitted
+    if f is None:
+        return ""
+    rates = ", ".join(f"{n} seed{'s' * (n > 1)} {_rate(rate)}" for n, rate in f.implied.items())
+    return (
+        f"Pooled, the {f.n} unseen seeds have mean {f.mean:.2%} and standard deviation {f.stddev:.2%}; the "
+        f"calibration's {f.calibration_n} seeds had {f.calibration_mean:.2%} and {f.calibration_stddev:.2%} "
+        f"(Welch's t-test p = {f.welch_p:.2f}). Seeds drawn from a normal with the unseen seeds' mean and "
+        f"spread would fail the gate, as one-group runs, at these rates: {rates} "
+        f"(the promise: at most {report.alpha:.0%})."
+    )
+
+
 def false_alarm_markdown(report: FalseAlarmReport, command: str) -> str:
     failed = [c for c in report.checks if c.failed]
     lines = [
@@ -43,6 +62,8 @@ def false_alarm_markdown(report: FalseAlarmReport, command: str) -> str:
         seeds_table(report),
         "",
         counts_table(report),
+        "",
+        fitted_text(report),
         "",
         "*run*: each backend x device of the runs as made (their own seed counts and groups). *n seeds*: the "
         "seeds cut in seed order into disjoint one-group runs of n. Checks of different sizes reuse the same "
