@@ -115,6 +115,10 @@ class SeedCountSummary:
     model_drop_caught: float
     measured_drop_caught: float | None  # smallest tested drop with detection >= 95%
     measured_by: str | None
+    #: the largest tested drop caught less often than 95% (the bracket's lower side), its regression and rate
+    missed_drop: float | None
+    missed_by: str | None
+    missed_rate: float | None
     false_alarm: float  # the healthy control's detection rate
 
 
@@ -166,6 +170,8 @@ def analyse(study: Mapping[str, Any], thresholds: Mapping[str, Any], seed_counts
     for n in seed_counts:
         caught = [r for r in rows if r.kind != "healthy" and r.detection.get(n, 0.0) >= CAUGHT]
         smallest = min(caught, key=lambda r: r.drop, default=None)
+        missed = max((r for r in rows if r.kind != "healthy" and n in r.detection and r.detection[n] < CAUGHT),
+                     key=lambda r: r.drop, default=None)
         summaries.append(SeedCountSummary(
             n=n,
             mean_threshold=calibration.mean_threshold(params, n, 1, alpha),
@@ -173,6 +179,9 @@ def analyse(study: Mapping[str, Any], thresholds: Mapping[str, Any], seed_counts
             model_drop_caught=control_mean - model_caught_mean(params, n, alpha),
             measured_drop_caught=smallest.drop if smallest else None,
             measured_by=smallest.label if smallest else None,
+            missed_drop=missed.drop if missed else None,
+            missed_by=missed.label if missed else None,
+            missed_rate=missed.detection[n] if missed else None,
             false_alarm=next((r.detection.get(n, math.nan) for r in rows if r.kind == "healthy"), math.nan),
         ))
     return PowerReport(

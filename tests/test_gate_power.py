@@ -20,7 +20,7 @@ import pytest
 from scipy.stats import norm
 
 from fixtures.compare.runfactory import case, make_run, write_run
-from mnist_mlp import calibration, gate_false_alarms, gate_power, power_study, regressions
+from mnist_mlp import calibration, gate_false_alarms, gate_power, power_study, regressions, results
 from mnist_mlp.errors import EXIT_BAD_INPUT, EXIT_CASES_FAILED, ResultFileError, UsageError
 from mnist_mlp.gate_study_cli import main
 
@@ -158,6 +158,8 @@ def test_analysis_finds_the_smallest_drop_caught(shipped):
     assert by_label["learning_rate=0.01"].detection == {1: 1.0, 3: 1.0, 5: 1.0}
     five = next(s for s in report.summaries if s.n == 5)
     assert five.measured_by == "epochs=2" and five.measured_drop_caught == pytest.approx(0.012)
+    one = next(s for s in report.summaries if s.n == 1)
+    assert one.missed_by == "epochs=4" and one.missed_rate < 0.95 and one.missed_drop == pytest.approx(0.003)
     assert five.false_alarm == by_label["healthy"].detection[5]
     assert [s.n for s in report.summaries] == [1, 3, 5]
     assert report.summaries[0].model_drop_caught > report.summaries[2].model_drop_caught > 0
@@ -225,7 +227,7 @@ def test_report_writes_the_table_and_figure(tmp_path, capsys):
     (tmp_path / "accuracies.json").write_text(json.dumps(study))
     assert main(["report", str(tmp_path)]) == 0
     text = (tmp_path / "power.md").read_text()
-    assert "| hidden_units | 32" in text and "smallest drop caught 95%" in text
+    assert "| hidden_units | 32" in text and "smallest tested drop caught >= 95%" in text
     assert (tmp_path / "power.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -291,3 +293,21 @@ def test_committed_false_alarm_report_is_what_its_runs_give(shipped):
     assert seeds_table(report) in text and counts_table(report) in text
     calibrated = {"jax": set(range(10)), "tensorflow": set(range(3)), "torch": set(range(3))}
     assert all(not set(seeds) & calibrated[backend] for backend, seeds in report.seeds.items())
+
+
+@pytest.mark.skipif(not (POWER_DIR / "accuracies.json").exists() or not OUT_OF_SAMPLE_DIR.exists(),
+                    reason="no committed power study or out-of-sample runs")
+def test_power_control_repeats_the_harness_seeds_to_the_last_digit():
+    """The power study's healthy control trained seeds 10-19 outside the harness, on the host of
+    the out-of-sample JAX run, which trained them inside it: the same training code gives the same
+    accuracies, so the control is the healthy workload the gate was checked on."""
+    study = power_study.load(POWER_DIR)
+    control = next(e for e in study["entries"] if e["kind"] == "healthy")["accuracies"]
+    harness = {}
+    for run_dir in sorted(p for p in OUT_OF_SAMPLE_DIR.iterdir() if (p / "results.json").exists()):
+        for backend, seeds in gate_false_alarms.healthy_seeds(results.load(run_dir)).items():
+            if backend == study["backend"]:
+                harness.update({str(s): a for s, a in seeds})
+    shared = sorted(set(control) & set(harness), key=int)
+    assert len(shared) == len(study["seeds"])
+    assert [control[s] for s in shared] == [harness[s] for s in shared]

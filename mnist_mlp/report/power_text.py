@@ -31,11 +31,13 @@ def rows_table(report: PowerReport) -> str:
 
 def summary_table(report: PowerReport) -> str:
     headers = ["seeds per run", "mean threshold %", "seed floor %", "healthy failed (false alarms)",
-               "smallest drop caught 95%, measured", "smallest drop caught 95%, normal model"]
+               "smallest tested drop caught >= 95%", "largest tested drop caught < 95%",
+               "drop caught 95%, normal model"]
     body = []
     for s in report.summaries:
         measured = "none tested" if s.measured_drop_caught is None else f"{_pct(s.measured_drop_caught)} pp ({s.measured_by})"
-        body.append([s.n, _pct(s.mean_threshold), _pct(s.seed_floor), _rate(s.false_alarm), measured,
+        missed = "none tested" if s.missed_drop is None else f"{_pct(s.missed_drop)} pp ({s.missed_by}: {_rate(s.missed_rate)})"
+        body.append([s.n, _pct(s.mean_threshold), _pct(s.seed_floor), _rate(s.false_alarm), measured, missed,
                      f"{_pct(s.model_drop_caught)} pp"])
     return tabulate(body, headers, tablefmt="github", disable_numparse=True)
 
@@ -58,8 +60,9 @@ def power_markdown(report: PowerReport, command: str, figure: str | None = None)
         "",
         summary_table(report),
         "",
-        "*Measured*: the smallest drop among the tested regressions that the gate failed in at least 95% of "
-        "the subsets. *Normal model*: the drop (from the control's mean) at which the gate fails 95% of runs "
+        "The measured drop caught 95% of the time lies between the two tested drops either side of it "
+        "(the largest caught less often, the smallest caught at least that often; a regression that widens "
+        "the spread can be caught at a smaller drop than one that does not). *Normal model*: the drop (from the control's mean) at which the gate fails 95% of runs "
         "whose seeds are normal with the calibration's sigma; a regression that also widens the spread is "
         "caught at smaller drops than that.",
         "",
