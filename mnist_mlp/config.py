@@ -23,7 +23,8 @@ EXPECTED_PARAMS = 104_938
 SEED_TEST_ACCURACY = 0.979
 
 
-def _positive_int(name: str, value: Any) -> int:
+def check_positive_int(name: str, value: Any) -> int:
+    """``value`` if it is a whole number of at least 1 (not a bool), else UsageError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise UsageError(f"{name}: must be a whole number of at least 1, got {value!r}")
     return value
@@ -50,9 +51,9 @@ class TrainConfig:
     train_samples: int | None = None
 
     def __post_init__(self) -> None:
-        _positive_int("--epochs", self.epochs)
-        _positive_int("--batch-size", self.batch_size)
-        _positive_int("--steps-per-execution", self.steps_per_execution)
+        check_positive_int("--epochs", self.epochs)
+        check_positive_int("--batch-size", self.batch_size)
+        check_positive_int("--steps-per-execution", self.steps_per_execution)
         split = self.validation_split
         if isinstance(split, bool) or not isinstance(split, (int, float)) or not 0.0 < split < 1.0:
             raise UsageError(f"--validation-split: must be strictly between 0 and 1, got {split!r}")
@@ -62,7 +63,7 @@ class TrainConfig:
         if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
             raise UsageError(f"--learning-rate: must be a positive number, got {lr!r}")
         if self.train_samples is not None:
-            _positive_int("--train-samples", self.train_samples)
+            check_positive_int("--train-samples", self.train_samples)
             if self.train_samples < 10:
                 raise UsageError(f"--train-samples: at least 10 images (batch and validation split), got {self.train_samples}")
         if self.jit_compile not in ("auto", True, False):

@@ -25,7 +25,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 
 from mnist_mlp import atomic, calibration, results
@@ -224,6 +224,19 @@ def _judge(group: GroupCheck, table: Mapping[str, Any], calibrated: Mapping[str,
     for seed in group.seeds:
         if seed.test_accuracy is not None and seed.test_accuracy < group.seed_floor:
             group.failures.append(f"seed {seed.seed}: test accuracy {seed.test_accuracy:.2%} is below the floor {group.seed_floor:.2%}")
+
+
+def check_seeds(backend: str, accuracies: Sequence[float], thresholds: Mapping[str, Any], device: str = "cpu") -> GateReport:
+    """Judge the test accuracies of a run's seeds as one backend x device (one group, the
+    calibrated workload): what the power study and the out-of-sample count hand the gate."""
+    run = {
+        "workload": {"train": dict(thresholds.get("workload") or {})},
+        "cases": [{
+            "id": f"{backend}-{device}", "backend": backend, "device": device, "status": "ok",
+            "training": {"per_seed": [{"seed": i, "test_accuracy": a} for i, a in enumerate(accuracies)]},
+        }],
+    }
+    return check_run(run, thresholds, "(in memory)")
 
 
 def gate_run(run_path: str | Path, thresholds_path: str | Path | None = None) -> GateReport:

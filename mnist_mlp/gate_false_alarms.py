@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 import statistics
 
 from mnist_mlp import calibration, gate, results
-from mnist_mlp.gate_power import gate_params, model_detection, one_group_run
+from mnist_mlp.gate_power import gate_params, model_detection
 
 #: disjoint seed groups the seeds are cut into, besides one seed per run
 GROUP_SIZES = (1, 3, 5)
@@ -80,17 +80,18 @@ class FalseAlarmReport:
 
 
 def chance_of_at_least(failures: int, checks: int, rate: float) -> float:
-    """P(at least ``failures`` in ``checks`` independent checks that each fail with ``rate``)."""
-    from scipy.stats import binom
+    """P(at least ``failures`` in ``checks`` independent checks that each fail with ``rate``): the
+    one-sided exact binomial test's p-value (scipy)."""
+    from scipy.stats import binomtest
 
-    return float(binom.sf(failures - 1, checks, rate)) if failures else 1.0
+    return float(binomtest(failures, checks, rate, alternative="greater").pvalue)
 
 
 def upper_bound(failures: int, checks: int, confidence: float = 0.95) -> float:
-    """One-sided Clopper-Pearson upper bound on a rate of which ``failures`` of ``checks`` were seen."""
-    from scipy.stats import beta
+    """One-sided Clopper-Pearson upper bound on a rate of which ``failures`` of ``checks`` were seen (scipy)."""
+    from scipy.stats import binomtest
 
-    return 1.0 if failures >= checks else float(beta.ppf(confidence, failures + 1, checks - failures))
+    return float(binomtest(failures, checks, alternative="less").proportion_ci(confidence, method="exact").high)
 
 
 def healthy_seeds(run: Mapping[str, Any]) -> dict[str, list[tuple[Any, float]]]:
@@ -121,7 +122,7 @@ def analyse(runs: Sequence[tuple[str, Mapping[str, Any]]], thresholds: Mapping[s
             for start in range(0, len(seeds) - size + 1, size):
                 chunk = seeds[start:start + size]
                 accuracies = [a for _, a in chunk]
-                verdict = gate.check_run(one_group_run(backend, accuracies, thresholds.get("workload")), thresholds, "")
+                verdict = gate.check_seeds(backend, accuracies, thresholds)
                 checks.append(Check(f"{size} seed{'s' * (size > 1)}", backend, [s for s, _ in chunk], accuracies,
                                     not verdict.passed, list(verdict.failures)))
     alpha = float(thresholds.get("alpha", calibration.ALPHA))

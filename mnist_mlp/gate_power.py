@@ -2,7 +2,7 @@
 
 A study (``mnist_mlp.power_study``) holds the test accuracy of K seeds for the healthy workload
 and for each deliberate regression at each strength. For ``n`` seeds per run (1, 3, 5), every
-one of the C(K, n) subsets of a regression's seeds is handed to ``gate.check_run`` as a one-group
+one of the C(K, n) subsets of a regression's seeds is handed to ``gate.check_seeds`` as a one-group
 run; the detection rate is the fraction the gate fails (for the healthy control, that fraction
 is a false-alarm rate). The drop of a regression is the healthy control's mean minus its mean,
 on the same seeds, so it is what the regression changed and not a difference between hosts.
@@ -34,20 +34,9 @@ CAUGHT = 0.95
 MODEL_DRAWS = 200_000
 
 
-def one_group_run(backend: str, accuracies: Sequence[float], workload: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A minimal run holding one ok case with these seeds' test accuracies, for ``gate.check_run``."""
-    return {
-        "workload": {"train": dict(workload or {})},
-        "cases": [{
-            "id": f"{backend}-cpu", "backend": backend, "device": "cpu", "status": "ok",
-            "training": {"per_seed": [{"seed": i, "test_accuracy": a} for i, a in enumerate(accuracies)]},
-        }],
-    }
-
-
 def gate_fails(backend: str, accuracies: Sequence[float], thresholds: Mapping[str, Any]) -> bool:
     """Whether the gate fails a one-group run of these seeds."""
-    return not gate.check_run(one_group_run(backend, accuracies, thresholds.get("workload")), thresholds, "(power)").passed
+    return not gate.check_seeds(backend, accuracies, thresholds).passed
 
 
 def detection_rate(backend: str, accuracies: Sequence[float], n: int, thresholds: Mapping[str, Any]) -> tuple[float, int]:

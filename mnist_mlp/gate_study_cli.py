@@ -79,6 +79,8 @@ def cmd_false_alarms(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     thresholds, _ = calibration.load(args.thresholds)
     report = gate_false_alarms.analyse(gate_false_alarms.load_runs(args.runs), thresholds)
+    if not report.seeds:
+        raise UsageError(f"runs {' '.join(map(str, args.runs))}: no Keras case in them trained a seed; nothing to judge")
     out = args.out or args.runs[0].resolve().parent
     atomic.write_text(out / FALSE_ALARMS_MD, false_alarm_markdown(report, _command_line(argv)))
     print(counts_table(report))

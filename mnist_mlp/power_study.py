@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from mnist_mlp import atomic, regressions
+from mnist_mlp.config import BACKENDS
 from mnist_mlp.errors import EXIT_CASES_FAILED, MnistMlpError, ResultFileError, UsageError
 
 SCHEMA = "mnist-mlp/gate-power"
@@ -87,13 +88,22 @@ def load(folder: str | Path) -> dict[str, Any]:
         raise ResultFileError(f"{path}: not a gate-power study (schema {SCHEMA!r} expected)")
     if doc.get("schema_version") != SCHEMA_VERSION:
         raise ResultFileError(f"{path}: schema version {doc.get('schema_version')!r}; this version reads {SCHEMA_VERSION}")
-    for index, entry in enumerate(doc.get("entries") or []):
+    if doc.get("backend") not in BACKENDS:
+        raise ResultFileError(f"{path}: backend must be one of {', '.join(BACKENDS)}, got {doc.get('backend')!r}")
+    seeds = doc.get("seeds")
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ResultFileError(f"{path}: seeds must be a list of whole numbers of at least 0, got {seeds!r}")
+    if not isinstance(doc.get("entries"), list):
+        raise ResultFileError(f"{path}: entries must be a list")
+    for index, entry in enumerate(doc["entries"]):
         where = f"{path}: entries[{index}]"
         if not isinstance(entry, dict) or entry.get("kind") not in regressions.KINDS:
             raise ResultFileError(f"{where}: kind must be one of {', '.join(regressions.KINDS)}")
+        if not isinstance(entry.get("label"), str):
+            raise ResultFileError(f"{where}: label must be text, e.g. 'epochs=3'")
         accuracies = entry.get("accuracies")
-        if not isinstance(accuracies, dict) or not accuracies:
-            raise ResultFileError(f"{where}: accuracies must map seeds to test accuracies")
+        if not isinstance(accuracies, dict) or sorted(accuracies) != sorted(map(str, seeds)):
+            raise ResultFileError(f"{where} ({entry['label']}): accuracies must map each of the study's seeds {seeds} to a test accuracy")
         for seed, value in accuracies.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
                 raise ResultFileError(f"{where}: seed {seed}: test accuracy must be a number in [0, 1], got {value!r}")
@@ -172,11 +182,11 @@ def child_main(kind: str, strength: str, seeds: str, backend: str, data_dir: str
     from mnist_mlp.train import ModelInputs, model_inputs, train
 
     data = load_mnist(data_dir)
+    prepared = model_inputs(data, regression.config(TrainConfig()))  # no regression changes the scaling
     accuracies = {}
     for seed in (int(s) for s in seeds.split(",")):
         config = regression.config(TrainConfig(seed=seed))
-        inputs = model_inputs(data, config)
-        inputs = ModelInputs(inputs.x_train, regression.labels(inputs.y_train, seed), inputs.x_test)
+        inputs = ModelInputs(prepared.x_train, regression.labels(prepared.y_train, seed), prepared.x_test)
         result = train(config, data, inputs=inputs, hidden_units=regression.hidden_units())
         accuracies[str(seed)] = result.test_accuracy
         print(f"{regression.label} seed {seed}: {result.test_accuracy:.4f}", file=sys.stderr, flush=True)

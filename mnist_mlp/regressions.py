@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mnist_mlp.config import HIDDEN_UNITS, TrainConfig
+from mnist_mlp.config import HIDDEN_UNITS, TrainConfig, check_positive_int
 from mnist_mlp.errors import UsageError
 
 
@@ -75,8 +75,7 @@ class FewerEpochs(Regression):
     what: ClassVar[str] = "epochs trained (seed: 25)"
 
     def check(self) -> None:
-        if isinstance(self.strength, bool) or not isinstance(self.strength, int) or self.strength < 1:
-            raise UsageError(f"epochs: must be a whole number of at least 1, got {self.strength!r}")
+        check_positive_int(self.kind, self.strength)
 
     def config(self, base: TrainConfig) -> TrainConfig:
         return base.replace(epochs=self.strength)
@@ -105,8 +104,7 @@ class SmallerHidden(Regression):
     what: ClassVar[str] = "units in the first hidden layer (seed: 128)"
 
     def check(self) -> None:
-        if isinstance(self.strength, bool) or not isinstance(self.strength, int) or self.strength < 1:
-            raise UsageError(f"hidden_units: must be a whole number of at least 1, got {self.strength!r}")
+        check_positive_int(self.kind, self.strength)
 
     def hidden_units(self) -> tuple[int, int]:
         return (self.strength, HIDDEN_UNITS[1])
@@ -115,11 +113,15 @@ class SmallerHidden(Regression):
 KINDS: dict[str, type[Regression]] = {cls.kind: cls for cls in (Regression, LabelShuffle, FewerEpochs, LearningRate, SmallerHidden)}
 
 
-def make(kind: str, strength: Any = None) -> Regression:
-    """The regression of that kind at that strength, checked (UsageError names what is wrong)."""
+def _kind(kind: str) -> type[Regression]:
     if kind not in KINDS:
         raise UsageError(f"regression {kind!r}: not one of {', '.join(KINDS)}")
-    regression = KINDS[kind](strength)
+    return KINDS[kind]
+
+
+def make(kind: str, strength: Any = None) -> Regression:
+    """The regression of that kind at that strength, checked (UsageError names what is wrong)."""
+    regression = _kind(kind)(strength)
     regression.check()
     return regression
 
@@ -127,9 +129,7 @@ def make(kind: str, strength: Any = None) -> Regression:
 def parse(text: str) -> list[Regression]:
     """``label_shuffle=0.05,0.1`` -> one regression per strength; ``healthy`` -> the control."""
     kind, _, values = text.partition("=")
-    kind = kind.strip()
-    if kind not in KINDS:
-        raise UsageError(f"regression {kind!r}: not one of {', '.join(KINDS)}")
+    kind = _kind(kind.strip()).kind
     if kind == Regression.kind:
         if values:
             raise UsageError(f"{text!r}: healthy takes no strength")

@@ -204,6 +204,23 @@ def test_a_study_file_that_lies_is_named(tmp_path):
     (tmp_path / "accuracies.json").write_text(json.dumps(study))
     with pytest.raises(ResultFileError, match=r"accuracies.json: entries\[0\]: seed 10: test accuracy must be a number in \[0, 1\], got 1.7"):
         power_study.load(tmp_path)
+    del study["entries"][0]["accuracies"]["10"]
+    (tmp_path / "accuracies.json").write_text(json.dumps(study))
+    with pytest.raises(ResultFileError, match=r"entries\[0\] \(healthy\): accuracies must map each of the study's seeds"):
+        power_study.load(tmp_path)
+    study["backend"] = "mxnet"
+    (tmp_path / "accuracies.json").write_text(json.dumps(study))
+    with pytest.raises(ResultFileError, match="backend must be one of tensorflow, jax, torch, got 'mxnet'"):
+        power_study.load(tmp_path)
+
+
+def test_false_alarms_refuse_runs_without_trained_seeds(tmp_path, capsys):
+    run_dir = write_run(tmp_path, make_run([case("numpy")]), "numpy-only")
+    assert main(["false-alarms", str(run_dir), "--out", str(tmp_path)]) == EXIT_BAD_INPUT
+    assert "no Keras case in them trained a seed" in capsys.readouterr().err
+    assert not (tmp_path / "false_alarms.md").exists()
+    assert main(["false-alarms", str(tmp_path / "missing")]) == EXIT_BAD_INPUT
+    assert "missing" in capsys.readouterr().err
 
 
 def test_the_child_trains_a_real_regression(tmp_path, data_dir):

@@ -565,6 +565,9 @@ def test_first_seed_reaches_every_case_and_survives_a_resume(tmp_path):
     state = resume.prepare(outcome.run_dir, dataset=DATASET)
     runner.run_benchmarks(state.options, child_command=command, resume=state)
     assert state.options.seeds == [10, 11] and seen == {"torch-cpu": (10, 11)}
+    # a first seed given with --resume, 0 included, must agree with the run's
+    with pytest.raises(UsageError, match="workload differs"):
+        resume.prepare(outcome.run_dir, given={"first_seed": 0}, dataset=DATASET)
 
 
 def test_first_seed_must_not_be_negative(capsys):

@@ -224,7 +224,9 @@ def _prepare_resume(args: argparse.Namespace) -> Any:
     run_dir = args.resume.parent if args.resume.name == "results.json" and args.resume.is_file() else args.resume
     if args.out is not None and args.out.resolve() != run_dir.resolve().parent:
         raise UsageError(f"--out {args.out}: a resumed run stays in its folder ({run_dir}); leave --out out")
-    given = {name: getattr(args, name) for name in resume.WORKLOAD_OPTIONS if getattr(args, name) not in (None, False)}
+    # given: not None and not an unset flag (False); a number 0 (``--first-seed 0``) is given
+    given = {name: value for name in resume.WORKLOAD_OPTIONS
+             if (value := getattr(args, name)) is not None and value is not False}
     state = resume.prepare(run_dir, given=given, data_dir=str(args.data_dir) if args.data_dir else None)
     if not state.rerun and state.run["status"] == "complete":
         state.folder.release()
