@@ -52,7 +52,7 @@ def parse_seeds(text: str) -> list[int]:
     except ValueError:
         raise UsageError(f"--seeds {text!r}: give FIRST-LAST or a comma-separated list of whole numbers") from None
     if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise UsageError(f"--seeds {text!r}: give at least one seed, each at least 0 and none twice")
+        raise UsageError(f"--seeds {text!r}: give at least one seed (FIRST-LAST with FIRST <= LAST), each at least 0 and none twice")
     return seeds
 
 
