@@ -538,6 +538,25 @@ def test_resume_keeps_the_data_parallel_and_precision_variants(tmp_path):
     assert state.options.variants == opts.variants
 
 
+def test_a_weak_scaling_run_resumes_with_its_own_scaling(tmp_path):
+    """--scaling and --lr-rule left out of a resume come from the run, not from argparse defaults."""
+    import argparse
+
+    from mnist_mlp.bench.cli import add_commands, options_from_args, options_given
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    add_commands(sub)
+    opts = options_from_args(sub.choices["bench"].parse_args(
+        ["--profile", "quick", "--backends", "jax", "--devices", "cpu", "--data-parallel", "2", "--scaling", "weak",
+         "--lr-rule", "linear", "--out", str(tmp_path / "reports")]))
+    weak = [plan for plan in runner.plan_cases(opts.backends, opts.devices, variants=opts.variants) if "dp2" in plan.case_id]
+    outcome = runner.run_benchmarks(opts, child_command=fake({weak[0].case_id: "fail"}), peak_gflops=100.0, dataset=DATASET)
+    given = options_given(sub.choices["bench"].parse_args(["--resume", str(outcome.run_dir)]))
+    assert "scaling" not in given and "lr_rule" not in given
+    state = resume.prepare(outcome.run_dir, given=given, dataset=DATASET)
+    assert state.options.variants == opts.variants and list(state.rerun) == [weak[0].case_id]
+
+
 def test_first_seed_reaches_every_case_and_survives_a_resume(tmp_path):
     """``--first-seed 10 --seeds 2`` trains seeds 10 and 11 (seeds a calibration never saw), and a
     resume of that run keeps them rather than falling back to 0 and 1."""

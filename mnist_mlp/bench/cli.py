@@ -62,9 +62,9 @@ def add_commands(sub: Any) -> None:
     bench.add_argument("--data-parallel", type=argtypes.int_list(1, 4096), metavar="N[,N...]",
                        help="add data-parallel cases on N devices each (e.g. 1,2,4: jax-cpu-dp2 ...), "
                        "through each framework's own engine; on a CPU the devices are simulated")
-    bench.add_argument("--scaling", choices=("strong", "weak"), default="strong",
+    bench.add_argument("--scaling", choices=("strong", "weak"),
                        help="data-parallel cases: strong keeps the global batch 32 (default), weak gives 32 to each device")
-    bench.add_argument("--lr-rule", choices=("none", "linear", "sqrt"), default="none",
+    bench.add_argument("--lr-rule", choices=("none", "linear", "sqrt"),
                        help="weak scaling: learning rate x1, xN or x sqrt(N) (default: none)")
     bench.add_argument("--out", type=Path, help="where run folders go (default: reports/)")
     bench.add_argument("--data-dir", type=Path, help="MNIST directory (default: $MNIST_DATA_DIR, else Keras' cache)")
@@ -122,7 +122,8 @@ def options_from_args(args: argparse.Namespace) -> Any:
         for variant in variants for precision in precisions
     )
     variants = tuple(sorted(set(variants), key=lambda v: (len(v), str(v))))  # the base (no overrides) first
-    scaling, lr_rule = getattr(args, "scaling", "strong"), getattr(args, "lr_rule", "none")
+    # None: not given (so that --resume takes the run's own), which is strong scaling, no rule
+    scaling, lr_rule = getattr(args, "scaling", None) or "strong", getattr(args, "lr_rule", None) or "none"
     if getattr(args, "data_parallel", None):  # a resumed run keeps its dp variants in compile_variants
         from mnist_mlp.parallel import bench_variants
 
@@ -217,6 +218,15 @@ def _timing(started: float, cases_done: float, first_case_at: float | None) -> d
     }
 
 
+def options_given(args: argparse.Namespace) -> dict[str, Any]:
+    """The workload options the user gave: not None and not an unset flag (False); a number 0
+    (``--first-seed 0``) is given. With ``--resume`` these must agree with the run's."""
+    from mnist_mlp.bench import resume
+
+    return {name: value for name in resume.WORKLOAD_OPTIONS
+            if (value := getattr(args, name, None)) is not None and value is not False}
+
+
 def _prepare_resume(args: argparse.Namespace) -> Any:
     """The run to continue (``resume.prepare``), or None when it is complete (nothing to do)."""
     from mnist_mlp.bench import resume
@@ -224,10 +234,7 @@ def _prepare_resume(args: argparse.Namespace) -> Any:
     run_dir = args.resume.parent if args.resume.name == "results.json" and args.resume.is_file() else args.resume
     if args.out is not None and args.out.resolve() != run_dir.resolve().parent:
         raise UsageError(f"--out {args.out}: a resumed run stays in its folder ({run_dir}); leave --out out")
-    # given: not None and not an unset flag (False); a number 0 (``--first-seed 0``) is given
-    given = {name: value for name in resume.WORKLOAD_OPTIONS
-             if (value := getattr(args, name)) is not None and value is not False}
-    state = resume.prepare(run_dir, given=given, data_dir=str(args.data_dir) if args.data_dir else None)
+    state = resume.prepare(run_dir, given=options_given(args), data_dir=str(args.data_dir) if args.data_dir else None)
     if not state.rerun and state.run["status"] == "complete":
         state.folder.release()
         print(f"{run_dir}: every case ended ok or skipped; nothing to resume")
