@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from fixtures.compare.runfactory import case, make_run, write_run
 from mnist_mlp import calibration, gate, results
 from mnist_mlp.cli import main
+from mnist_mlp.errors import ResultFileError
 
 ROOT = Path(__file__).resolve().parent.parent
 HEALTHY = (0.9755, 0.9762, 0.9748)
@@ -270,3 +272,22 @@ def test_gate_names_the_thresholds_file_relative_to_the_working_folder(tmp_path,
     monkeypatch.chdir(ROOT)
     assert gate.shown_path(ROOT / "reports" / "calibration" / "thresholds.json") == "reports/calibration/thresholds.json"
     assert gate.shown_path(tmp_path / "t.json") == str(tmp_path / "t.json")  # outside: as given
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["thresholds"]["*"].update(sigma=float("nan")), "thresholds['*'] needs finite numbers"),
+    (lambda d: d["thresholds"]["*"].update(mean=float("inf")), "thresholds['*'] needs finite numbers"),
+    (lambda d: d.update(workload="x"), "'workload' must be an object"),
+    (lambda d: d.update(calibration=3), "'calibration' must map each backend"),
+    (lambda d: d["calibration"]["jax"].update(accuracies=[0.97, None]), "'calibration' must map each backend"),
+])
+def test_a_thresholds_file_that_lies_is_refused_in_one_line(tmp_path, shipped, edit, message):
+    """A NaN threshold would pass every run (each comparison with NaN is False): refused, as are
+    parts of the file the gate and the power study read."""
+    doc = json.loads(json.dumps(shipped))
+    edit(doc)
+    path = tmp_path / "thresholds.json"
+    path.write_text(json.dumps(doc))  # json writes NaN and Infinity, and reads them back
+    with pytest.raises(ResultFileError, match=re.escape(message)) as err:
+        calibration.load(path)
+    assert str(err.value).startswith(f"{path}: ")
