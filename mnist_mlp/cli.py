@@ -250,11 +250,15 @@ def cmd_verify_training(args: argparse.Namespace) -> int:
         except (TypeError, ValueError) as exc:
             raise UsageError(f"--reference-adam: {exc}") from None
     data = _load_data(args)
-    try:
-        result = verify_training(backend, data.x_train, data.y_train, steps=args.steps,
-                                 reference_adam=reference_adam, tolerance=tolerance)
+    from mnist_mlp.config import TrainConfig
+    from mnist_mlp.verify_training import first_batches
+
+    try:  # only a bad --steps is the user's; any other ValueError is a failure to see whole
+        first_batches(data.x_train, data.y_train, args.steps, TrainConfig().batch_size)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    result = verify_training(backend, data.x_train, data.y_train, steps=args.steps,
+                             reference_adam=reference_adam, tolerance=tolerance)
     lines = [f"{backend} vs NumPy, {result['steps']} training steps of batch {result['batch_size']} "
              f"(largest |difference| after each step):", "step  loss      gradients  weights"]
     lines += [f"{r['step']:>4}  {r['loss_diff']:.2e}  {r['gradients_diff']:.2e}   {r['weights_diff']:.2e}"
@@ -337,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="matmul precision on a GPU: fp32 (TF32 off, the default) or tf32 (tensor cores)")
     verify.add_argument("--tolerance", type=argtypes.non_negative_float,
                         help="largest allowed |difference| (default: 1e-5 in fp32, 1e-2 in tf32, whose matmul inputs keep 10 mantissa bits; "
-                             "with --training one value for loss, gradients and weights, default 3e-5, 5e-6, 5e-6)")
+                             "with --training one value for loss, gradients and weights, default 3e-5, 5e-6, 5e-6 for 10 steps, "
+                             "scaled up linearly for more)")
     verify.set_defaults(handler=cmd_verify)
 
     predict = sub.add_parser("predict", help="digit and probabilities for single images")

@@ -54,7 +54,7 @@ from mnist_mlp import results
 ALPHA = 0.05
 #: times and rates: the smallest change (relative to the baseline) that counts, like asv's --factor
 MIN_RELATIVE_CHANGE = 0.05
-#: up to this many samples the range is [min, max]; above it the 10th-90th percentile
+#: when either side has at most this many samples, Welch's t-test judges a difference; else Mann-Whitney U
 FULL_RANGE_MAX_SAMPLES = 10
 #: the workload keys that define the measured work; the rest (seeds, batch sizes, backends,
 #: devices, timeout, profile) choose how much is measured, or where

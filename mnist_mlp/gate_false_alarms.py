@@ -38,7 +38,7 @@ class Check:
     """One gate decision on healthy seeds."""
 
     what: str  # "run", "1 seed", "3 seeds", ...
-    backend: str
+    group: str  # backend-device[-variant], as the gate names it
     seeds: list[Any]
     accuracies: list[float]
     failed: bool
@@ -64,8 +64,9 @@ class FalseAlarmReport:
     runs: list[str]
     alpha: float
     thresholds_label: str
-    seeds: dict[str, list[Any]]  # backend -> its seeds, in order
-    accuracies: dict[str, list[float]]
+    seeds: dict[str, list[Any]]  # group (backend-device[-variant]) -> its seeds, in order
+    accuracies: dict[str, list[float | None]]  # None: a seed without a finite accuracy (always a failure)
+    backends: dict[str, str]  # group -> its backend
     checks: list[Check]
     fitted: Fitted | None = None
 
@@ -94,63 +95,59 @@ def upper_bound(failures: int, checks: int, confidence: float = 0.95) -> float:
     return float(binomtest(failures, checks, alternative="less").proportion_ci(confidence, method="exact").high)
 
 
-def healthy_seeds(run: Mapping[str, Any]) -> dict[str, list[tuple[Any, float]]]:
-    """Per backend: (seed, test accuracy) of every trained seed of the run's ok cases."""
-    out: dict[str, list[tuple[Any, float]]] = {}
-    for case in run.get("cases", []):
-        training = case.get("training") or {}
-        if case.get("status") != "ok" or case.get("backend") == "numpy" or not training.get("per_seed"):
-            continue
-        for seed in training["per_seed"]:
-            out.setdefault(case["backend"], []).append((seed.get("seed"), seed.get("test_accuracy")))
-    return out
+def seeds_by_group(verdict: gate.GateReport) -> dict[str, tuple[gate.GroupCheck, list[tuple[Any, float | None]]]]:
+    """Per group the gate judged (backend x device x variant; weak scaling and failed cases are
+    not groups): the group and its (seed, test accuracy), a missing accuracy as None."""
+    return {group.key: (group, [(s.seed, s.test_accuracy) for s in group.seeds]) for group in verdict.groups}
 
 
 def analyse(runs: Sequence[tuple[str, Mapping[str, Any]]], thresholds: Mapping[str, Any], sizes: Sequence[int] = GROUP_SIZES) -> FalseAlarmReport:
     """Every check above, for runs given as (name, loaded results)."""
     checks: list[Check] = []
-    by_backend: dict[str, list[tuple[Any, float]]] = {}
+    by_group: dict[str, list[tuple[Any, float | None]]] = {}
+    groups: dict[str, gate.GroupCheck] = {}
     for name, run in runs:
         verdict = gate.check_run(run, thresholds, "(out of sample)")
-        for group in verdict.groups:
-            checks.append(Check("run", group.backend, [s.seed for s in group.seeds],
-                                [s.test_accuracy for s in group.seeds], not group.passed, list(group.failures)))
-        for backend, seeds in healthy_seeds(run).items():
-            by_backend.setdefault(backend, []).extend(seeds)
-    for backend, seeds in by_backend.items():
+        for key, (group, seeds) in seeds_by_group(verdict).items():
+            checks.append(Check("run", key, [s for s, _ in seeds], [a for _, a in seeds], not group.passed, list(group.failures)))
+            by_group.setdefault(key, []).extend(seeds)
+            groups.setdefault(key, group)
+    for key, seeds in by_group.items():
         for size in sizes:
             for start in range(0, len(seeds) - size + 1, size):
                 chunk = seeds[start:start + size]
                 accuracies = [a for _, a in chunk]
-                verdict = gate.check_seeds(backend, accuracies, thresholds)
-                checks.append(Check(f"{size} seed{'s' * (size > 1)}", backend, [s for s, _ in chunk], accuracies,
+                verdict = gate.check_seeds(groups[key].backend, accuracies, thresholds, groups[key].device)
+                checks.append(Check(f"{size} seed{'s' * (size > 1)}", key, [s for s, _ in chunk], accuracies,
                                     not verdict.passed, list(verdict.failures)))
     alpha = float(thresholds.get("alpha", calibration.ALPHA))
-    accuracies = {b: [a for _, a in v] for b, v in by_backend.items()}
+    accuracies = {key: [a for _, a in seeds] for key, seeds in by_group.items()}
     return FalseAlarmReport(
         runs=[name for name, _ in runs], alpha=alpha,
         thresholds_label=str(thresholds.get("label", "")),
-        seeds={b: [s for s, _ in v] for b, v in by_backend.items()},
+        seeds={key: [s for s, _ in seeds] for key, seeds in by_group.items()},
         accuracies=accuracies,
+        backends={key: group.backend for key, group in groups.items()},
         checks=checks,
-        fitted=fit(accuracies, thresholds, alpha),
+        fitted=fit(accuracies, {key: group.backend for key, group in groups.items()}, thresholds, alpha),
     )
 
 
-def fit(accuracies: Mapping[str, Sequence[float]], thresholds: Mapping[str, Any], alpha: float,
-        seed_counts: Sequence[int] = GROUP_SIZES) -> Fitted | None:
-    """The pooled unseen seeds' normal, Welch's test against the calibration's pooled seeds, and the
-    false-alarm rate that normal implies under the thresholds the gate uses for these backends."""
+def fit(accuracies: Mapping[str, Sequence[float | None]], backends: Mapping[str, str], thresholds: Mapping[str, Any],
+        alpha: float, seed_counts: Sequence[int] = GROUP_SIZES) -> Fitted | None:
+    """The pooled unseen seeds' normal (finite accuracies only), Welch's test against the
+    calibration's pooled seeds, and the false-alarm rate that normal implies under the thresholds
+    the gate uses for these groups (None when they use different entries: nothing to pool)."""
     from scipy.stats import ttest_ind
 
-    unseen = [a for values in accuracies.values() for a in values]
+    unseen = [a for values in accuracies.values() for a in values if a is not None]
     seen = [a for values in (thresholds.get("calibration") or {}).values() for a in values.get("accuracies", [])]
     if len(unseen) < 2 or len(seen) < 2:
         return None
-    keys = {gate_params(backend, thresholds)[0] for backend in accuracies}
-    if len(keys) != 1:  # per-backend thresholds: no single pooled figure to give
+    entries = {gate_params(backend, thresholds)[0] for backend in backends.values()}
+    if len(entries) != 1:
         return None
-    _, params = gate_params(next(iter(accuracies)), thresholds)
+    _, params = gate_params(next(iter(backends.values())), thresholds)
     mean, sd = statistics.fmean(unseen), statistics.stdev(unseen)
     return Fitted(
         n=len(unseen), mean=mean, stddev=sd, calibration_n=len(seen), calibration_mean=statistics.fmean(seen),
@@ -159,5 +156,11 @@ def fit(accuracies: Mapping[str, Sequence[float]], thresholds: Mapping[str, Any]
     )
 
 
+def run_folder(path: str | Path) -> Path:
+    """The run's folder, given the folder or its results.json."""
+    path = Path(path)
+    return path.parent if path.name == results.RESULTS_FILE else path
+
+
 def load_runs(paths: Sequence[str | Path]) -> list[tuple[str, dict[str, Any]]]:
-    return [(Path(p).name if Path(p).is_dir() else Path(p).parent.name, results.load(p)) for p in paths]
+    return [(run_folder(p).name, results.load(p)) for p in paths]

@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from mnist_mlp import calibration, gate
+from mnist_mlp.errors import ResultFileError
 
 #: seeds per run the power is reported for
 SEED_COUNTS = (1, 3, 5)
@@ -50,7 +51,7 @@ def gate_params(backend: str, thresholds: Mapping[str, Any]) -> tuple[str, Mappi
     """The thresholds entry the gate uses for this backend on the CPU, and its key."""
     key, params = gate.thresholds_for(thresholds["thresholds"], backend, "cpu")
     if params is None:
-        raise KeyError(f"no thresholds for {backend} and no pooled entry")
+        raise ResultFileError(f"thresholds: no entry for {backend} and no pooled '*' entry to judge it by")
     return key, params
 
 

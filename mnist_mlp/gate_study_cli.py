@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mnist_mlp import atomic, calibration, regressions
+from mnist_mlp.config import BACKENDS
 from mnist_mlp.errors import EXIT_INTERRUPTED, MnistMlpError, UsageError
 
 POWER_MD, POWER_PNG, FALSE_ALARMS_MD = "power.md", "power.png", "false_alarms.md"
@@ -27,7 +28,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                      help=f"healthy, or one of {', '.join(k for k in regressions.KINDS if k != 'healthy')} with strengths")
     run.add_argument("--out", type=Path, required=True, help="the study's folder (accuracies.json)")
     run.add_argument("--seeds", default="10-19", help="FIRST-LAST or a list (default 10-19)")
-    run.add_argument("--backend", default="jax", choices=("tensorflow", "jax", "torch"))
+    run.add_argument("--backend", default="jax", choices=BACKENDS)
     run.add_argument("--data-dir", help="MNIST directory (default: $MNIST_DATA_DIR, else Keras' cache)")
     report = sub.add_parser("report", help="power.md and power.png from a study's accuracies.json")
     report.add_argument("folder", type=Path)
@@ -62,7 +63,7 @@ def cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     thresholds, _ = calibration.load(args.thresholds)
     try:
         report = gate_power.analyse(study, thresholds)
-    except (ValueError, KeyError) as exc:
+    except ValueError as exc:
         raise UsageError(f"{args.folder}: {exc}") from None
     folder = args.folder.parent if args.folder.suffix == ".json" else args.folder
     _, params = gate_power.gate_params(study["backend"], thresholds)
@@ -81,7 +82,7 @@ def cmd_false_alarms(args: argparse.Namespace, argv: Sequence[str]) -> int:
     report = gate_false_alarms.analyse(gate_false_alarms.load_runs(args.runs), thresholds)
     if not report.seeds:
         raise UsageError(f"runs {' '.join(map(str, args.runs))}: no Keras case in them trained a seed; nothing to judge")
-    out = args.out or args.runs[0].resolve().parent
+    out = args.out or gate_false_alarms.run_folder(args.runs[0]).resolve().parent
     atomic.write_text(out / FALSE_ALARMS_MD, false_alarm_markdown(report, _command_line(argv)))
     print(counts_table(report))
     print(f"\nwrote {out / FALSE_ALARMS_MD}")

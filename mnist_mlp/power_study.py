@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from mnist_mlp import atomic, regressions
 from mnist_mlp.config import BACKENDS
+from mnist_mlp.report.tables import seed_span
 from mnist_mlp.errors import EXIT_CASES_FAILED, MnistMlpError, ResultFileError, UsageError
 
 SCHEMA = "mnist-mlp/gate-power"
@@ -101,6 +102,8 @@ def load(folder: str | Path) -> dict[str, Any]:
             raise ResultFileError(f"{where}: kind must be one of {', '.join(regressions.KINDS)}")
         if not isinstance(entry.get("label"), str):
             raise ResultFileError(f"{where}: label must be text, e.g. 'epochs=3'")
+        if any(other.get("label") == entry["label"] for other in doc["entries"][:index] if isinstance(other, dict)):
+            raise ResultFileError(f"{where}: {entry['label']} is in the study twice")
         accuracies = entry.get("accuracies")
         if not isinstance(accuracies, dict) or sorted(accuracies) != sorted(map(str, seeds)):
             raise ResultFileError(f"{where} ({entry['label']}): accuracies must map each of the study's seeds {seeds} to a test accuracy")
@@ -111,7 +114,7 @@ def load(folder: str | Path) -> dict[str, Any]:
 
 
 def save(doc: Mapping[str, Any], folder: Path) -> Path:
-    return atomic.write_text(folder / ACCURACIES_FILE, json.dumps(doc, indent=2) + "\n")
+    return atomic.write_json(folder / ACCURACIES_FILE, doc)
 
 
 def child_command(regression: regressions.Regression, seeds: Sequence[int], backend: str, data_dir: str | None) -> list[str]:
@@ -132,7 +135,19 @@ def run_child(command: Sequence[str], timeout: float, log_path: Path) -> dict[st
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     if done.returncode != 0 or not lines:
         raise StudyFailed(f"{' '.join(command[4:6])}: the process exited {done.returncode}; its log: {log_path}")
-    return json.loads(lines[-1])
+    try:
+        return json.loads(lines[-1])
+    except json.JSONDecodeError:
+        raise StudyFailed(f"{' '.join(command[4:6])}: its last line is not the JSON of its seeds; its log: {log_path}") from None
+
+
+def _checked(got: Any, seeds: Sequence[int], label: str) -> dict[str, float]:
+    """The child's accuracies, if they are one number in [0, 1] per seed; else StudyFailed (nothing saved)."""
+    accuracies = got.get("accuracies") if isinstance(got, dict) else None
+    if not isinstance(accuracies, dict) or sorted(accuracies) != sorted(map(str, seeds)) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0 for v in accuracies.values()):
+        raise StudyFailed(f"{label}: the process did not return one test accuracy in [0, 1] for each seed; nothing saved for it")
+    return accuracies
 
 
 def run_study(
@@ -150,22 +165,22 @@ def run_study(
     else:
         doc = empty_study(backend, seeds)
     done = {entry["label"] for entry in doc["entries"]}
-    todo = [r for r in wanted if r.label not in done]
-    say(f"{len(todo)} regression(s) to train on {backend}, seeds {seeds[0]}..{seeds[-1]} "
+    todo = list({r.label: r for r in wanted if r.label not in done}.values())  # each regression once
+    say(f"{len(todo)} regression(s) to train on {backend}, seeds {seed_span(list(seeds))} "
         f"({len(wanted) - len(todo)} already in {folder / ACCURACIES_FILE})")
     for index, regression in enumerate(todo, 1):
         started = time.perf_counter()
-        got = runner(child_command(regression, seeds, backend, data_dir), TIMEOUT_PER_SEED_S * len(seeds),
-                     folder / f"{regression.label}.log")
+        got = _checked(runner(child_command(regression, seeds, backend, data_dir), TIMEOUT_PER_SEED_S * len(seeds),
+                              folder / f"{regression.label}.log"), seeds, regression.label)
         doc["entries"].append({
             "kind": regression.kind, "strength": regression.strength, "label": regression.label,
-            "what": regression.what, "accuracies": got["accuracies"],
+            "what": regression.what, "accuracies": got,
             "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "wall_s": round(time.perf_counter() - started, 1),
         })
         save(doc, folder)
         (folder / f"{regression.label}.log").unlink(missing_ok=True)  # kept only when it failed
-        values = got["accuracies"].values()
+        values = got.values()
         say(f"[{index}/{len(todo)}] {regression.label}: mean test accuracy {sum(values) / len(values):.2%} "
             f"({time.perf_counter() - started:.0f} s)")
     return doc
@@ -195,6 +210,6 @@ def child_main(kind: str, strength: str, seeds: str, backend: str, data_dir: str
 
 
 if __name__ == "__main__":  # the child process of ``run_study``
-    if len(sys.argv) >= 5 and sys.argv[1] == "--child":
+    if len(sys.argv) in (6, 7) and sys.argv[1] == "--child":  # kind, strength, seeds, backend[, data dir]
         raise SystemExit(child_main(*sys.argv[2:]))
     raise SystemExit("usage: python benchmarks/gate_power.py run|report ... (this module is its child)")

@@ -11,6 +11,7 @@ model's hidden layers; the benchmark harness never uses any of them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -89,8 +90,8 @@ class LearningRate(Regression):
     what: ClassVar[str] = "Adam learning rate (seed: 0.001)"
 
     def check(self) -> None:
-        if not isinstance(self.strength, (int, float)) or not self.strength > 0:
-            raise UsageError(f"learning_rate: must be a positive number, got {self.strength!r}")
+        if not isinstance(self.strength, (int, float)) or not 0 < self.strength < math.inf:
+            raise UsageError(f"learning_rate: must be a positive finite number, got {self.strength!r}")
 
     def config(self, base: TrainConfig) -> TrainConfig:
         return base.replace(learning_rate=float(self.strength))

@@ -20,7 +20,7 @@ import pytest
 from scipy.stats import norm
 
 from fixtures.compare.runfactory import case, make_run, write_run
-from mnist_mlp import calibration, gate_false_alarms, gate_power, power_study, regressions, results
+from mnist_mlp import calibration, gate, gate_false_alarms, gate_power, power_study, regressions, results
 from mnist_mlp.errors import EXIT_BAD_INPUT, EXIT_CASES_FAILED, ResultFileError, UsageError
 from mnist_mlp.gate_study_cli import main
 
@@ -198,6 +198,20 @@ def test_study_saves_after_each_regression_and_resumes(tmp_path):
         power_study.run_study(tmp_path, wanted, [1, 2, 3], "jax", runner=fake_runner({}, calls), say=lambda _: None)
 
 
+def test_child_output_is_checked_before_it_is_saved(tmp_path):
+    wanted = regressions.parse("healthy") + regressions.parse("epochs=2,2")
+    calls: list[str] = []
+
+    def short(command, timeout, log_path):
+        calls.append(command[4])
+        return {"accuracies": {"1": 0.97}} if command[4] == "epochs" else {"accuracies": {"1": 0.97, "2": 0.96}}
+
+    with pytest.raises(power_study.StudyFailed, match="epochs=2: the process did not return one test accuracy in"):
+        power_study.run_study(tmp_path, wanted, [1, 2], "jax", runner=short, say=lambda _: None)
+    assert calls == ["healthy", "epochs"]  # epochs=2 asked for twice, trained once
+    assert [e["label"] for e in power_study.load(tmp_path)["entries"]] == ["healthy"]
+
+
 def test_a_study_file_that_lies_is_named(tmp_path):
     study = synthetic_study({("healthy", None): 0.0})
     study["entries"][0]["accuracies"]["10"] = 1.7
@@ -208,6 +222,11 @@ def test_a_study_file_that_lies_is_named(tmp_path):
     (tmp_path / "accuracies.json").write_text(json.dumps(study))
     with pytest.raises(ResultFileError, match=r"entries\[0\] \(healthy\): accuracies must map each of the study's seeds"):
         power_study.load(tmp_path)
+    study["entries"][0]["accuracies"]["10"] = 0.97
+    study["entries"].append(dict(study["entries"][0]))
+    (tmp_path / "accuracies.json").write_text(json.dumps(study))
+    with pytest.raises(ResultFileError, match=r"entries\[1\]: healthy is in the study twice"):
+        power_study.load(tmp_path)
     study["backend"] = "mxnet"
     (tmp_path / "accuracies.json").write_text(json.dumps(study))
     with pytest.raises(ResultFileError, match="backend must be one of tensorflow, jax, torch, got 'mxnet'"):
@@ -215,7 +234,7 @@ def test_a_study_file_that_lies_is_named(tmp_path):
 
 
 def test_false_alarms_refuse_runs_without_trained_seeds(tmp_path, capsys):
-    run_dir = write_run(tmp_path, make_run([case("numpy")]), "numpy-only")
+    run_dir = write_run(tmp_path, make_run([case(status="failed")]), "failed-only")
     assert main(["false-alarms", str(run_dir), "--out", str(tmp_path)]) == EXIT_BAD_INPUT
     assert "no Keras case in them trained a seed" in capsys.readouterr().err
     assert not (tmp_path / "false_alarms.md").exists()
@@ -258,11 +277,28 @@ def test_false_alarms_counted_per_kind_of_check(tmp_path, shipped):
     runs = [("a", make_run([case(accuracies=tuple(good), walls=(60.0,) * 6, first_seed=10)])),
             ("b", make_run([case(accuracies=(params["mean"], bad_seed, params["mean"]), first_seed=16)]))]
     report = gate_false_alarms.analyse(runs, shipped)
-    assert report.seeds["jax"] == list(range(10, 19))
+    assert report.seeds["jax-cpu"] == list(range(10, 19)) and report.backends == {"jax-cpu": "jax"}
     assert report.count("1 seed") == (1, 9)
     assert report.count("3 seeds") == (1, 3)  # seeds 16-18 hold the bad one
     assert report.count("5 seeds") == (0, 1)  # seeds 10-14 only; 15-18 do not make five
     assert report.count("run")[1] == 2
+
+
+def test_false_alarms_judge_what_the_gate_judges(shipped):
+    """Devices and variants stay apart, weak scaling is not judged, a diverged seed is a failure
+    without breaking the fit or the tables."""
+    from mnist_mlp.report.false_alarm_text import false_alarm_markdown
+
+    params = params_of(shipped)
+    weak = case(accuracies=(0.5, 0.5, 0.5))
+    weak["id"] = "jax-cpu-dp2-weak"
+    weak["training"]["data_parallel"] = {"scaling": "weak"}
+    gpu = case(device="gpu", accuracies=(params["mean"], None, params["mean"]))
+    report = gate_false_alarms.analyse([("a", make_run([case(accuracies=(params["mean"],) * 3), gpu, weak]))], shipped)
+    assert set(report.seeds) == {"jax-cpu", "jax-gpu"}
+    assert report.count("1 seed") == (1, 6) and report.count("run") == (1, 2)
+    assert report.fitted.n == 5
+    assert "NaN/missing" in false_alarm_markdown(report, "cmd")
 
 
 def test_fitted_normal_implies_the_rate_the_thresholds_give(shipped):
@@ -270,11 +306,11 @@ def test_fitted_normal_implies_the_rate_the_thresholds_give(shipped):
     params = params_of(shipped)
     threshold = calibration.mean_threshold(params, 1)
     spread = np.array([-1.5, -0.5, 0.0, 0.5, 1.5]) * 0.002
-    fitted = gate_false_alarms.fit({"jax": list(threshold + spread)}, shipped, 0.01)
+    fitted = gate_false_alarms.fit({"jax-cpu": list(threshold + spread)}, {"jax-cpu": "jax"}, shipped, 0.01)
     assert fitted.implied[1] == pytest.approx(0.5, abs=0.01)
     assert fitted.mean == pytest.approx(threshold) and fitted.calibration_n == 16
     assert fitted.welch_p < 0.01  # far below the calibration's mean
-    healthy = gate_false_alarms.fit({"jax": list(params["mean"] + spread)}, shipped, 0.01)
+    healthy = gate_false_alarms.fit({"jax-cpu": list(params["mean"] + spread)}, {"jax-cpu": "jax"}, shipped, 0.01)
     assert healthy.implied[1] < 0.01 and healthy.welch_p > 0.5
 
 
@@ -309,12 +345,12 @@ def test_committed_false_alarm_report_is_what_its_runs_give(shipped):
     report = gate_false_alarms.analyse(gate_false_alarms.load_runs([OUT_OF_SAMPLE_DIR / r for r in runs]), shipped)
     assert seeds_table(report) in text and counts_table(report) in text
     calibrated = {"jax": set(range(10)), "tensorflow": set(range(3)), "torch": set(range(3))}
-    assert all(not set(seeds) & calibrated[backend] for backend, seeds in report.seeds.items())
+    assert all(not set(seeds) & calibrated[report.backends[group]] for group, seeds in report.seeds.items())
 
 
 @pytest.mark.skipif(not (POWER_DIR / "accuracies.json").exists() or not OUT_OF_SAMPLE_DIR.exists(),
                     reason="no committed power study or out-of-sample runs")
-def test_power_control_repeats_the_harness_seeds_to_the_last_digit():
+def test_power_control_repeats_the_harness_seeds_to_the_last_digit(shipped):
     """The power study's healthy control trained seeds 10-19 outside the harness, on the host of
     the out-of-sample JAX run, which trained them inside it: the same training code gives the same
     accuracies, so the control is the healthy workload the gate was checked on."""
@@ -322,8 +358,9 @@ def test_power_control_repeats_the_harness_seeds_to_the_last_digit():
     control = next(e for e in study["entries"] if e["kind"] == "healthy")["accuracies"]
     harness = {}
     for run_dir in sorted(p for p in OUT_OF_SAMPLE_DIR.iterdir() if (p / "results.json").exists()):
-        for backend, seeds in gate_false_alarms.healthy_seeds(results.load(run_dir)).items():
-            if backend == study["backend"]:
+        verdict = gate.check_run(results.load(run_dir), shipped)
+        for group, seeds in gate_false_alarms.seeds_by_group(verdict).values():
+            if group.backend == study["backend"]:
                 harness.update({str(s): a for s, a in seeds})
     shared = sorted(set(control) & set(harness), key=int)
     assert len(shared) == len(study["seeds"])

@@ -7,17 +7,20 @@ import statistics
 
 from tabulate import tabulate
 
+from mnist_mlp.report.tables import seed_span
+
 from mnist_mlp.gate_false_alarms import FalseAlarmReport, chance_of_at_least, upper_bound
 
 
 def seeds_table(report: FalseAlarmReport) -> str:
     body = []
-    for backend, accuracies in report.accuracies.items():
-        seeds = report.seeds[backend]
-        body.append([backend, f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds)),
-                     len(accuracies), ", ".join(f"{a * 100:.2f}" for a in accuracies),
-                     f"{statistics.fmean(accuracies):.2%}", f"{statistics.stdev(accuracies):.2%}" if len(accuracies) > 1 else "-"])
-    return tabulate(body, ["backend", "seeds", "n", "test accuracy per seed (%)", "mean", "stddev"], tablefmt="github", disable_numparse=True)
+    for group, accuracies in report.accuracies.items():
+        finite = [a for a in accuracies if a is not None]
+        body.append([group, seed_span(report.seeds[group]), len(accuracies),
+                     ", ".join("NaN/missing" if a is None else f"{a * 100:.2f}" for a in accuracies),
+                     f"{statistics.fmean(finite):.2%}" if finite else "-",
+                     f"{statistics.stdev(finite):.2%}" if len(finite) > 1 else "-"])
+    return tabulate(body, ["case", "seeds", "n", "test accuracy per seed (%)", "mean", "stddev"], tablefmt="github", disable_numparse=True)
 
 
 def counts_table(report: FalseAlarmReport) -> str:
@@ -71,5 +74,5 @@ def false_alarm_markdown(report: FalseAlarmReport, command: str) -> str:
         "1%; they can contradict it (a small P) or not.",
     ]
     if failed:
-        lines += ["", "Failed checks:", ""] + [f"- {c.what}, {c.backend} seeds {c.seeds}: {'; '.join(c.why)}" for c in failed]
+        lines += ["", "Failed checks:", ""] + [f"- {c.what}, {c.group} seeds {c.seeds}: {'; '.join(c.why)}" for c in failed]
     return "\n".join(lines) + "\n"

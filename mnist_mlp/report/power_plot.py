@@ -9,6 +9,7 @@ import numpy as np
 
 from mnist_mlp.gate_power import CAUGHT, PowerReport, model_detection
 from mnist_mlp.report.plots import pyplot, save_figure
+from mnist_mlp.report.tables import seed_span
 
 MARKERS = {"healthy": "o", "label_shuffle": "s", "epochs": "^", "learning_rate": "D", "hidden_units": "v"}
 
@@ -34,6 +35,6 @@ def plot_power(report: PowerReport, params: dict, path: str | Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("share of runs the gate fails")
     axes[0][-1].legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"Accuracy gate power: {report.backend} CPU, seeds {report.seeds[0]}-{report.seeds[-1]}", fontsize=11)
+    fig.suptitle(f"Accuracy gate power: {report.backend} CPU, seeds {seed_span(report.seeds)}", fontsize=11)
     fig.tight_layout()
     return save_figure(fig, path)

@@ -8,6 +8,7 @@ import math
 from tabulate import tabulate
 
 from mnist_mlp.gate_power import PowerReport
+from mnist_mlp.report.tables import seed_span
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
@@ -49,7 +50,7 @@ def power_markdown(report: PowerReport, command: str, figure: str | None = None)
         "# The accuracy gate's power",
         "",
         f"Made by `{command}` from `accuracies.json` beside this file: {report.backend} on the CPU "
-        f"({cpu}, host {report.machine.get('host', '?')}), seeds {seeds[0]}-{seeds[-1]} ({len(seeds)} per row), "
+        f"({cpu}, host {report.machine.get('host', '?')}), seeds {seed_span(seeds)} ({len(seeds)} per row), "
         "each regression trained through the same `train.train` the harness times.",
         "",
         f"Gate: thresholds `{report.thresholds_key}` of {report.thresholds_label} (sigma "
