@@ -26,8 +26,9 @@ import numpy as np
 
 from mnist_mlp import backends
 from mnist_mlp.config import TrainConfig
+from mnist_mlp.reference_training import max_abs_diff
 from mnist_mlp.parallel import (
-    EQUIVALENCE_SAMPLES, EQUIVALENCE_TOLERANCE, SIMULATED_NOTE, ParallelPlan, max_weight_difference, reference_fit,
+    EQUIVALENCE_SAMPLES, EQUIVALENCE_TOLERANCE, SIMULATED_NOTE, ParallelPlan, reference_fit,
     trim_to_batches,
 )
 
@@ -82,7 +83,7 @@ def train_data_parallel(config: TrainConfig, plan: ParallelPlan, data: Any, back
     log.info("equivalence: one epoch of %d samples on %d device(s) and on one", len(x_eq), plan.devices)
     reference = reference_fit(config, initial, x_eq, y_eq, global_batch=batch)
     parallel = engine.fit(config, initial, x_eq, y_eq, global_batch=batch, epochs=1, shuffle=False, seed=config.seed)
-    difference = max_weight_difference(reference.weights, parallel.weights)
+    difference = max_abs_diff(reference.weights, parallel.weights)
 
     log.info("training %d epochs on %d device(s), global batch %d", config.epochs, plan.devices, batch)
     started = time.perf_counter()

@@ -110,13 +110,6 @@ def shard_rows(batch_start: int, global_batch: int, rank: int, world: int) -> sl
     return slice(start, start + share)
 
 
-def max_weight_difference(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
-    """Largest absolute difference between two models' weights (same layout)."""
-    if len(a) != len(b):
-        raise ValueError(f"weight lists differ in length: {len(a)} vs {len(b)}")
-    return max(float(np.max(np.abs(np.asarray(u, np.float64) - np.asarray(v, np.float64)))) for u, v in zip(a, b))
-
-
 @dataclass
 class FitOutcome:
     """What an engine hands back: the trained weights, Keras-style history and its clocks.

@@ -138,5 +138,7 @@ class NumpyTrainer:
 
 
 def max_abs_diff(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
-    """Largest |a - b| over a list of arrays, in float64."""
+    """Largest |a - b| over two lists of arrays of the same layout (weights, gradients), in float64."""
+    if len(a) != len(b):
+        raise ValueError(f"array lists differ in length: {len(a)} vs {len(b)}")
     return float(max(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))) for x, y in zip(a, b)))

@@ -71,8 +71,12 @@ def test_shards_cover_each_global_batch_once():
 def test_max_weight_difference():
     a = [np.zeros((2, 2), np.float32), np.ones(3, np.float32)]
     b = [np.zeros((2, 2), np.float32), np.array([1, 1.5, 1], np.float32)]
-    assert parallel.max_weight_difference(a, b) == 0.5
-    assert parallel.max_weight_difference(a, a) == 0.0
+    from mnist_mlp.reference_training import max_abs_diff
+
+    assert max_abs_diff(a, b) == 0.5
+    assert max_abs_diff(a, a) == 0.0
+    with pytest.raises(ValueError, match="array lists differ in length: 2 vs 1"):
+        max_abs_diff(a, a[:1])
 
 
 # --------------------------------------------------------------------------- engines and skip reasons
