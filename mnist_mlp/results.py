@@ -195,6 +195,11 @@ def validate(run: Any, path: str | Path = "results") -> None:
     _require(where, run, "status", str, choices=RUN_STATUSES, top=True)
     for key in ("machine", "software", "dataset", "workload"):
         _require(where, run, key, dict, top=True)
+    machine = run["machine"]
+    if machine.get("cpu") is not None and not isinstance(machine["cpu"], dict):
+        raise ResultFileError(f"{where}: machine.cpu should be an object")
+    if machine.get("gpus") is not None and not (isinstance(machine["gpus"], list) and all(isinstance(g, dict) for g in machine["gpus"])):
+        raise ResultFileError(f"{where}: machine.gpus should be a list of objects")
     cases = _require(where, run, "cases", list, top=True)
     for index, case in enumerate(cases):
         _validate_case(f"{where}: cases[{index}]", case)
@@ -261,6 +266,16 @@ def _validate_case(where: str, case: Any) -> None:
             raise ResultFileError(f"{spot}.batch_size must be at least 1, got {size}")
         _non_negative(f"{spot}.samples_per_second", row.get("samples_per_second"))
         _stats(f"{spot}.seconds_per_batch", row.get("seconds_per_batch"), non_negative=True)
+    latency = case.get("latency_ms")
+    if latency is not None:
+        if not isinstance(latency, dict) or not all(isinstance(v, dict) for v in latency.values()):
+            raise ResultFileError(f"{where}.latency_ms should map each path to an object of percentiles")
+        for path, stats in latency.items():
+            if stats.get("p50") is not None:
+                _non_negative(f"{where}.latency_ms.{path}.p50", stats["p50"])
+    flags = case.get("machine_flags")
+    if flags is not None and not (isinstance(flags, list) and all(isinstance(f, str) for f in flags)):
+        raise ResultFileError(f"{where}.machine_flags should be a list of text")
 
 
 def _require(

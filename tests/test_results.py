@@ -157,6 +157,12 @@ def seed(run: dict) -> dict:
         (lambda r: case(r)["inference"][0].update(batch_size=32.0), r"cases\[0\]\.inference\[0\]\.batch_size should be int, got float"),
         (lambda r: case(r)["inference"][0].update(batch_size=0), r"cases\[0\]\.inference\[0\]\.batch_size must be at least 1, got 0"),
         (lambda r: case(r)["training"].update(wall_seconds=[10.0]), r"cases\[0\]\.training\.wall_seconds should be a statistics object"),
+        # fields compare reads (a list or text there was a traceback)
+        (lambda r: case(r).update(latency_ms=[1.0]), r"cases\[0\]\.latency_ms should map each path to an object of percentiles"),
+        (lambda r: case(r).update(latency_ms={"direct": {"p50": "fast"}}), r"cases\[0\]\.latency_ms\.direct\.p50 should be a number, got str"),
+        (lambda r: case(r).update(machine_flags=[3]), r"cases\[0\]\.machine_flags should be a list of text"),
+        (lambda r: r["machine"].update(cpu="EPYC"), r"machine\.cpu should be an object"),
+        (lambda r: r["machine"].update(gpus=["H200"]), r"machine\.gpus should be a list of objects"),
         # negative times
         (lambda r: case(r).update(duration_s=-1), r"cases\[0\]\.duration_s is negative \(-1\)"),
         (lambda r: seed(r).update(wall_seconds=-10.0), r"cases\[0\]\.training\.per_seed\[0\]\.wall_seconds is negative \(-10\.0\)"),
