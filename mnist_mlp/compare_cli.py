@@ -89,6 +89,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         extra = _read_accuracies(args.accuracies)
         for backend, values in extra["accuracies"].items():
             accuracies.setdefault(backend, []).extend(values)
+        if workload and extra.get("workload") and extra["workload"] != workload:
+            raise UsageError(f"--accuracies {args.accuracies}: its workload differs from the runs'; "
+                             "one calibration holds one workload")
         workload = workload or extra.get("workload")
         sources += [str(args.accuracies)] + list(extra.get("sources") or [])
         label = label or extra.get("label")
@@ -120,6 +123,12 @@ def _read_accuracies(path: Path) -> dict[str, Any]:
         isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v) for v in table.values()
     ):
         raise ResultFileError(f"{path}: expected {{\"accuracies\": {{backend: [fractions]}}}}")
+    for key, kind, what in (("workload", dict, "an object of training settings"), ("label", str, "text"),
+                            ("sources", list, "a list of text")):
+        if doc.get(key) is not None and not isinstance(doc[key], kind):
+            raise ResultFileError(f"{path}: {key} must be {what}")
+    if doc.get("sources") is not None and not all(isinstance(x, str) for x in doc["sources"]):
+        raise ResultFileError(f"{path}: sources must be a list of text")
     return doc
 
 

@@ -291,3 +291,18 @@ def test_a_thresholds_file_that_lies_is_refused_in_one_line(tmp_path, shipped, e
     with pytest.raises(ResultFileError, match=re.escape(message)) as err:
         calibration.load(path)
     assert str(err.value).startswith(f"{path}: ")
+
+
+def test_calibrate_refuses_an_accuracies_file_that_lies(tmp_path, capsys):
+    path = tmp_path / "accuracies.json"
+    path.write_text(json.dumps({"accuracies": {"jax": [0.975, 0.977, 0.976]}, "workload": "x"}))
+    assert main(["calibrate", "--accuracies", str(path), "--write", str(tmp_path / "t.json")]) == 2
+    assert f"{path}: workload must be an object of training settings" in capsys.readouterr().err
+    assert not (tmp_path / "t.json").exists()
+    path.write_text(json.dumps({"accuracies": {"jax": [0.975, 0.977, 0.976]}, "workload": {"epochs": 3}}))
+    run = ROOT / "reports" / "calibration" / "jax-10-seeds"
+    assert main(["calibrate", str(run), "--accuracies", str(path), "--write", str(tmp_path / "t.json")]) == 2
+    assert "its workload differs from the runs'" in capsys.readouterr().err
+    path.write_text(json.dumps({"accuracies": {"jax": [0.975, 0.977, 0.976]}, "label": "three seeds"}))
+    assert main(["calibrate", "--accuracies", str(path), "--write", str(tmp_path / "t.json")]) == 0
+    assert json.loads((tmp_path / "t.json").read_text())["label"] == "three seeds"
