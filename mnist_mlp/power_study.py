@@ -167,7 +167,7 @@ def run_study(
     done = {entry["label"] for entry in doc["entries"]}
     todo = list({r.label: r for r in wanted if r.label not in done}.values())  # each regression once
     say(f"{len(todo)} regression(s) to train on {backend}, seeds {seed_span(list(seeds))} "
-        f"({len(wanted) - len(todo)} already in {folder / ACCURACIES_FILE})")
+        f"({len({r.label for r in wanted} & done)} already in {folder / ACCURACIES_FILE})")
     for index, regression in enumerate(todo, 1):
         started = time.perf_counter()
         got = _checked(runner(child_command(regression, seeds, backend, data_dir), TIMEOUT_PER_SEED_S * len(seeds),
