@@ -5,11 +5,11 @@
     python benchmarks/gate_power.py report reports/calibration/power
     python benchmarks/gate_power.py false-alarms reports/calibration/out-of-sample/RUN [RUN ...]
 
-``run`` trains each regression (``mnist_mlp.regressions``) on every seed, one process per
-regression, and keeps the accuracies (``mnist_mlp.power_study``); ``report`` writes ``power.md``
-and ``power.png`` beside them (``mnist_mlp.gate_power``); ``false-alarms`` judges healthy runs
+``run`` trains each regression (``mnist_mlp.gate.regressions``) on every seed, one process per
+regression, and keeps the accuracies (``mnist_mlp.gate.power_study``); ``report`` writes ``power.md``
+and ``power.png`` beside them (``mnist_mlp.gate.power``); ``false-alarms`` judges healthy runs
 of unseen seeds and writes ``false_alarms.md`` in their parent folder
-(``mnist_mlp.gate_false_alarms``). All three judge with the shipped thresholds unless
+(``mnist_mlp.gate.false_alarms``). All three judge with the shipped thresholds unless
 ``--thresholds`` names another file. Exit codes: 0 done, 2 bad input, 3 a training process failed
 (what finished is kept), 130 Ctrl-C.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
-from mnist_mlp.gate_study_cli import main  # noqa: E402
+from mnist_mlp.cli.gate_study import main  # noqa: E402
 
 if __name__ == "__main__":
     raise SystemExit(main())

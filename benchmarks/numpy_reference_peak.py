@@ -10,7 +10,7 @@ All in one process, in this order:
 2. per batch size, pytest-benchmark style: each path is called once to warm up, then rounds of
    calibrated iterations (a round lasts at least ``--min-time``) run until ``--max-time`` per
    batch size, the paths alternating in a shuffled order every round so that a neighbour's
-   burst of load hits all of them alike. Paths: the reference (``mnist_mlp.reference.NumpyMLP``,
+   burst of load hits all of them alike. Paths: the reference (``mnist_mlp.reference.forward.NumpyMLP``,
    once per ``--chunks`` value) and a plain three-matmul pass (``x @ W1 @ W2 @ W3``, no bias, no
    ReLU, no softmax: the most NumPy's BLAS gives this network, and the ceiling the reference
    should come near). The figure is the median seconds per call (the best round's is printed
@@ -49,7 +49,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
-from mnist_mlp.argtypes import positive_float, positive_int  # noqa: E402
+from mnist_mlp.cli.argtypes import positive_float, positive_int  # noqa: E402
 from mnist_mlp import backends  # noqa: E402
 
 
@@ -58,7 +58,7 @@ def numpy_peak_gflops() -> float:
     return backends.get("numpy").peak_gflops("cpu", repeats=7, budget_s=3.0)
 from mnist_mlp.bench.suite import untrained_weights  # noqa: E402
 from mnist_mlp.errors import EXIT_BAD_INPUT  # noqa: E402
-from mnist_mlp.reference import NumpyMLP  # noqa: E402
+from mnist_mlp.reference.forward import NumpyMLP  # noqa: E402
 
 #: the issue's goal for the reference, in % of the measured peak
 GOAL_PERCENT = 75.0

@@ -26,7 +26,7 @@ def served(case, state, mnist, device_facts) -> dict[str, Any]:
 
     x_test = scale(mnist.x_test)
     if case.is_numpy:
-        from mnist_mlp.reference import NumpyMLP
+        from mnist_mlp.reference.forward import NumpyMLP
 
         if case.weights_in:
             weights, note = suite.load_weights(case.weights_in), f"weights trained by {case.weights_from}"

@@ -48,9 +48,9 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
 
     def run_seed(seed, index):
         config = case.train_config(seed)
-        if case.data_parallel:  # the framework's own engine on N devices (mnist_mlp.dp_train)
-            from mnist_mlp.dp_train import train_data_parallel
-            from mnist_mlp.parallel import ParallelPlan
+        if case.data_parallel:  # the framework's own engine on N devices (mnist_mlp.parallel.train)
+            from mnist_mlp.parallel.train import train_data_parallel
+            from mnist_mlp.parallel.plan import ParallelPlan
 
             plan = ParallelPlan(**case.data_parallel, base_learning_rate=config.learning_rate)
             runs.append(train_data_parallel(config, plan, mnist, case.backend, case.device))
@@ -103,7 +103,7 @@ def _training_check(case, mnist) -> dict:
     NumPy; FP32 only (its tolerances were measured there), so a TF32 case records why it has none."""
     if case.precision != "fp32":
         return {"skipped": f"the training check's tolerances are FP32's; this case runs {case.precision}"}
-    from mnist_mlp.verify_training import verify_training
+    from mnist_mlp.reference.verify import verify_training
 
     return verify_training(case.backend, mnist.x_train, mnist.y_train, steps=TRAINING_CHECK_STEPS,
                            config=case.train_config(0))
@@ -114,7 +114,7 @@ def _seed0_checks(case, model, mnist) -> dict:
     from sklearn.metrics import confusion_matrix
 
     from mnist_mlp.data import scale
-    from mnist_mlp.reference import NumpyMLP, agreement, weights_from_model
+    from mnist_mlp.reference.forward import NumpyMLP, agreement, weights_from_model
     from mnist_mlp.train import predict_proba
 
     x_test = scale(mnist.x_test)

@@ -32,7 +32,7 @@ EXPECTED_LAYERS = (
 def build_model(config: TrainConfig = TrainConfig(), hidden_units: tuple[int, int] = HIDDEN_UNITS) -> keras.Model:
     """Input 28x28, Flatten, Dense 128 ReLU, Dense 32 ReLU, Dense 10 softmax; compiled.
 
-    ``hidden_units`` exists for one deliberate regression only (``mnist_mlp.regressions``, a
+    ``hidden_units`` exists for one deliberate regression only (``mnist_mlp.gate.regressions``, a
     smaller hidden layer to measure the gate's power); everything else builds the seed's sizes.
     """
     model = keras.Sequential(

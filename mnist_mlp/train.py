@@ -146,7 +146,7 @@ def train(
     ``wall_seconds`` covers building the model and ``fit``; evaluation on the test set is not in it.
     ``config.train_samples`` (a smoke run) fits on the first that many training images only.
     ``hidden_units`` replaces the seed's (128, 32) for the gate's power study only
-    (``mnist_mlp.regressions``).
+    (``mnist_mlp.gate.regressions``).
     """
     if inputs is None:
         inputs = model_inputs(data, config)

@@ -1,7 +1,7 @@
-"""The shared argparse converters (``mnist_mlp.argtypes``) and the bench command's argument checks.
+"""The shared argparse converters (``mnist_mlp.cli.argtypes``) and the bench command's argument checks.
 
 Every bad value is one line on stderr, ``mnist-mlp CMD: error: argument --OPT: ...``, and exit 2,
-before anything runs. In-process through ``mnist_mlp.cli.main``; nothing trains.
+before anything runs. In-process through ``mnist_mlp.cli.main.main``; nothing trains.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import argparse
 
 import pytest
 
-from mnist_mlp import argtypes
-from mnist_mlp.cli import main
+from mnist_mlp.cli import argtypes
+from mnist_mlp.cli.main import main
 
 
 def _refused(convert, text: str) -> str:

@@ -16,7 +16,7 @@ import pytest
 
 from fixtures.compare.runfactory import WORKLOAD, case, make_run, workload, write_run
 from mnist_mlp import compare, results
-from mnist_mlp.cli import main
+from mnist_mlp.cli.main import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "compare"
 

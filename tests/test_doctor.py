@@ -17,7 +17,7 @@ import pytest
 
 from conftest import run_cli
 from mnist_mlp import backends, doctor
-from mnist_mlp.cli import main
+from mnist_mlp.cli.main import main
 from mnist_mlp.report.doctor_text import render_text
 
 BACKENDS = ("tensorflow", "jax", "torch")

@@ -18,7 +18,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from mnist_mlp import atomic, cli  # noqa: E402
+from mnist_mlp import atomic  # noqa: E402
+
+from mnist_mlp.cli import main as cli
 from mnist_mlp.data import CANONICAL_NAMES, Mnist  # noqa: E402
 from mnist_mlp.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OUTPUT_FAILED  # noqa: E402
 from mnist_mlp.model import build_model, save_model  # noqa: E402

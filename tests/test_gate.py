@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from fixtures.compare.runfactory import case, make_run, write_run
-from mnist_mlp import calibration, gate, results
-from mnist_mlp.cli import main
+from mnist_mlp import results
+from mnist_mlp.gate import calibration
+from mnist_mlp.gate import check as gate
+from mnist_mlp.cli.main import main
 from mnist_mlp.errors import ResultFileError
 
 ROOT = Path(__file__).resolve().parent.parent

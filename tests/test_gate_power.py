@@ -20,9 +20,15 @@ import pytest
 from scipy.stats import norm
 
 from fixtures.compare.runfactory import case, make_run, write_run
-from mnist_mlp import calibration, gate, gate_false_alarms, gate_power, power_study, regressions, results
+from mnist_mlp import results
+from mnist_mlp.gate import calibration
+from mnist_mlp.gate import check as gate
+from mnist_mlp.gate import false_alarms as gate_false_alarms
+from mnist_mlp.gate import power as gate_power
+from mnist_mlp.gate import power_study
+from mnist_mlp.gate import regressions
 from mnist_mlp.errors import EXIT_BAD_INPUT, EXIT_CASES_FAILED, ResultFileError, UsageError
-from mnist_mlp.gate_study_cli import main
+from mnist_mlp.cli.gate_study import main
 
 ROOT = Path(__file__).resolve().parent.parent
 POWER_DIR = ROOT / "reports" / "calibration" / "power"

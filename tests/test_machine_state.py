@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mnist_mlp import compare, gate, results
+from mnist_mlp import compare, results
+
+from mnist_mlp.gate import check as gate
 from mnist_mlp.bench import collect, load, runner
 from mnist_mlp.bench.profiles import get_profile, with_overrides
 from mnist_mlp.bench.progress import TerminalReporter

@@ -13,7 +13,11 @@ import math
 import numpy as np
 import pytest
 
-from mnist_mlp import backends, gate, parallel
+from mnist_mlp import backends
+
+from mnist_mlp.gate import check as gate
+
+from mnist_mlp.parallel import plan as parallel
 from mnist_mlp.bench import runner
 from mnist_mlp.bench.caseconfig import CaseConfig
 from mnist_mlp.errors import EXIT_BAD_INPUT, UsageError
@@ -71,7 +75,7 @@ def test_shards_cover_each_global_batch_once():
 def test_max_weight_difference():
     a = [np.zeros((2, 2), np.float32), np.ones(3, np.float32)]
     b = [np.zeros((2, 2), np.float32), np.array([1, 1.5, 1], np.float32)]
-    from mnist_mlp.reference_training import max_abs_diff
+    from mnist_mlp.reference.training import max_abs_diff
 
     assert max_abs_diff(a, b) == 0.5
     assert max_abs_diff(a, a) == 0.0
@@ -137,8 +141,8 @@ def test_case_config_carries_the_data_parallel_options(tmp_path):
 
 
 def test_bench_cli_adds_the_variants():
-    from mnist_mlp.bench.cli import options_from_args
-    from mnist_mlp.cli import build_parser
+    from mnist_mlp.cli.bench import options_from_args
+    from mnist_mlp.cli.main import build_parser
 
     args = build_parser().parse_args(["bench", "--profile", "quick", "--backends", "jax", "--data-parallel", "1,2"])
     options = options_from_args(args)

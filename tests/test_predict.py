@@ -289,8 +289,7 @@ def confident_digits(trained, mnist):
 
 
 def test_mnist_digits_from_png_and_jpeg_predicted_by_the_cli(trained, mnist, confident_digits, tmp_path, capsys):
-    from mnist_mlp import cli
-
+    from mnist_mlp.cli import main as cli
     _, model_path = trained
     args, expected = [], []
     for index in confident_digits:
@@ -319,8 +318,7 @@ def test_mnist_digits_from_png_and_jpeg_predicted_by_the_cli(trained, mnist, con
 
 def test_bad_image_through_the_cli_is_one_line(tmp_path, capsys):
     """The CLI turns the InputError into one line and exit 2, before any model is loaded."""
-    from mnist_mlp import cli
-
+    from mnist_mlp.cli import main as cli
     path = tmp_path / "photo.png"
     path.write_bytes(png_header_only(50000, 50000))
     rc = cli.main(["predict", "--model", str(tmp_path / "never-read.keras"), "--image", str(path)])
@@ -330,8 +328,7 @@ def test_bad_image_through_the_cli_is_one_line(tmp_path, capsys):
 
 
 def test_bad_array_through_the_cli_is_one_line(tmp_path, capsys):
-    from mnist_mlp import cli
-
+    from mnist_mlp.cli import main as cli
     path = tmp_path / "floats.npy"
     np.save(path, np.full((3, 28, 28), np.nan, np.float32))
     rc = cli.main(["predict", "--model", str(tmp_path / "never-read.keras"), "--array", str(path)])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mnist_mlp.reference import NumpyMLP, agreement, count_params, softmax
+from mnist_mlp.reference.forward import NumpyMLP, agreement, count_params, softmax
 
 
 def test_softmax_is_stable_and_normalised():
@@ -85,7 +85,7 @@ def test_keras_and_numpy_agree_on_the_test_set(mnist):
     keras = pytest.importorskip("keras")
     from mnist_mlp.data import scale
     from mnist_mlp.model import build_model
-    from mnist_mlp.reference import verify_model
+    from mnist_mlp.reference.forward import verify_model
 
     keras.utils.set_random_seed(3)
     result = verify_model(build_model(), scale(mnist.x_test))

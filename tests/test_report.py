@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mnist_mlp import results
-from mnist_mlp.cli import main
+from mnist_mlp.cli.main import main
 from mnist_mlp.report import tables
 from mnist_mlp.report.render import FIGURES, render_report
 

@@ -22,7 +22,7 @@ import pytest
 from mnist_mlp import results, runs
 from mnist_mlp.bench import child, resume, rundir, runner
 from mnist_mlp.bench.profiles import get_profile, with_overrides
-from mnist_mlp.cli import main
+from mnist_mlp.cli.main import main
 from mnist_mlp.config import TrainConfig
 from mnist_mlp.errors import EXIT_BAD_INPUT, EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, ResultFileError, UsageError
 from mnist_mlp.locks import FileLock
@@ -522,7 +522,7 @@ def test_resume_keeps_the_data_parallel_and_precision_variants(tmp_path):
     """A run with --data-parallel 1,2 resumes with the same cases; only the failed one runs again."""
     import argparse
 
-    from mnist_mlp.bench.cli import add_commands, options_from_args
+    from mnist_mlp.cli.bench import add_commands, options_from_args
 
     sub = argparse.ArgumentParser().add_subparsers()
     add_commands(sub)
@@ -542,7 +542,7 @@ def test_a_weak_scaling_run_resumes_with_its_own_scaling(tmp_path):
     """--scaling and --lr-rule left out of a resume come from the run, not from argparse defaults."""
     import argparse
 
-    from mnist_mlp.bench.cli import add_commands, options_from_args, options_given
+    from mnist_mlp.cli.bench import add_commands, options_from_args, options_given
 
     sub = argparse.ArgumentParser().add_subparsers()
     add_commands(sub)
@@ -562,7 +562,7 @@ def test_first_seed_reaches_every_case_and_survives_a_resume(tmp_path):
     resume of that run keeps them rather than falling back to 0 and 1."""
     import argparse
 
-    from mnist_mlp.bench.cli import add_commands, options_from_args
+    from mnist_mlp.cli.bench import add_commands, options_from_args
 
     sub = argparse.ArgumentParser().add_subparsers()
     add_commands(sub)

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from mnist_mlp import gate, results
+from mnist_mlp import results
+
+from mnist_mlp.gate import check as gate
 from mnist_mlp.bench import collect, runner, suite
 from mnist_mlp.bench.caseconfig import CaseConfig
-from mnist_mlp.bench.cli import add_commands  # noqa: F401  (the module must import without keras)
+from mnist_mlp.cli.bench import add_commands  # noqa: F401  (the module must import without keras)
 from mnist_mlp.bench.profiles import get_profile, with_overrides
 from mnist_mlp.config import TrainConfig
 from mnist_mlp.errors import EXIT_CASES_FAILED, EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_OK, OutputError
@@ -78,7 +80,7 @@ def test_numpy_case_only_on_cpu():
 def _bench_options(*argv: str):
     import argparse
 
-    from mnist_mlp.bench.cli import options_from_args
+    from mnist_mlp.cli.bench import options_from_args
 
     sub = argparse.ArgumentParser().add_subparsers()
     add_commands(sub)

@@ -6,7 +6,7 @@ import json
 
 from fixtures.compare.runfactory import case, make_run, write_run
 from mnist_mlp import runs
-from mnist_mlp.cli import main
+from mnist_mlp.cli.main import main
 
 
 def _reports(tmp_path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mnist_mlp.reference_training import AdamSettings, NumpyTrainer, max_abs_diff
+from mnist_mlp.reference.training import AdamSettings, NumpyTrainer, max_abs_diff
 from conftest import run_cli, run_cli_json
 
 STEPS = 10
@@ -29,7 +29,7 @@ def glorot_weights(seed: int = 0) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def batches(mnist):
-    from mnist_mlp.verify_training import first_batches
+    from mnist_mlp.reference.verify import first_batches
 
     return first_batches(mnist.x_train, mnist.y_train, STEPS, 32)
 
@@ -80,7 +80,7 @@ def test_adam_is_keras_formula_not_the_papers():
 def test_tolerance_sits_between_float32_roundoff_and_a_wrong_optimizer(batches):
     """The justification of ``TOLERANCE``: >= 5x float32's own drift over 10 steps (set at ~10x),
     and <= 1/10 of what one wrong Adam setting does to the weights in those steps."""
-    from mnist_mlp.verify_training import TOLERANCE
+    from mnist_mlp.reference.verify import TOLERANCE
 
     weights = glorot_weights(0)
     drift = {"loss": 0.0, "gradients": 0.0, "weights": 0.0}

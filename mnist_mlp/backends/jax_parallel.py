@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mnist_mlp.errors import BackendUnavailable, UsageError
-from mnist_mlp.parallel import FitOutcome, keras_fit
+from mnist_mlp.parallel.plan import FitOutcome, keras_fit
 
 XLA_DEVICE_FLAG = "--xla_force_host_platform_device_count"
 
@@ -86,7 +86,7 @@ def _process_share(x: np.ndarray, y: np.ndarray, validation: Any, global_batch: 
     """This process's contiguous rows of every global batch (Keras assembles the global batch from them)."""
     import jax
 
-    from mnist_mlp.parallel import shard_rows
+    from mnist_mlp.parallel.plan import shard_rows
 
     rank = jax.process_index()
 

@@ -119,6 +119,6 @@ class TensorFlowBackend(Backend):
         return len(self.module().config.list_logical_devices(device.upper()))
 
     def multi_process_skip_reason(self) -> str | None:
-        from mnist_mlp.parallel import MULTI_WORKER_SKIP_REASON
+        from mnist_mlp.parallel.plan import MULTI_WORKER_SKIP_REASON
 
         return MULTI_WORKER_SKIP_REASON

@@ -4,7 +4,7 @@ On a CPU the N devices are logical devices cut from the one physical CPU with
 ``tf.config.set_logical_device_configuration`` before TensorFlow initialises its runtime.
 The strategy replicates the variables and all-reduces the gradients; ``fit`` splits each
 global batch over the replicas. Several workers (``MultiWorkerMirroredStrategy``) are refused:
-see ``mnist_mlp.parallel.MULTI_WORKER_SKIP_REASON``.
+see ``mnist_mlp.parallel.plan.MULTI_WORKER_SKIP_REASON``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mnist_mlp.errors import BackendUnavailable, UsageError
-from mnist_mlp.parallel import FitOutcome, keras_fit
+from mnist_mlp.parallel.plan import FitOutcome, keras_fit
 
 
 def simulate_cpu_devices(tf: Any, devices: int) -> None:

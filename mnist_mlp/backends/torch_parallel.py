@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mnist_mlp.parallel import FitOutcome, shard_rows
+from mnist_mlp.parallel.plan import FitOutcome, shard_rows
 
 
 def _free_port() -> int:

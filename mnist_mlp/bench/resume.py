@@ -160,7 +160,7 @@ def options_for(run: Mapping[str, Any], run_dir: Path, given: Mapping[str, Any],
 
     Whether those agree with the run is decided by comparing the workloads (``differences``).
     """
-    from mnist_mlp.bench.cli import options_from_args
+    from mnist_mlp.cli.bench import options_from_args
 
     try:
         values = run_arguments(run)

@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 import mnist_mlp
-from mnist_mlp import atomic, backends, parallel, results
+from mnist_mlp import atomic, backends, results
+from mnist_mlp.parallel import plan as parallel
 from mnist_mlp.bench import collect, load, machine, progress_file, rundir
 from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, NUMPY, CaseConfig
 from mnist_mlp.bench.child import ChildInterrupted, describe_returncode, run_child, tail

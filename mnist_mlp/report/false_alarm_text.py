@@ -1,5 +1,5 @@
 """The gate's out-of-sample false alarms as Markdown; the counts are data in
-``mnist_mlp.gate_false_alarms`` (``FalseAlarmReport``)."""
+``mnist_mlp.gate.false_alarms`` (``FalseAlarmReport``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from tabulate import tabulate
 
 from mnist_mlp.report.tables import seed_span
 
-from mnist_mlp.gate_false_alarms import FalseAlarmReport, chance_of_at_least, upper_bound
+from mnist_mlp.gate.false_alarms import FalseAlarmReport, chance_of_at_least, upper_bound
 
 
 def seeds_table(report: FalseAlarmReport) -> str:

@@ -1,11 +1,11 @@
-"""The accuracy gate's Markdown: the decision is data in ``mnist_mlp.gate`` (``GateReport``); the
+"""The accuracy gate's Markdown: the decision is data in ``mnist_mlp.gate.check`` (``GateReport``); the
 words and the table a reader sees (``gate.md``) are written here."""
 
 from __future__ import annotations
 
 from tabulate import tabulate
 
-from mnist_mlp.gate import GateReport
+from mnist_mlp.gate.check import GateReport
 
 
 def gate_markdown(report: GateReport) -> str:

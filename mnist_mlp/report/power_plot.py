@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_mlp.gate_power import CAUGHT, PowerReport, model_detection
+from mnist_mlp.gate.power import CAUGHT, PowerReport, model_detection
 from mnist_mlp.report.plots import pyplot, save_figure
 from mnist_mlp.report.tables import seed_span
 

@@ -1,4 +1,4 @@
-"""The gate's power study as Markdown: the numbers are data in ``mnist_mlp.gate_power``
+"""The gate's power study as Markdown: the numbers are data in ``mnist_mlp.gate.power``
 (``PowerReport``); the tables a reader sees (``power.md``) are written here."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import math
 
 from tabulate import tabulate
 
-from mnist_mlp.gate_power import PowerReport
+from mnist_mlp.gate.power import PowerReport
 from mnist_mlp.report.tables import seed_span
 
 

@@ -343,7 +343,7 @@ def format_all(run: dict, fmt: str = "github") -> dict[str, str]:
     }
     rendered = {name: render(table, fmt) for name, table in tables.items() if table[1]}
     if "Data parallel" in rendered:
-        from mnist_mlp.parallel import DATA_PARALLEL_NOTE
+        from mnist_mlp.parallel.plan import DATA_PARALLEL_NOTE
 
         rendered["Data parallel"] += "\n\n" + DATA_PARALLEL_NOTE
     if any_above_peak(run):

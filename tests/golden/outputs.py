@@ -20,7 +20,7 @@ THRESHOLDS = ROOT / "reports" / "calibration" / "thresholds.json"
 
 
 def _cli(argv: list[str]) -> str:
-    from mnist_mlp.cli import main
+    from mnist_mlp.cli.main import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

@@ -1,6 +1,6 @@
 """How small a regression the accuracy gate sees: detection rates from a power study, judged by the gate.
 
-A study (``mnist_mlp.power_study``) holds the test accuracy of K seeds for the healthy workload
+A study (``mnist_mlp.gate.power_study``) holds the test accuracy of K seeds for the healthy workload
 and for each deliberate regression at each strength. For ``n`` seeds per run (1, 3, 5), every
 one of the C(K, n) subsets of a regression's seeds is handed to ``gate.check_seeds`` as a one-group
 run; the detection rate is the fraction the gate fails (for the healthy control, that fraction
@@ -24,7 +24,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from mnist_mlp import calibration, gate
+from mnist_mlp.gate import calibration
+
+from mnist_mlp.gate import check as gate
 from mnist_mlp.errors import ResultFileError
 
 #: seeds per run the power is reported for

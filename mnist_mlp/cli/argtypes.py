@@ -2,7 +2,7 @@
 
 Each takes the option's text and returns the value, or raises ``argparse.ArgumentTypeError`` with
 a message naming the problem; argparse turns that into one line, ``argument --OPTION: MESSAGE``,
-and exit code 2 (see ``mnist_mlp.cli._Parser``). Kept free of heavy imports: the parser is built
+and exit code 2 (see ``mnist_mlp.cli.main._Parser``). Kept free of heavy imports: the parser is built
 for ``--help`` too.
 """
 

@@ -21,8 +21,8 @@ from mnist_mlp import backends
 from mnist_mlp.config import TrainConfig
 from mnist_mlp.data import scale
 from mnist_mlp.model import build_model
-from mnist_mlp.reference import weights_from_model
-from mnist_mlp.reference_training import AdamSettings, NumpyTrainer, max_abs_diff
+from mnist_mlp.reference.forward import weights_from_model
+from mnist_mlp.reference.training import AdamSettings, NumpyTrainer, max_abs_diff
 
 #: default number of steps
 DEFAULT_STEPS = 10

@@ -1,6 +1,6 @@
 """``mnist-mlp bench`` and ``mnist-mlp report``: parse, run the matrix, print the summary.
 
-Registered by ``mnist_mlp.cli`` through ``add_commands`` (see ``EXTENSION_MODULES`` there).
+Registered by ``mnist_mlp.cli.main`` through ``add_commands`` (see ``EXTENSION_MODULES`` there).
 Exit codes: 0 every case ok or skipped, 2 bad arguments or a bad results file (or a run that
 cannot be resumed here), 3 some case failed or timed out (the others are saved), 4 the output
 directory is not writable, 130 Ctrl-C.
@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mnist_mlp import argtypes
+from mnist_mlp.cli import argtypes
 from mnist_mlp.bench.caseconfig import NUMPY
 from mnist_mlp.bench.profiles import MAX_BATCH_SIZE, MAX_TRAIN_SAMPLES, PROFILES, get_profile, with_overrides
 from mnist_mlp.backends.base import PRECISIONS
@@ -125,7 +125,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
     # None: not given (so that --resume takes the run's own), which is strong scaling, no rule
     scaling, lr_rule = getattr(args, "scaling", None) or "strong", getattr(args, "lr_rule", None) or "none"
     if getattr(args, "data_parallel", None):  # a resumed run keeps its dp variants in compile_variants
-        from mnist_mlp.parallel import bench_variants
+        from mnist_mlp.parallel.plan import bench_variants
 
         variants += tuple(bench_variants(args.data_parallel, scaling, lr_rule))
     elif (scaling, lr_rule) != ("strong", "none"):
@@ -177,7 +177,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     exit_code = outcome.exit_code
     gate = None
     if options.profile.name == "full" and not args.no_gate and exit_code != 130:
-        from mnist_mlp.gate import gate_run
+        from mnist_mlp.gate.check import gate_run
 
         gate = gate_run(outcome.run_dir)  # records its decision in results.json and gate.md
         outcome.run["gate"] = gate.to_dict()

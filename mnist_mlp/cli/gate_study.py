@@ -12,7 +12,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from mnist_mlp import atomic, calibration, regressions
+from mnist_mlp import atomic
+
+from mnist_mlp.gate import calibration
+
+from mnist_mlp.gate import regressions
 from mnist_mlp.config import BACKENDS
 from mnist_mlp.errors import EXIT_INTERRUPTED, MnistMlpError, UsageError
 
@@ -45,7 +49,7 @@ def _command_line(argv: Sequence[str]) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from mnist_mlp.power_study import parse_seeds, run_study
+    from mnist_mlp.gate.power_study import parse_seeds, run_study
 
     wanted = [r for text in args.regressions for r in regressions.parse(text)]
     if not any(r.kind == "healthy" for r in wanted) and not (args.out / "accuracies.json").exists():
@@ -55,7 +59,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from mnist_mlp import gate_power, power_study
+    from mnist_mlp.gate import power as gate_power
+    from mnist_mlp.gate import power_study
     from mnist_mlp.report.power_plot import plot_power
     from mnist_mlp.report.power_text import power_markdown, summary_table
 
@@ -75,7 +80,7 @@ def cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_false_alarms(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from mnist_mlp import gate_false_alarms
+    from mnist_mlp.gate import false_alarms as gate_false_alarms
     from mnist_mlp.report.false_alarm_text import counts_table, false_alarm_markdown
 
     thresholds, _ = calibration.load(args.thresholds)

@@ -1,6 +1,6 @@
 """``mnist-mlp compare | runs | gate | calibrate``: argument parsing only; the work is in the library.
 
-Registered by ``mnist_mlp.cli`` through ``add_commands``. Heavy imports (matplotlib, scipy) wait
+Registered by ``mnist_mlp.cli.main`` through ``add_commands``. Heavy imports (matplotlib, scipy) wait
 inside the handlers so that ``mnist-mlp --help`` stays quick.
 """
 
@@ -13,8 +13,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mnist_mlp import argtypes, calibration
-from mnist_mlp.cli import emit
+from mnist_mlp.cli import argtypes
+
+from mnist_mlp.gate import calibration
+from mnist_mlp.cli.output import emit
 from mnist_mlp.errors import EXIT_GATE_FAILED, ResultFileError, UsageError
 
 DEFAULT_REPORTS = Path("reports")
@@ -63,7 +65,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from mnist_mlp.gate import gate_run
+    from mnist_mlp.gate.check import gate_run
 
     report = gate_run(args.run, args.thresholds)
     emit(args, report.to_dict(), report.to_markdown())

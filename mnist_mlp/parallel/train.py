@@ -26,8 +26,8 @@ import numpy as np
 
 from mnist_mlp import backends
 from mnist_mlp.config import TrainConfig
-from mnist_mlp.reference_training import max_abs_diff
-from mnist_mlp.parallel import (
+from mnist_mlp.reference.training import max_abs_diff
+from mnist_mlp.parallel.plan import (
     EQUIVALENCE_SAMPLES, EQUIVALENCE_TOLERANCE, SIMULATED_NOTE, ParallelPlan, reference_fit,
     trim_to_batches,
 )

@@ -1,4 +1,4 @@
-"""Train the deliberate regressions (``mnist_mlp.regressions``) on a set of seeds, for the gate's power.
+"""Train the deliberate regressions (``mnist_mlp.gate.regressions``) on a set of seeds, for the gate's power.
 
     python benchmarks/gate_power.py run --out reports/calibration/power [--seeds 10-19] [--backend jax]
         healthy label_shuffle=0.05,0.1 epochs=2,4 learning_rate=0.01 hidden_units=32
@@ -9,7 +9,7 @@ through the same ``train.train`` the harness times. The test accuracy of each se
 ``accuracies.json`` in the output folder, written atomically after each process: a crash, a
 timeout or Ctrl-C loses at most the process that was running, and running the command again
 skips what is already there (same regression, same seeds, same backend). ``report`` then judges
-them with the gate (``mnist_mlp.gate_power``).
+them with the gate (``mnist_mlp.gate.power``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from mnist_mlp import atomic, regressions
+from mnist_mlp import atomic
+
+from mnist_mlp.gate import regressions
 from mnist_mlp.config import BACKENDS
 from mnist_mlp.report.tables import seed_span
 from mnist_mlp.errors import EXIT_CASES_FAILED, MnistMlpError, ResultFileError, UsageError
@@ -118,7 +120,7 @@ def save(doc: Mapping[str, Any], folder: Path) -> Path:
 
 
 def child_command(regression: regressions.Regression, seeds: Sequence[int], backend: str, data_dir: str | None) -> list[str]:
-    command = [sys.executable, "-m", "mnist_mlp.power_study", "--child", regression.kind,
+    command = [sys.executable, "-m", "mnist_mlp.gate.power_study", "--child", regression.kind,
                "" if regression.strength is None else repr(regression.strength),
                ",".join(map(str, seeds)), backend]
     return command + ([data_dir] if data_dir else [])
@@ -126,7 +128,7 @@ def child_command(regression: regressions.Regression, seeds: Sequence[int], back
 
 def run_child(command: Sequence[str], timeout: float, log_path: Path) -> dict[str, Any]:
     """Run one regression's process; its last stdout line is the JSON of its seeds."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))}
     with open(log_path, "w", encoding="utf-8") as log:
         try:
             done = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True, timeout=timeout, env=env)

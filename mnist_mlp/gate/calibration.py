@@ -47,7 +47,7 @@ FALLBACK = "*"
 MEAN_FORMULA = "mu - t(1 - alpha/(2G), df) * sigma * sqrt(1/n + 1/m)"
 FLOOR_FORMULA = "mu - t(1 - alpha/(2G*n), df) * sigma * sqrt(1 + 1/m)"
 PACKAGED = Path(__file__).with_name("thresholds.json")
-REPO_COPY = Path(__file__).resolve().parent.parent / "reports" / "calibration" / "thresholds.json"
+REPO_COPY = Path(__file__).resolve().parents[2] / "reports" / "calibration" / "thresholds.json"
 
 
 def _t_quantile(probability: float, df: int) -> float:

@@ -1,6 +1,6 @@
 """``mnist-mlp doctor``: argument parsing only; the checks are in ``mnist_mlp.doctor``.
 
-Registered by ``mnist_mlp.cli`` through ``add_commands``. Exit 0 when at least one Keras backend
+Registered by ``mnist_mlp.cli.main`` through ``add_commands``. Exit 0 when at least one Keras backend
 can run on this machine, 1 when none can, 2 for bad arguments.
 """
 
@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from mnist_mlp import argtypes
-from mnist_mlp.cli import emit
+from mnist_mlp.cli import argtypes
+from mnist_mlp.cli.output import emit
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -1,9 +1,9 @@
 """Deliberate regressions of the seed workload: real changes to what is trained, at a strength.
 
-The accuracy gate promises few false alarms (``mnist_mlp.calibration``); what it cannot promise
+The accuracy gate promises few false alarms (``mnist_mlp.gate.calibration``); what it cannot promise
 by construction is *power*: how small a real regression it sees. ``benchmarks/gate_power.py``
 measures that by training each regression here at several strengths, on the same seeds as a
-healthy control, and judging the accuracies with the gate itself (``mnist_mlp.gate_power``).
+healthy control, and judging the accuracies with the gate itself (``mnist_mlp.gate.power``).
 
 Each kind is one class that says how it changes the training config, the training labels or the
 model's hidden layers; the benchmark harness never uses any of them.

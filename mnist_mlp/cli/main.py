@@ -7,13 +7,15 @@ Commands that touch keras select the backend first and import the keras-using mo
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from mnist_mlp import __version__, argtypes
+from mnist_mlp import __version__
+
+from mnist_mlp.cli import argtypes
+from mnist_mlp.cli.output import emit
 from mnist_mlp.backends.base import PRECISIONS
 from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig
 from mnist_mlp.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, MnistMlpError, UsageError
@@ -26,16 +28,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
-    """One JSON object on standard output with ``--json``, else the human-readable ``text``."""
-    if getattr(args, "json", False):
-        from mnist_mlp.results import sanitize
-
-        print(json.dumps(sanitize(payload), allow_nan=False))  # NaN is not JSON: null instead
-    else:
-        print(text)
 
 
 def _load_data(args: argparse.Namespace) -> Any:
@@ -81,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         verbose = 0 if args.json or not sys.stdout.isatty() else "auto"
         result = train(config, data, verbose=verbose)
     else:
-        from mnist_mlp.dp_train import train_data_parallel
+        from mnist_mlp.parallel.train import train_data_parallel
 
         result = train_data_parallel(config, plan, data, backend, args.device,
                                      equivalence_samples=args.equivalence_samples)
@@ -117,7 +109,7 @@ def _parallel_plan(args: argparse.Namespace, config: TrainConfig) -> Any:
             if value != default:
                 raise UsageError(f"{option}: only with --data-parallel N")
         return None
-    from mnist_mlp.parallel import ParallelPlan
+    from mnist_mlp.parallel.plan import ParallelPlan
 
     if args.batch_size != TrainConfig().batch_size:
         raise UsageError("--batch-size: with --data-parallel the global batch follows --scaling (strong: 32, weak: 32 x N)")
@@ -127,7 +119,7 @@ def _parallel_plan(args: argparse.Namespace, config: TrainConfig) -> Any:
 
 def _select_parallel(args: argparse.Namespace, plan: Any) -> str:
     from mnist_mlp import backends
-    from mnist_mlp.dp_train import prepare
+    from mnist_mlp.parallel.train import prepare
 
     backend = backends.resolve_backend(args.backend)
     prepare(backend, args.device, plan, coordinator=args.coordinator, process_id=args.process_id)
@@ -168,7 +160,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         args.tolerance = VERIFY_TOLERANCE[policy["precision"]]
     from mnist_mlp.data import scale
     from mnist_mlp.model import load_model
-    from mnist_mlp.reference import verify_model
+    from mnist_mlp.reference.forward import verify_model
 
     model = load_model(args.model)
     data = _load_data(args)
@@ -239,8 +231,8 @@ def cmd_verify_training(args: argparse.Namespace) -> int:
     from mnist_mlp import backends
 
     precision = backends.get(backend).precision_policy(args.device, args.precision)
-    from mnist_mlp.reference_training import AdamSettings
-    from mnist_mlp.verify_training import TOLERANCE, verify_training
+    from mnist_mlp.reference.training import AdamSettings
+    from mnist_mlp.reference.verify import TOLERANCE, verify_training
 
     tolerance = None if args.tolerance is None else {key: args.tolerance for key in TOLERANCE}
     reference_adam = None
@@ -251,7 +243,7 @@ def cmd_verify_training(args: argparse.Namespace) -> int:
             raise UsageError(f"--reference-adam: {exc}") from None
     data = _load_data(args)
     from mnist_mlp.config import TrainConfig
-    from mnist_mlp.verify_training import first_batches
+    from mnist_mlp.reference.verify import first_batches
 
     try:  # only a bad --steps is the user's; any other ValueError is a failure to see whole
         first_batches(data.x_train, data.y_train, args.steps, TrainConfig().batch_size)
@@ -372,7 +364,7 @@ def _add_extension_commands(sub: Any) -> None:
 
 
 #: each module has ``add_commands(subparsers)`` registering parsers with ``handler`` defaults
-EXTENSION_MODULES: tuple[str, ...] = ("mnist_mlp.bench.cli", "mnist_mlp.compare_cli", "mnist_mlp.doctor_cli")
+EXTENSION_MODULES: tuple[str, ...] = ("mnist_mlp.cli.bench", "mnist_mlp.cli.compare", "mnist_mlp.cli.doctor")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,8 +26,12 @@ from typing import Any, Mapping, Sequence
 
 import statistics
 
-from mnist_mlp import calibration, gate, results
-from mnist_mlp.gate_power import gate_params, model_detection
+from mnist_mlp import results
+
+from mnist_mlp.gate import calibration
+
+from mnist_mlp.gate import check as gate
+from mnist_mlp.gate.power import gate_params, model_detection
 
 #: disjoint seed groups the seeds are cut into, besides one seed per run
 GROUP_SIZES = (1, 3, 5)
