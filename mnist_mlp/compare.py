@@ -49,6 +49,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from mnist_mlp import results
+from mnist_mlp.stats import is_number, sample_stddev, welch_p
 
 #: a two-sided p-value below this is a difference beyond noise
 ALPHA = 0.05
@@ -82,7 +83,7 @@ class Measure:
 
     @property
     def stddev(self) -> float | None:
-        return statistics.stdev(self.samples) if len(self.samples) > 1 else None
+        return sample_stddev(self.samples)
 
 
 @dataclass(frozen=True)
@@ -160,18 +161,15 @@ def case_metrics(case: Mapping[str, Any]) -> dict[Metric, Measure]:
         latency = latency if isinstance(latency, dict) else {}
         samples = latency.get("samples_ms") if isinstance(latency.get("samples_ms"), list) else []
         out[Metric(f"latency.{path}.p50", f"batch-1 latency p50, {path}", "time", "ms")] = Measure(
-            latency.get("p50"), [float(v) for v in samples if _is_number(v)]
+            latency.get("p50"), [float(v) for v in samples if is_number(v)]
         )
     return out
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
 
 def _seed_measure(per_seed: list[Mapping[str, Any]], summary: Mapping[str, Any] | None, key: str) -> Measure:
     values = [seed.get(key) for seed in per_seed]
-    finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    finite = [float(v) for v in values if is_number(v)]
     note = ""
     if len(finite) < len(values):
         missing = len(values) - len(finite)
@@ -198,7 +196,7 @@ def significance(base: Sequence[float], other: Sequence[float]) -> tuple[str, fl
         spread = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2.0)
         if spread == 0.0:  # both runs constant: any difference is outside their (zero) noise
             return "Welch's t-test", 1.0 if a.mean() == b.mean() else 0.0, {"cohens_d": None}
-        p = float(stats.ttest_ind(b, a, equal_var=False).pvalue)
+        p = welch_p(a, b)
         return "Welch's t-test", p, {"cohens_d": float((b.mean() - a.mean()) / spread)}
     single, many, sign = (b[0], a, 1.0) if len(b) == 1 else (a[0], b, -1.0)
     sd = float(many.std(ddof=1))

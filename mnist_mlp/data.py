@@ -523,7 +523,9 @@ def _default_backend_for_download() -> None:
 
     if "keras" in sys.modules or os.environ.get("KERAS_BACKEND"):
         return
-    for backend in ("tensorflow", "jax", "torch"):
+    from mnist_mlp.config import BACKENDS
+
+    for backend in BACKENDS:
         if importlib.util.find_spec(backend) is not None:
             os.environ["KERAS_BACKEND"] = backend
             return

@@ -43,11 +43,11 @@ import mnist_mlp
 from mnist_mlp import atomic, backends, results
 from mnist_mlp.parallel import plan as parallel
 from mnist_mlp.bench import collect, load, machine, progress_file, rundir
-from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, NUMPY, CaseConfig
+from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, CaseConfig
 from mnist_mlp.bench.child import ChildInterrupted, describe_returncode, run_child, tail
 from mnist_mlp.bench.profiles import Profile
 from mnist_mlp.bench.progress_file import ChildProgress
-from mnist_mlp.config import BACKENDS, DEVICES, ModelSpec, TrainConfig
+from mnist_mlp.config import DEVICES, ModelSpec, TrainConfig
 from mnist_mlp.errors import EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,11 @@ class CasePlan:
     #: a resume keeps this case's finished record as it is (it does not run again)
     kept: bool = False
 
+    @property
+    def trains(self) -> bool:
+        """Whether the case trains a model (its Backend says: the NumPy reference does not)."""
+        return backends.get(self.backend).trains
+
 
 @dataclass
 class BenchOptions:
@@ -84,7 +89,7 @@ class BenchOptions:
     profile: Profile
     profile_label: str  # quick | full | custom
     train: TrainConfig
-    backends: tuple[str, ...] = (*BACKENDS, NUMPY)
+    backends: tuple[str, ...] = backends.ALL
     devices: tuple[str, ...] = DEVICES
     out: Path = Path("reports")
     data_dir: str | None = None
@@ -159,15 +164,15 @@ def plan_cases(
     installed = installed or backends.is_installed
     plans = []
     has_gpu = (gpu_present or backends.gpu_hardware_present)()
-    for name in (name for name in names if name != NUMPY):
+    for name in (name for name in names if backends.get(name).is_keras):
         backend = backends.get(name)
         for device in devices:
             for variant in variants:
                 chosen = dict(variant).get("precision", precision)
                 reason = backend.planning_skip_reason(device, chosen, installed=installed(name), gpu_present=has_gpu)
                 plans.append(CasePlan(f"{name}-{device}{variant_suffix(variant)}", name, device, reason, variant))
-    if NUMPY in names and "cpu" in devices:
-        plans.append(CasePlan(f"{NUMPY}-cpu", NUMPY, "cpu"))
+    for name in (name for name in names if not backends.get(name).is_keras):
+        plans += [CasePlan(f"{name}-{device}", name, device) for device in devices if device in backends.get(name).devices]
     return plans
 
 
@@ -416,12 +421,12 @@ def _case_config(
         latency_rounds=profile.latency_rounds,
         peak_probe={"repeats": profile.peak_repeats, "budget_s": profile.peak_budget_s},
         data_dir=str(options.data_dir) if options.data_dir else None,
-        weights_in=weights[0] if plan.backend == NUMPY and weights else None,
-        weights_from=weights[1] if plan.backend == NUMPY and weights else None,
-        weights_out=None if plan.backend == NUMPY else str(work / f"{plan.case_id}.weights.npz"),
+        weights_in=weights[0] if not plan.trains and weights else None,
+        weights_from=weights[1] if not plan.trains and weights else None,
+        weights_out=None if not plan.trains else str(work / f"{plan.case_id}.weights.npz"),
         progress_path=str(work / f"{plan.case_id}.progress"),
         outcome_path=str(work / f"{plan.case_id}.outcome.json"),
-        training_path=None if plan.backend == NUMPY else str(collect.training_side_path(raw_dir / f"{plan.case_id}.json")),
+        training_path=None if not plan.trains else str(collect.training_side_path(raw_dir / f"{plan.case_id}.json")),
     )
 
 
@@ -519,7 +524,7 @@ def _finish(
     record["log"] = str(log_path.relative_to(run_dir)) if log_path.is_file() else None
     if status in ("failed", "timeout", "interrupted"):
         record["stderr_tail"] = tail(log_path) or None
-    if plan.backend == NUMPY:
+    if not plan.trains:
         record["note"] = record.get("note") or (
             f"weights trained by {case.weights_from}" if case.weights_from else "untrained weights"
         )

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from mnist_mlp.cli import argtypes
-from mnist_mlp.bench.caseconfig import NUMPY
+from mnist_mlp.backends import ALL as ALL_BACKENDS, get as get_backend
 from mnist_mlp.bench.profiles import MAX_BATCH_SIZE, MAX_TRAIN_SAMPLES, PROFILES, get_profile, with_overrides
 from mnist_mlp.backends.base import PRECISIONS
-from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig
+from mnist_mlp.config import DEVICES, TrainConfig
 from mnist_mlp.errors import UsageError
 
 
@@ -32,7 +32,7 @@ def add_commands(sub: Any) -> None:
         description="Run every backend x device case in a fresh pytest-benchmark process; write "
         "results.json, raw/*.json, report.md and figures under OUT/<UTC time>_<host>/.",
     )
-    all_backends = (*BACKENDS, NUMPY)
+    all_backends = ALL_BACKENDS
     bench.add_argument("--backends", type=argtypes.choices(all_backends, "--backends"),
                        help=f"comma-separated, from {','.join(all_backends)} (default: all)")
     bench.add_argument("--devices", type=argtypes.choices(DEVICES, "--devices"),
@@ -83,7 +83,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
     """Validated ``BenchOptions`` from parsed arguments (UsageError on a bad combination)."""
     from mnist_mlp.bench.runner import BenchOptions
 
-    all_backends = (*BACKENDS, NUMPY)
+    all_backends = ALL_BACKENDS
     backends, devices = args.backends or all_backends, args.devices or DEVICES
     base = get_profile(args.profile or "full")
     profile = with_overrides(
@@ -135,8 +135,8 @@ def options_from_args(args: argparse.Namespace) -> Any:
         or train.replace(epochs=defaults.epochs, train_samples=None) != defaults or len(variants) > 1
         or base_precision != "fp32" or train_samples != base.train_samples
     )
-    if "cpu" not in devices and backends == (NUMPY,):
-        raise UsageError("--backends numpy runs on the cpu only; add cpu to --devices")
+    if not any(device in get_backend(name).devices for name in backends for device in devices):
+        raise UsageError(f"--backends {','.join(backends)} runs on the cpu only; add cpu to --devices")
     return BenchOptions(
         profile=profile, profile_label="custom" if changed else base.name, train=train, variants=variants,
         precision=base_precision,

@@ -11,6 +11,8 @@ from typing import Any
 
 from tabulate import tabulate
 
+from mnist_mlp import backends
+
 #: marks a figure above the peak measured beside its case (explained under the table, ``ABOVE_PEAK_NOTE``)
 ABOVE_PEAK = "‼"
 ABOVE_PEAK_NOTE = (
@@ -98,7 +100,7 @@ def summary_table(run: dict) -> Table:
     rows = []
     for case in run.get("cases", []):
         training = case.get("training") or {}
-        best = _largest(case, "numpy" if case["backend"] == "numpy" else "predict")
+        best = _largest(case, backends.headline_path(case["backend"]))
         speed = f"{rate(best['samples_per_second'])} @ {best['batch_size']}" if best else DASH
         note = case.get("reason") or case.get("note") or ""
         rows.append([
