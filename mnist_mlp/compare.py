@@ -382,18 +382,6 @@ class Comparison:
             }
         )
 
-    def to_markdown(self, chart: str | None = None) -> str:
-        """The comparison as Markdown, written by ``mnist_mlp.report.compare_text``."""
-        from mnist_mlp.report.compare_text import comparison_markdown
-
-        return comparison_markdown(self, chart)
-
-    def table(self) -> str:
-        """The metric table (Markdown), written by ``mnist_mlp.report.compare_text``."""
-        from mnist_mlp.report.compare_text import comparison_table
-
-        return comparison_table(self)
-
 
 def _display_order(metric: Metric) -> tuple:
     """Training metrics in ``TRAINING_METRICS`` order, then throughput by path and batch size, then latency."""

@@ -201,7 +201,7 @@ def check_data(data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
 
 def case_verdicts(backend_report: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Every case the default ``bench`` would plan, and whether it would run, be skipped, or fail."""
-    from mnist_mlp.bench.runner import plan_cases
+    from mnist_mlp.bench.plan import plan_cases
 
     verdicts = []
     for plan in plan_cases(backends.ALL, DEVICES):

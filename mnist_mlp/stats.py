@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 #: before and after peak probes further apart than this, in % of the higher, mark a case unstable
 UNSTABLE_PEAK_PERCENT = 10.0

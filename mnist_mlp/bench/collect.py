@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 from mnist_mlp.bench import metrics
 from mnist_mlp.results import sanitize, stats
-from mnist_mlp.stats import UNSTABLE_PEAK_PERCENT, non_finite_keys, probe_change_percent, probes_unstable
+from mnist_mlp.stats import non_finite_keys, probe_change_percent, probes_unstable
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +185,6 @@ def _training(extra: dict[str, Any], peak: float | None, flops: dict[str, Any]) 
     for key in TRAINING_STATS:
         training[key] = stats(seed[key] for seed in per_seed if seed.get(key) is not None)
     training.update(cold_and_warm(per_seed))
-    training["first_epoch_seconds_seed0"] = per_seed[0].get("first_epoch_seconds") if per_seed else None
     training["data_parallel"] = extra.get("data_parallel")  # N, batches, engine clocks, equivalence
     steady = training["steady_train_epoch_seconds"]["mean"]  # training steps only, no validation
     gflops = metrics.train_gflops(extra.get("train_samples") or 0, steady, flops["train_per_sample"])

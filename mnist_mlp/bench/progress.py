@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence, TextIO
 from mnist_mlp.bench import eta
 from mnist_mlp import backends
 from mnist_mlp.bench.progress_file import ChildProgress
-from mnist_mlp.bench.runner import BenchOptions, CasePlan
+from mnist_mlp.bench.plan import BenchOptions, CasePlan
 
 #: in a log: a line at least every this many epochs, or seconds
 EVERY_EPOCHS = 5

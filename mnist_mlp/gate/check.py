@@ -21,21 +21,19 @@ written from it by ``mnist_mlp.report.gate_text``; nothing is deleted.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 
-from mnist_mlp import atomic, backends, results
+from mnist_mlp import backends, results
 
 
 from mnist_mlp.gate import calibration
 from mnist_mlp.config import SEED_TEST_ACCURACY
 from mnist_mlp.stats import is_number, non_finite_keys
 
-GATE_FILE = "gate.md"
 #: why weak-scaling cases are reported but not gated
 WEAK_SCALING_NOT_GATED = (
     "weak scaling (global batch 32 x N, learning-rate rule) is another workload than the calibrated "
@@ -99,17 +97,6 @@ class GateReport:
         """No Keras case trained (a NumPy-only run, say): the gate passes and says so."""
         return self.passed and not self.groups and not self.not_checked
 
-    def to_markdown(self) -> str:
-        """``gate.md``, written by ``mnist_mlp.report.gate_text``."""
-        from mnist_mlp.report.gate_text import gate_markdown
-
-        return gate_markdown(self)
-
-    def table(self) -> str:
-        """The per backend x device table (Markdown), written by ``mnist_mlp.report.gate_text``."""
-        from mnist_mlp.report.gate_text import gate_table
-
-        return gate_table(self)
 
 
 def _seed_check(seed: Mapping[str, Any]) -> SeedCheck:
@@ -233,7 +220,8 @@ def check_seeds(backend: str, accuracies: Sequence[float], thresholds: Mapping[s
 
 
 def gate_run(run_path: str | Path, thresholds_path: str | Path | None = None) -> GateReport:
-    """Check a run on disk, record the decision in its results.json ("gate") and gate.md.
+    """Check a run on disk and record the decision in its results.json ("gate"); the caller
+    writes gate.md (``mnist_mlp.report.gate_text.write_gate_file``).
 
     Never raises for a failed gate (the caller decides the exit code from ``report.passed``);
     raises ``ResultFileError`` for unreadable files and ``OutputError`` when writing fails.
@@ -245,5 +233,4 @@ def gate_run(run_path: str | Path, thresholds_path: str | Path | None = None) ->
     report = check_run(run, thresholds, shown_path(used))
     run["gate"] = report.to_dict()
     results.save(run, run_dir)
-    atomic.write_text(run_dir / GATE_FILE, report.to_markdown())
     return report
