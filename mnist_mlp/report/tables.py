@@ -12,6 +12,7 @@ from typing import Any
 from tabulate import tabulate
 
 from mnist_mlp import backends
+from mnist_mlp.config import seed_span  # noqa: F401  (tables.seed_span: how every table names seeds)
 
 #: marks a figure above the peak measured beside its case (explained under the table, ``ABOVE_PEAK_NOTE``)
 ABOVE_PEAK = "‼"
@@ -23,13 +24,6 @@ ABOVE_PEAK_NOTE = (
 
 DASH = "–"
 Table = tuple[list[str], list[list[str]]]
-
-
-def seed_span(seeds: list) -> str:
-    """``10-29`` for consecutive seeds, else the list: ``3, 5, 8``."""
-    if seeds and all(isinstance(s, int) for s in seeds) and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
-        return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
-    return ", ".join(map(str, seeds))
 
 
 def num(value: Any, digits: int = 2) -> str:
