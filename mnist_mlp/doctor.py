@@ -178,7 +178,7 @@ def check_data(data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     resolved = data.resolve_data_dir(data_dir)
     origin = "--data-dir" if data_dir is not None and str(data_dir).strip() else f"${data.ENV_VAR}"
     if resolved is None:
-        cache = Path(data._keras_cache_path())
+        cache = Path(data.keras_cache_file())
         entry = {"path": str(cache), "origin": "keras cache", "ok": False, "sha256": None, "problem": None}
         if not cache.is_file():
             entry["problem"] = (

@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from mnist_mlp.config import BACKENDS
 from mnist_mlp.errors import EXIT_BAD_INPUT, EXIT_CASES_FAILED, EXIT_INTERRUPTED, MnistMlpError
 
 #: the project's goal: the harness adds at most this much to the plain script's time
@@ -248,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="overhead.py", description="The harness's training overhead over plain Keras, as a ratio of interleaved rounds.",
     )
-    parser.add_argument("--backend", required=True, choices=("tensorflow", "jax", "torch"))
+    parser.add_argument("--backend", required=True, choices=BACKENDS)
     parser.add_argument("--device", default="cpu", choices=("cpu", "gpu"))
     parser.add_argument("--rounds", type=_int_at_least(MIN_ROUNDS, "rounds"), default=MIN_ROUNDS,
                         help=f"rounds of each side, at least {MIN_ROUNDS} (default {MIN_ROUNDS})")

@@ -17,7 +17,7 @@ mutating the shared arrays would silently change the data for every later caller
 """
 
 from mnist_mlp.data.idx import CANONICAL_NAMES, ENV_VAR, OFFICIAL_SHA256, OFFLINE_ENV, load_idx
-from mnist_mlp.data.load import Mnist, clear_cache, keras_cache_dir, load_mnist, resolve_data_dir, scale
+from mnist_mlp.data.load import Mnist, clear_cache, keras_cache_dir, keras_cache_file, load_mnist, resolve_data_dir, scale
 
 __all__ = [
     "CANONICAL_NAMES",
@@ -27,6 +27,7 @@ __all__ = [
     "OFFLINE_ENV",
     "clear_cache",
     "keras_cache_dir",
+    "keras_cache_file",
     "load_idx",
     "load_mnist",
     "resolve_data_dir",

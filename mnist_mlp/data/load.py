@@ -272,7 +272,7 @@ def keras_cache_dir() -> Path | None:
     return None
 
 
-def _keras_cache_path() -> str:
+def keras_cache_file() -> str:
     """Where keras.utils.get_file stored mnist.npz (for the ``source`` string)."""
     found = keras_cache_dir()
     base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
@@ -320,7 +320,7 @@ def _load_from_keras(verify: bool) -> Mnist:
             f"MNIST not found locally and the Keras download failed: {_one_line(exc)};"
             f" set {ENV_VAR} or pass --data-dir"
         ) from None
-    cache = _keras_cache_path()
+    cache = keras_cache_file()
     arrays = {
         "x_train": np.asarray(x_train),
         "y_train": np.asarray(y_train),
