@@ -18,7 +18,8 @@ from mnist_mlp.gate import calibration
 
 from mnist_mlp.gate import regressions
 from mnist_mlp.config import BACKENDS
-from mnist_mlp.errors import EXIT_INTERRUPTED, MnistMlpError, UsageError
+from mnist_mlp.cli.output import run_handler
+from mnist_mlp.errors import UsageError
 
 POWER_MD, POWER_PNG, FALSE_ALARMS_MD = "power.md", "power.png", "false_alarms.md"
 SCRIPT = "python benchmarks/gate_power.py"
@@ -97,15 +98,6 @@ def cmd_false_alarms(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    try:
-        if args.command == "run":
-            return cmd_run(args)
-        if args.command == "report":
-            return cmd_report(args, argv)
-        return cmd_false_alarms(args, argv)
-    except MnistMlpError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted; what finished is saved", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    commands = {"run": lambda: cmd_run(args), "report": lambda: cmd_report(args, argv)}
+    handler = commands.get(args.command, lambda: cmd_false_alarms(args, argv))
+    return run_handler(handler, error_prefix="error: ", interrupted="interrupted; what finished is saved")

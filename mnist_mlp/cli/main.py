@@ -15,10 +15,10 @@ from typing import Any, Callable, Sequence
 from mnist_mlp import __version__
 
 from mnist_mlp.cli import argtypes
-from mnist_mlp.cli.output import emit
+from mnist_mlp.cli.output import emit, run_handler
 from mnist_mlp.backends.base import PRECISIONS
 from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig
-from mnist_mlp.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, MnistMlpError, UsageError
+from mnist_mlp.errors import EXIT_BAD_INPUT, UsageError
 
 log = logging.getLogger("mnist_mlp")
 
@@ -377,14 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     handler: Callable[[argparse.Namespace], int] = args.handler
-    try:
-        return handler(args)
-    except MnistMlpError as exc:
-        print(f"mnist-mlp: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("mnist-mlp: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return run_handler(lambda: handler(args), error_prefix="mnist-mlp: error: ", interrupted="mnist-mlp: interrupted")
 
 
 if __name__ == "__main__":

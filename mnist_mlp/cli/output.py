@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+import sys
+from typing import Any, Callable
+
+from mnist_mlp.errors import EXIT_INTERRUPTED, MnistMlpError
 
 
 def emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
@@ -19,3 +22,16 @@ def emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
         print(json.dumps(sanitize(payload), allow_nan=False))  # NaN is not JSON: null instead
     else:
         print(text)
+
+
+def run_handler(handler: Callable[[], int], *, error_prefix: str, interrupted: str) -> int:
+    """Run a command's handler; a known error becomes one line on stderr with its exit code, and
+    Ctrl-C the line ``interrupted`` with exit 130, never a traceback."""
+    try:
+        return handler()
+    except MnistMlpError as exc:
+        print(f"{error_prefix}{exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return EXIT_INTERRUPTED

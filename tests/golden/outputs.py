@@ -38,9 +38,13 @@ def _copy_run(run: Path, into: Path) -> Path:
 
 
 def render_all() -> dict[str, str]:
-    """Golden file name -> the text the current code renders for it."""
+    """Golden file name -> the text the current code renders for it.
+
+    Rendered from the checkout's root with paths relative to it, as a user in a checkout types
+    them, so that no output holds the absolute path of the machine that made it.
+    """
     outputs: dict[str, str] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.chdir(ROOT), tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         for label, run in (("reference", REFERENCE), ("out_of_sample", OUT_OF_SAMPLE)):
             copy = _copy_run(run, tmp_path / label)
@@ -48,6 +52,6 @@ def render_all() -> dict[str, str]:
             outputs[f"{label}.report.md"] = (copy / "report.md").read_text(encoding="utf-8")
             outputs[f"{label}.gate.md"] = _cli(["gate", str(copy), "--thresholds", str(THRESHOLDS)])
         compared = tmp_path / "compare"
-        _cli(["compare", str(REFERENCE), str(OUT_OF_SAMPLE), "--out", str(compared)])
+        _cli(["compare", str(REFERENCE.relative_to(ROOT)), str(OUT_OF_SAMPLE.relative_to(ROOT)), "--out", str(compared)])
         outputs["reference_vs_out_of_sample.compare.md"] = (compared / "compare.md").read_text(encoding="utf-8")
     return outputs
