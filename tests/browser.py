@@ -68,7 +68,6 @@ def open_page(html: Path, width: int = 1400, height: int = 1000) -> Iterator[tup
             context.route("**/*", route)
             page.on("console", lambda msg: seen.console_errors.append(msg.text) if msg.type == "error" else None)
             page.on("pageerror", lambda exc: seen.page_errors.append(str(exc)))
-            page.on("request", lambda request: None if request.url in seen.requests else seen.requests.append(request.url))
             page.goto(Path(html).resolve().as_uri(), wait_until="load")
             page.wait_for_function("document.querySelectorAll('div.chart').length === document.querySelectorAll('div.chart[data-drawn=true]').length")
             yield page, seen
