@@ -27,15 +27,22 @@ import runfactory as rf  # noqa: E402
 REFERENCE = "reference/20261127T040000Z_hostA"
 LATER = "hostA/20261128T040000Z_hostA"
 OLD = "hostA/old/20261126T040000Z_hostA"
-EVIL = "visitors/20261128T050000Z_evil"
+#: the run full of markup, moved to a folder whose name is markup too (trace names, ticks, hover)
+EVIL = "visitors/<i>bold &amp; <u>run"
 BROKEN = "broken/20261129T000000Z_hostA"
+
+
+def copy_fixtures(tmp_path: Path) -> Path:
+    """The fixture runs in ``tmp_path/reports``, the markup run's folder renamed to ``EVIL``."""
+    target = tmp_path / "reports"
+    shutil.copytree(FIXTURES, target)
+    (target / "visitors/20261128T050000Z_evil").rename(target / EVIL)
+    return target
 
 
 @pytest.fixture()
 def fixture_reports(tmp_path: Path) -> Path:
-    target = tmp_path / "reports"
-    shutil.copytree(FIXTURES, target)
-    return target
+    return copy_fixtures(tmp_path)
 
 
 def test_collect_finds_runs_at_any_depth_lists_the_truncated_one_and_keeps_the_old_schema(fixture_reports):
@@ -146,7 +153,8 @@ def test_page_escapes_every_text_from_results_json(fixture_reports, tmp_path):
     names = [trace.get("name", "") for chart in data["charts"] for trace in chart["data"]]
     hovers = [t for chart in data["charts"] for trace in chart["data"] for t in [trace.get("meta") or ""] + list(trace.get("text") or [])]
     assert all("<" not in re.sub(r"<br>|<extra></extra>", "", s) for s in names + hovers)
-    assert any("20261128T050000Z_&lt;i&gt;evil&lt;/i&gt;" in row for row in [text])  # the run id, escaped
+    assert "20261128T050000Z_&lt;i&gt;evil&lt;/i&gt;" in text  # the run id, escaped
+    assert any("visitors/&lt;i&gt;bold &amp;amp; &lt;u&gt;run" in name for name in names)  # the folder, for Plotly
 
 
 def test_page_needs_nothing_from_the_network(fixture_reports, tmp_path):
