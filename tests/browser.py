@@ -75,14 +75,18 @@ def open_page(html: Path, width: int = 1400, height: int = 1000) -> Iterator[tup
             browser.close()
 
 
-def screenshot(html: Path, png: Path) -> Path:
-    """A full-page screenshot of ``html`` into ``png``."""
-    with open_page(html) as (page, _):
+def screenshot(html: Path, png: Path, width: int = 1400, colours: int | None = None) -> Path:
+    """A full-page screenshot of ``html`` into ``png`` (``colours``: a palette of that many, smaller)."""
+    with open_page(html, width=width) as (page, _):
         page.screenshot(path=str(png), full_page=True)
+    if colours:
+        from PIL import Image
+
+        Image.open(png).convert("RGB").quantize(colours).save(png, optimize=True)
     return png
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit("usage: python tests/browser.py PAGE.html OUT.png")
-    print(screenshot(Path(sys.argv[1]), Path(sys.argv[2])))
+    print(screenshot(Path(sys.argv[1]), Path(sys.argv[2]), width=1800, colours=128))

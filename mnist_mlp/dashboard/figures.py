@@ -19,7 +19,7 @@ from typing import Any, Mapping
 #: the MLPerf-style system columns first (its results tables: system, processor, accelerator
 #: and count, software), then the run's own
 SYSTEM_COLUMNS = (
-    "host", "CPU model", "cores", "memory", "accelerator", "count", "OS", "Python", "Keras",
+    "host", "CPU model", "cores (logical/physical)", "memory", "accelerator", "count", "OS", "Python", "Keras",
     "TensorFlow", "JAX", "PyTorch", "NumPy", "commit", "date (UTC)", "profile", "seeds",
 )
 #: the machine and software fields already shown in SYSTEM_COLUMNS (dotted paths)
@@ -141,7 +141,7 @@ def machine_row(run: Mapping[str, Any]) -> dict[str, str]:
     seeds = _get(run, "workload", "seeds")
     return {
         "host": _text(machine.get("host")), "CPU model": _text(cpu.get("model")),
-        "cores": cores + (" (logical/physical)" if "/" in cores else ""), "memory": _gib(machine.get("memory_bytes")),
+        "cores (logical/physical)": cores, "memory": _gib(machine.get("memory_bytes")),
         "accelerator": ", ".join(names) or "none", "count": str(len(gpus)), "OS": _text(machine.get("os")),
         "Python": _text(machine.get("python")), "Keras": _text(software.get("keras")),
         "TensorFlow": _text(software.get("tensorflow")), "JAX": _text(software.get("jax")),

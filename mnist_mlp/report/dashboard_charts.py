@@ -27,7 +27,7 @@ DIGITS = 5
 LAYOUT = dict(template="none", height=460, margin=dict(l=70, r=20, t=50, b=60), plot_bgcolor="#fff",
               paper_bgcolor="#fff", hoverlabel=dict(align="left"), legend=dict(font=dict(size=11)),
               font=dict(family="system-ui, sans-serif", size=12), colorway=PALETTE)
-AXIS = dict(gridcolor="#e6e6e6", zerolinecolor="#ccc", linecolor="#999", showline=True)
+AXIS = dict(gridcolor="#e6e6e6", zerolinecolor="#ccc", linecolor="#999", showline=True, automargin=True)
 
 
 def _r(values: Sequence[Any]) -> list[Any]:
@@ -115,6 +115,7 @@ def accuracies(points: Sequence[Mapping[str, Any]], colour: Mapping[str, str]) -
             ))
             shown.add(name)
     fig.update_layout(title="Test accuracy per seed against the gate's thresholds", **LAYOUT)
+    fig.update_layout(height=620)  # room for the long run · case labels below
     fig.update_yaxes(title="test accuracy (%)")
     fig.update_xaxes(title="run · case", tickangle=-30)
     return _finish(fig)
