@@ -197,3 +197,18 @@ def test_bench_refresh_says_so_in_one_line_without_plotly(fixture_reports, monke
     monkeypatch.delitem(sys.modules, "plotly")
     line = cli_dashboard.refresh(fixture_reports)
     assert line.startswith("dashboard: wrote ") and (fixture_reports / "dashboard.html").is_file()
+
+
+def test_bench_rewrites_the_dashboard_at_the_end_of_a_run(tmp_path, mnist, capsys, monkeypatch):
+    from mnist_mlp.bench import runner
+    from test_resume import FAKE, first_run
+
+    run_dir = first_run(tmp_path, {"torch-cpu": "fail"}, dataset={"sha256": mnist.sha256, "source": mnist.source}).run_dir
+    script = tmp_path / "child.py"  # the fake pytest-benchmark child, every case ok
+    script.write_text(f"import runpy, sys\nsys.argv[1:1] = ['ok']\nrunpy.run_path({str(FAKE)!r}, run_name='__main__')\n")
+    monkeypatch.setenv(runner.CHILD_ENV, str(script))
+    assert main(["bench", "--resume", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^dashboard: wrote .*dashboard\.html .*: 1 runs, in ", out, re.M), out
+    page = (tmp_path / "reports" / "dashboard.html").read_text(encoding="utf-8")
+    assert run_dir.name in page and "plotly-" in page
