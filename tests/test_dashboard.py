@@ -212,3 +212,13 @@ def test_bench_rewrites_the_dashboard_at_the_end_of_a_run(tmp_path, mnist, capsy
     assert re.search(r"^dashboard: wrote .*dashboard\.html .*: 1 runs, in ", out, re.M), out
     page = (tmp_path / "reports" / "dashboard.html").read_text(encoding="utf-8")
     assert run_dir.name in page and "plotly-" in page
+
+
+def test_a_reports_folder_without_runs_still_gives_a_page(tmp_path):
+    from mnist_mlp.report.dashboard import write_dashboard
+
+    (tmp_path / "reports").mkdir()
+    written = write_dashboard(tmp_path / "reports")
+    assert written.runs == 0 and written.page == tmp_path / "reports" / "dashboard.html"
+    text = written.page.read_text(encoding="utf-8")
+    assert "No runs yet" in text and "No machine has two runs yet." in text

@@ -48,7 +48,7 @@
 
   function drawBoard() {
     var table = document.getElementById("score-table");
-    if (!table) return;
+    if (!table || !data.runs.length) return;
     var base = Number(document.getElementById("baseline").value);
     var col = Number(document.querySelector("input[name=basis]:checked").value);
     table.textContent = "";

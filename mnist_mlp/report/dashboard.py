@@ -99,7 +99,8 @@ def _machines(collection: collect.Collection) -> str:
                   '<span class="flag">' + "<br>".join(_e(f) for f in flags) + "</span>" if flags else "—"]
         rows.append(cells)
     headers[0] = "run / host"
-    out = [_table("runs-table", headers, rows, raw=True)]
+    out = [_table("runs-table", headers, rows, raw=True) if rows else
+           "<p>No runs yet: <code>mnist-mlp bench</code> writes one into the reports folder.</p>"]
     if collection.unreadable:
         out.append("<h3>Unreadable runs</h3><p>Listed with the reason; the rest of the page is drawn without them.</p>")
         out.append(_table("unreadable-table", ["run folder", "reason"], list(collection.unreadable.items())))
