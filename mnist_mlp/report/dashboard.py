@@ -186,6 +186,8 @@ def write_dashboard(reports_dir: str | Path = "reports", out: str | Path | None 
     started = time.perf_counter()
     collection = collect.collect(reports_dir, extra, baseline)
     page = Path(out) if out is not None else Path(reports_dir) / DEFAULT_FILE
+    if page.is_dir():  # --out names a folder: the page goes inside it
+        page = page / DEFAULT_FILE
     folder = atomic.ensure_writable_dir(page.parent if str(page.parent) else Path("."))
     script = plotly_script(folder)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
