@@ -222,3 +222,26 @@ def test_a_reports_folder_without_runs_still_gives_a_page(tmp_path):
     assert written.runs == 0 and written.page == tmp_path / "reports" / "dashboard.html"
     text = written.page.read_text(encoding="utf-8")
     assert "No runs yet" in text and "No machine has two runs yet." in text
+
+
+def test_odd_but_valid_fields_are_shown_not_fatal(fixture_reports, tmp_path):
+    """results.json files come from other machines: fields of unexpected types still give a page."""
+    from mnist_mlp.report.dashboard import write_dashboard
+
+    path = fixture_reports / LATER / "results.json"
+    run = json.loads(path.read_text())
+    run["machine"]["host"] = ["hostA", {"<b>": 1}]
+    run["machine"]["cpu"]["logical_cores"] = "many"
+    run["software"]["jax"] = {"<b>nested</b>": "0.4"}
+    run["workload"]["seeds"] = "all of them"
+    run["tool"] = "not an object"
+    case = run["cases"][0]
+    case["peak"] = "fast"
+    case["machine_flags"] = ["busy<script>window.__pwned=4</script>"]
+    case["training"]["per_seed"][0]["history"] = {"loss": ["x", None, {"a": 1}], "accuracy": "high"}
+    case["training"]["warm"] = ["not", "stats"]
+    path.write_text(json.dumps(run))
+    written = write_dashboard(fixture_reports, tmp_path / "page.html")
+    text = written.page.read_text(encoding="utf-8")
+    assert written.runs == 4 and "<b>nested</b>" not in text and "window.__pwned=4</script>" not in text
+    assert "&lt;b&gt;nested&lt;/b&gt;" in text

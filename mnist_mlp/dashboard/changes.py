@@ -20,6 +20,7 @@ from mnist_mlp import compare
 from mnist_mlp.bench.collect import UNSTABLE_PEAK_PERCENT
 from mnist_mlp.dashboard.collect import LoadedRun
 from mnist_mlp.dashboard.figures import case_peak, machine_key
+from mnist_mlp.errors import MnistMlpError
 
 
 @dataclass
@@ -93,7 +94,12 @@ def _step(machine: str, earlier_runs: Sequence[LoadedRun], later: LoadedRun) -> 
         step.why_alone = f"no earlier comparable run of this machine (previous: {previous.name}, {'; '.join(reasons)})"
         return step
     step.earlier, step.earlier_created = earlier.name, earlier.created
-    comparison = compare.compare(compare.load_runs([earlier.folder, later.folder]))
+    try:
+        comparison = compare.compare(compare.load_runs([earlier.folder, later.folder]))
+    except (MnistMlpError, KeyError, TypeError, ValueError) as exc:  # one odd run must not hide the page
+        step.why_alone = f"compare could not judge it against {earlier.name}: {type(exc).__name__}: {exc}"
+        step.earlier = None
+        return step
     for row in comparison.rows:
         verdict = row.verdicts[1]
         if verdict is None or verdict.significant is not True:
