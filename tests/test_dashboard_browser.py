@@ -5,7 +5,7 @@ results.json, a schema-1 run, and a run whose every text field carries markup an
 also in its folder's name) and opened from file://. Checked: no console error and no page error;
 no request but file:, data: or blob: (every other one is aborted and recorded); one row per
 readable run and the unreadable one listed with its reason; five charts that drew (their pixels
-are not blank: hundreds in the traces' colours); the planted markup shown as text and never run; picking another baseline makes
+are not blank: hundreds in the traces' colours); hover text with run, case and value; the planted markup shown as text and never run; picking another baseline makes
 that run's ratios and score 1.00, and the page's score for another run equals
 ``mnist_mlp.dashboard.scores.score``; the plain-text list of changes holds exactly the verdicts
 ``mnist_mlp.compare`` gives for the same two runs. A full-page screenshot is saved in the test's
@@ -98,6 +98,16 @@ def test_dashboard_in_chromium(page_file: Path, tmp_path: Path):
         ticks = " ".join(page.locator("#chart-training-time .xtick text").all_text_contents())
         assert EVIL_FOLDER in ticks
         assert EVIL_FOLDER in page.locator("#baseline").inner_text()
+
+        # hover shows the run, the case and the value, the run's markup as text
+        hover = page.evaluate("""() => {
+            const chart = document.getElementById("chart-throughput");
+            const index = chart.data.findIndex(trace => trace.name.includes("bold"));
+            Plotly.Fx.hover(chart, [{curveNumber: index, pointNumber: 1}]);
+            return chart.querySelector(".hoverlayer").textContent;
+        }""")
+        assert f"run: {EVIL_FOLDER}" in hover and "case: jax-cpu" in hover, hover
+        assert re.search(r"batch: 128.*samples/s: [0-9,]+", hover), hover
 
         # the scoreboard: the default baseline is the reference, and any run picked becomes 1.00
         reference, later = names.index(REFERENCE), names.index(LATER)
