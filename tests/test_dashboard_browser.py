@@ -144,3 +144,15 @@ def test_dashboard_in_chromium(page_file: Path, tmp_path: Path):
     assert seen.blocked == [], f"the page asked the network for {seen.blocked}"
     assert seen.requests and all(url.startswith(LOCAL_SCHEMES) for url in seen.requests)
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+
+
+def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    import test_dashboard_browser as me
+
+    monkeypatch.setattr(me, "chromium_path", lambda: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI: the browser test must run: no Chromium"):
+        me._browser_or_skip()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no Chromium at /usr/bin/chromium"):
+        me._browser_or_skip()
