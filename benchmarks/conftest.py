@@ -22,7 +22,6 @@ import pytest
 from mnist_mlp.bench import suite
 from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, CaseConfig, load_from_env
 from mnist_mlp.bench.child import watch_parent
-from mnist_mlp.bench.direct import PATHS_FOR_BACKEND, PATHS_FOR_NUMPY
 
 CASE: CaseConfig = load_from_env()
 #: the progress file the parent polls; its clock (seconds per phase) starts here
@@ -76,7 +75,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    paths = PATHS_FOR_NUMPY if CASE.is_numpy else PATHS_FOR_BACKEND
+    paths = CASE.inference_paths
     if "path" in metafunc.fixturenames:
         metafunc.parametrize("path", paths)
     if "batch_size" in metafunc.fixturenames:
@@ -136,7 +135,7 @@ def imports_done(device_ready: str) -> None:
     training time. ``mnist_mlp.train.set_random_seed`` leaves TensorFlow out of JAX and PyTorch
     processes (Keras' own would import it there); ``benchmarks/plain_keras.py`` seeds the same way.
     """
-    if not CASE.is_numpy:
+    if CASE.trains:
         from mnist_mlp.train import set_random_seed
 
         set_random_seed(0)

@@ -59,11 +59,10 @@ def numpy_peak_gflops() -> float:
 from mnist_mlp.bench.suite import untrained_weights  # noqa: E402
 from mnist_mlp.errors import EXIT_BAD_INPUT  # noqa: E402
 from mnist_mlp.reference.forward import NumpyMLP  # noqa: E402
+from mnist_mlp.stats import UNSTABLE_PEAK_PERCENT, probe_change_percent, probes_unstable  # noqa: E402
 
 #: the issue's goal for the reference, in % of the measured peak
 GOAL_PERCENT = 75.0
-#: probes further apart than this (relative to the larger) mark the run unstable
-UNSTABLE_SPREAD = 0.10
 
 
 def forward_flops(weights: Sequence[np.ndarray]) -> int:
@@ -202,9 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     peak_after = numpy_peak_gflops()
 
     peak = max(peak_before, peak_after)
-    spread = abs(peak_before - peak_after) / peak
-    stable = "stable" if spread <= UNSTABLE_SPREAD else f"UNSTABLE (probes differ by more than {UNSTABLE_SPREAD:.0%})"
-    print(f"\npeak probe before {peak_before:.1f}, after {peak_after:.1f} GFLOP/s: spread {spread:.1%}, {stable};"
+    spread = probe_change_percent(peak_before, peak_after)
+    stable = f"UNSTABLE (probes differ by more than {UNSTABLE_PEAK_PERCENT:.0f}%)" if probes_unstable(peak_before, peak_after) else "stable"
+    print(f"\npeak probe before {peak_before:.1f}, after {peak_after:.1f} GFLOP/s: spread {spread:.1f}%, {stable};"
           f" judged against the larger, {peak:.1f} GFLOP/s ({flops:,} FLOPs per sample)")
     print(f"{'batch':>6} {'path':24s} {'ms/call':>9} {'samples/s':>11} {'GFLOP/s':>8} {'% peak':>7} "
           f"{'(best)':>7} {'% plain':>8}")

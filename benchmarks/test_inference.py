@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mnist_mlp.bench import metrics, suite
-from mnist_mlp.bench.direct import PATHS_FOR_BACKEND, PATHS_FOR_NUMPY, make_callable
+from mnist_mlp.bench.direct import make_callable
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +25,7 @@ def served(case, state, mnist, device_facts) -> dict[str, Any]:
     from mnist_mlp.flops import FlopModel
 
     x_test = scale(mnist.x_test)
-    if case.is_numpy:
+    if not case.trains:
         from mnist_mlp.reference.forward import NumpyMLP
 
         if case.weights_in:
@@ -52,7 +52,7 @@ def _prepare(case, served, path, batch_size):
 
 
 def _paths(case) -> tuple[str, ...]:
-    return PATHS_FOR_NUMPY if case.is_numpy else PATHS_FOR_BACKEND
+    return case.inference_paths
 
 
 def test_throughput(benchmark, case, served, progress, path, batch_size):

@@ -32,7 +32,7 @@ def _write_side(case, benchmark, machine_info) -> None:
 
 
 def test_training(benchmark, case, state, mnist, progress, machine_info, device_facts):
-    if case.is_numpy:
+    if not case.trains:
         pytest.skip("the NumPy reference has no training; it serves trained weights")
     from mnist_mlp.train import model_inputs, train
 

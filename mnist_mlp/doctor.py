@@ -201,11 +201,10 @@ def check_data(data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
 
 def case_verdicts(backend_report: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Every case the default ``bench`` would plan, and whether it would run, be skipped, or fail."""
-    from mnist_mlp.bench.caseconfig import NUMPY
-    from mnist_mlp.bench.runner import plan_cases
+    from mnist_mlp.bench.plan import plan_cases
 
     verdicts = []
-    for plan in plan_cases((*BACKENDS, NUMPY), DEVICES):
+    for plan in plan_cases(backends.ALL, DEVICES):
         action, reason = "run", None
         probe = backend_report.get(plan.backend)
         if plan.skip_reason:

@@ -79,6 +79,7 @@ from typing import Any, Iterable
 
 from mnist_mlp import atomic
 from mnist_mlp.errors import ResultFileError
+from mnist_mlp.stats import sample_stddev
 
 SCHEMA = "mnist-mlp/results"
 #: 2: per-case FLOP model, peak probes, load, busy/unstable flags, precision, cold/warm training;
@@ -103,7 +104,7 @@ def stats(samples: Iterable[float]) -> dict[str, Any]:
         "samples": values,
         "n": len(values),
         "mean": statistics.fmean(values),
-        "stddev": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "stddev": sample_stddev(values),
         "min": min(values),
         "max": max(values),
         "median": statistics.median(values),

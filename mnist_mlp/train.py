@@ -94,7 +94,7 @@ def set_random_seed(seed: int) -> None:
     then treats TensorFlow as absent for the life of the process, as there). The random streams
     the model sees are the same either way (``tests/test_train.py`` checks the initial weights).
     """
-    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+    if "tensorflow" in sys.modules:  # loaded already (as it always is on Keras' TensorFlow backend)
         keras.utils.set_random_seed(seed)
         return
     sys.modules["tensorflow"] = None  # type: ignore[assignment]  # makes `import tensorflow` fail

@@ -1,4 +1,9 @@
-"""Shared fixtures: the real MNIST (from MNIST_DATA_DIR), and helpers to run the CLI in a child.
+"""Shared fixtures: the real MNIST, found as the tool finds it, and helpers to run the CLI in a child.
+
+MNIST comes from ``MNIST_DATA_DIR``, else from Keras' download cache where it already holds
+``mnist.npz``; where neither has it, the tests that need it skip with one reason. No test ever
+downloads: ``MNIST_MLP_OFFLINE`` is set for the whole session (child processes inherit it), so
+a test that would reach the network fails with a one-line error instead.
 
 In-process tests use whatever backend KERAS_BACKEND names (tox sets jax); tests marked
 ``backends`` start one child process per backend, since a process holds one backend for life.
@@ -15,14 +20,24 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+os.environ["MNIST_MLP_OFFLINE"] = "1"  # mnist_mlp.data.OFFLINE_ENV: tests never download
+
+NO_MNIST = ("MNIST not found: set MNIST_DATA_DIR to a folder with the four IDX files (see README, Data), "
+            "or run any mnist-mlp command once to download it into Keras' cache")
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    value = os.environ.get("MNIST_DATA_DIR")
-    if not value:
-        pytest.skip("MNIST_DATA_DIR is not set (CI and tox set it; see README)")
-    return Path(value)
+    """Where MNIST is, as the tool would find it (``MNIST_DATA_DIR``, else Keras' cache), else skip."""
+    from mnist_mlp.data import keras_cache_dir
+
+    value = os.environ.get("MNIST_DATA_DIR", "").strip()
+    if value:
+        return Path(value)
+    cached = keras_cache_dir()
+    if cached is None:
+        pytest.skip(NO_MNIST)
+    return cached
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import pytest
 from fixtures.compare.runfactory import WORKLOAD, case, make_run, workload, write_run
 from mnist_mlp import compare, results
 from mnist_mlp.cli.main import main
+from mnist_mlp.report.compare_text import comparison_markdown, comparison_table
 
 FIXTURES = Path(__file__).parent / "fixtures" / "compare"
 
@@ -56,7 +57,7 @@ def test_real_difference_is_named_with_ratio(tmp_path):
     differing = dict(result.differences)
     assert differing["software.keras"] == ["3.15.1", "3.16.0"]
     assert differing["machine.host"] == ["hostA", "hostB"]
-    markdown = result.to_markdown()
+    markdown = comparison_markdown(result)
     assert "slower" in markdown and "software.keras" in markdown
 
 
@@ -127,7 +128,7 @@ def test_one_sample_against_several_is_a_prediction_interval_t():
 def test_markdown_shows_p_value_and_effect(tmp_path):
     a, b = _runs(tmp_path, [case(walls=(90.0, 91.0, 92.0), seed=3), case("torch", walls=(80.5, 81.0, 79.5), seed=4)])
     result = compare.compare(compare.load_runs([a, b]))
-    markdown = result.to_markdown()
+    markdown = comparison_markdown(result)
     wall = _rows(result, "jax-cpu")["training.wall_seconds"].verdicts[1]
     assert f"slower, {wall.describe()}" in markdown and "p=" in wall.describe() and "d=+" in wall.describe()
     assert "Welch's t-test" in markdown and "Mann-Whitney U" in markdown
@@ -175,7 +176,7 @@ def test_one_seed_run_against_three_seed_run(tmp_path):
     wall = _rows(result, "jax-cpu")["training.wall_seconds"]
     assert [len(m.samples) for m in wall.measures] == [3, 1]
     assert wall.verdicts[1].label == "within noise"  # judged against the 3-seed run's spread
-    assert "B (vs A)" in result.table() and "Not comparable" not in result.to_markdown()
+    assert "B (vs A)" in comparison_table(result) and "Not comparable" not in comparison_markdown(result)
 
 
 def test_jax_only_run_against_the_full_matrix(tmp_path, capsys):
@@ -301,7 +302,7 @@ def test_three_runs_and_missing_case(tmp_path):
     result = compare.compare(compare.load_runs([a, b, c]))
     assert [r.label for r in result.runs] == ["A", "B", "C"]
     assert any("torch-cpu" in m and "B" in m for m in result.missing)
-    assert "C (vs A)" in result.table()
+    assert "C (vs A)" in comparison_table(result)
 
 
 def test_raw_pytest_benchmark_json_stays_readable(tmp_path):

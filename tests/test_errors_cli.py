@@ -259,8 +259,8 @@ def test_gpu_asked_for_where_the_backend_has_none(models, capsys):
 
 
 @pytest.mark.parametrize("index", [10_000, -1])
-def test_predict_index_outside_the_test_set(models, index, capsys):
-    rc, out, err = run(capsys, "predict", "--model", models["good"], "--index", index)
+def test_predict_index_outside_the_test_set(models, index, data_dir, capsys):
+    rc, out, err = run(capsys, "predict", "--model", models["good"], "--index", index, "--data-dir", data_dir)
     assert rc == EXIT_BAD_INPUT and out == ""
     assert one_error_line(err) == f"--index: {index} is outside the test set (0 to 9999)"
 

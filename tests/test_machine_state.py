@@ -14,9 +14,12 @@ from mnist_mlp import compare, results
 
 from mnist_mlp.gate import check as gate
 from mnist_mlp.bench import collect, load, runner
+from mnist_mlp.bench.case import machine_verdict
 from mnist_mlp.bench.profiles import get_profile, with_overrides
 from mnist_mlp.bench.progress import TerminalReporter
 from mnist_mlp.config import TrainConfig
+from mnist_mlp.report.compare_text import comparison_markdown
+from mnist_mlp.report.gate_text import gate_markdown
 from mnist_mlp.report.render import render_report
 
 FAKE = Path(__file__).parent / "fixtures" / "fake_bench_child.py"
@@ -122,7 +125,7 @@ def test_compare_says_which_values_were_measured_busy(tmp_path):
     runs = compare.load_runs([p if p.is_dir() else p.parent for p in paths])
     result = compare.compare(runs)
     assert result.machine_flags[runs[1].label]["jax-cpu"] and not result.machine_flags[runs[0].label]
-    markdown = result.to_markdown()
+    markdown = comparison_markdown(result)
     assert "[busy]" in markdown and "not clean" in markdown
 
 
@@ -151,7 +154,7 @@ def test_failed_probe_is_reported_not_a_crash():
                                      "after": {"gflops": 50.0}}}}
     peak = collect.case_peak(raw)
     assert peak["gflops"] == 50.0 and "out of memory" in peak["errors"][0]
-    verdict = runner.machine_verdict(peak, None)
+    verdict = machine_verdict(peak, None)
     assert any("peak probe failed" in flag for flag in verdict["machine_flags"])
 
 
@@ -202,7 +205,7 @@ def test_gate_on_a_run_with_nothing_trained_passes_and_says_so(tmp_path):
     outcome, saved = _run(tmp_path, None, backends=("numpy",))
     report = gate.check_run(saved)
     assert report.passed and report.nothing_to_gate
-    assert "nothing to gate" in report.to_markdown()
+    assert "nothing to gate" in gate_markdown(report)
 
 
 def test_gate_still_fails_when_a_training_case_produced_nothing(tmp_path):

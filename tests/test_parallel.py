@@ -18,7 +18,7 @@ from mnist_mlp import backends
 from mnist_mlp.gate import check as gate
 
 from mnist_mlp.parallel import plan as parallel
-from mnist_mlp.bench import runner
+from mnist_mlp.bench import plan, runner
 from mnist_mlp.bench.caseconfig import CaseConfig
 from mnist_mlp.errors import EXIT_BAD_INPUT, UsageError
 
@@ -129,7 +129,7 @@ def test_bench_plans_dp_cases_with_their_ids_and_case_options():
     assert parallel.case_options(plans[2].variant) == {"devices": 2, "scaling": "strong", "lr_rule": "none"}
     assert parallel.case_options(plans[0].variant) is None
     weak = parallel.bench_variants([4], "weak", "sqrt")[0]
-    assert runner.variant_suffix(weak) == "-dp4-weak-lr_sqrt"
+    assert plan.variant_suffix(weak) == "-dp4-weak-lr_sqrt"
     with pytest.raises(UsageError, match="does not divide"):
         parallel.bench_variants([3])
 

@@ -312,7 +312,8 @@ def test_latency_keeps_its_own_samples_and_seed0_first_epoch(tmp_path):
     assert latency["p50"] == 2.0 and latency["rounds"] == 3
     training = jax["training"]
     assert [seed["first_epoch_seconds"] for seed in training["per_seed"]] == [2.0, 3.0]
-    assert training["first_epoch_seconds_seed0"] == 2.0  # the cold start; seed 1 ran with warm caches
+    assert training["cold"]["first_epoch_seconds"]["samples"] == [2.0]  # the cold start; seed 1 ran with warm caches
+    assert training["warm"]["first_epoch_seconds"]["samples"] == [3.0]
     assert training["first_epoch_seconds"]["mean"] == pytest.approx(2.5)
 
 
@@ -533,7 +534,7 @@ def test_real_quick_run_of_jax_end_to_end(tmp_path, data_dir):
         ("predict", 1), ("predict", 256), ("direct", 1), ("direct", 256)}
     assert set(jax["latency_ms"]) == {"predict", "direct"}
     assert len(jax["latency_ms"]["direct"]["samples_ms"]) == jax["latency_ms"]["direct"]["rounds"]
-    assert training["first_epoch_seconds_seed0"] == training["per_seed"][0]["first_epoch_seconds"]
+    assert training["cold"]["first_epoch_seconds"]["samples"] == [training["per_seed"][0]["first_epoch_seconds"]]
     side = json.loads((run_dir / "raw" / "jax-cpu.training.json").read_text())
     assert side["benchmark"]["extra_info"]["per_seed"][0]["test_accuracy"] == training["per_seed"][0]["test_accuracy"]
     assert side["benchmark"]["stats"]["data"] == training["wall_seconds"]["samples"]

@@ -23,7 +23,7 @@ from mnist_mlp.config import BACKENDS, DEVICES
 from mnist_mlp.errors import UsageError
 
 __all__ = [
-    "PRECISIONS", "Backend", "best_gflops", "gpu_hardware_present", "get", "REGISTRY", "BACKEND_MODULES",
+    "ALL", "PRECISIONS", "Backend", "best_gflops", "gpu_hardware_present", "get", "REGISTRY", "BACKEND_MODULES",
     "VERSIONED_PACKAGES", "resolve_backend", "check_device", "is_installed", "select", "active_device_name",
     "require_device", "package_versions",
 ]
@@ -32,6 +32,8 @@ __all__ = [
 REGISTRY: dict[str, Backend] = {
     backend.name: backend for backend in (TensorFlowBackend(), JaxBackend(), TorchBackend(), NumpyBackend())
 }
+#: every name ``--backends`` takes, in planning order
+ALL = tuple(REGISTRY)
 #: the module each Keras backend needs importable
 BACKEND_MODULES = {name: REGISTRY[name].module_name for name in BACKENDS}
 #: distributions whose versions every result records
@@ -44,6 +46,18 @@ def get(name: str) -> Backend:
         return REGISTRY[name]
     except KeyError:
         raise UsageError(f"--backend: unknown backend {name!r} (choose from {', '.join(REGISTRY)})") from None
+
+
+def trains(name: str | None) -> bool:
+    """Whether a stored case of backend ``name`` trains (a backend this version does not know: yes)."""
+    backend = REGISTRY.get(name or "")
+    return backend.trains if backend else True
+
+
+def headline_path(name: str | None) -> str:
+    """The inference path a stored case of backend ``name`` is summarised by (unknown: Keras' predict)."""
+    backend = REGISTRY.get(name or "")
+    return backend.inference_paths[0] if backend else Backend.inference_paths[0]
 
 
 def resolve_backend(name: str | None) -> str:

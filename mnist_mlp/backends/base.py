@@ -69,6 +69,10 @@ class Backend:
     #: a Keras backend (False for the NumPy reference)
     is_keras: bool = True
     devices: tuple[str, ...] = ("cpu", "gpu")
+    #: whether its benchmark case trains a model (the NumPy reference serves another case's weights)
+    trains: bool = True
+    #: the inference paths its case times, the headline one first (``bench.direct.make_callable``)
+    inference_paths: tuple[str, ...] = ("predict", "direct")
 
     # ------------------------------------------------------------------ before import
 
@@ -248,6 +252,10 @@ class Backend:
     def multi_process_skip_reason(self) -> str | None:
         """Why this framework's data-parallel training cannot span several processes (None: it can)."""
         return f"{self.name} trains data-parallel within one host only"
+
+    def join_processes(self, coordinator: str, processes: int, process_id: int) -> None:
+        """Join a data-parallel run that spans ``processes`` processes (only where the framework can)."""
+        raise UsageError(f"--processes: {self.multi_process_skip_reason()}")
 
 
 class _PrecisionScope:

@@ -128,3 +128,8 @@ class JaxBackend(Backend):
 
     def multi_process_skip_reason(self) -> str | None:
         return None  # keras.distribution.initialize joins processes (and hosts)
+
+    def join_processes(self, coordinator: str, processes: int, process_id: int) -> None:
+        from mnist_mlp.backends.jax_parallel import join_processes
+
+        join_processes(coordinator, processes, process_id)

@@ -15,6 +15,8 @@ class NumpyBackend(Backend):
     packages = ("numpy",)
     is_keras = False
     devices = ("cpu",)
+    trains = False
+    inference_paths = ("numpy",)
 
     def install_hint(self, gpu: bool = False) -> str:
         return "pip install numpy"

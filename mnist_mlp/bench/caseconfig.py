@@ -17,7 +17,6 @@ from typing import Any
 from mnist_mlp.config import TrainConfig
 
 ENV_VAR = "MNIST_MLP_BENCH_CASE"
-NUMPY = "numpy"
 
 
 @dataclass(frozen=True)
@@ -53,8 +52,18 @@ class CaseConfig:
     data_parallel: dict[str, Any] | None = None
 
     @property
-    def is_numpy(self) -> bool:
-        return self.backend == NUMPY
+    def trains(self) -> bool:
+        """Whether this case trains (its Backend says; the NumPy reference serves another case's weights)."""
+        from mnist_mlp import backends
+
+        return backends.get(self.backend).trains
+
+    @property
+    def inference_paths(self) -> tuple[str, ...]:
+        """The inference paths this case times, its Backend's."""
+        from mnist_mlp import backends
+
+        return backends.get(self.backend).inference_paths
 
     def train_config(self, seed: int = 0) -> TrainConfig:
         return TrainConfig(**{**self.train, "seed": seed})

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 from mnist_mlp.bench import metrics
 from mnist_mlp.results import sanitize, stats
+from mnist_mlp.stats import non_finite_keys, probe_change_percent, probes_unstable
 
 log = logging.getLogger(__name__)
 
 #: per-seed values checked for NaN/inf (``per_seed[].non_finite``): the value, or any history entry
-NON_FINITE_KEYS = ("test_accuracy", "loss", "val_loss", "accuracy", "val_accuracy")
 
 TRAINING_STATS = (
     "wall_seconds", "first_epoch_seconds", "steady_epoch_seconds", "steady_train_epoch_seconds", "steady_ms_per_step",
@@ -69,8 +68,6 @@ def merge_training_side(raw: dict[str, Any] | None, side: dict[str, Any] | None)
     return merged, True
 
 
-#: before and after probes further apart than this (relative to the higher) make a case unstable
-UNSTABLE_PEAK_PERCENT = 10.0
 
 
 def case_peak(raw: dict[str, Any] | None, fallback: float | None = None) -> dict[str, Any] | None:
@@ -93,11 +90,11 @@ def case_peak(raw: dict[str, Any] | None, fallback: float | None = None) -> dict
                 "unstable": False, "probe": "run-level peak (the case measured none)", "errors": errors}
     before, after = values.get("before"), values.get("after")
     high = max(values.values())
-    change = 100.0 * abs(before - after) / high if before is not None and after is not None else None
+    change = probe_change_percent(before, after)
     probe = next((p.get("probe") for p in probes.values() if isinstance(p, dict) and p.get("probe")), None)
     return {
         "gflops": high, "before_gflops": before, "after_gflops": after,
-        "change_percent": change, "unstable": change is not None and change > UNSTABLE_PEAK_PERCENT,
+        "change_percent": change, "unstable": probes_unstable(before, after),
         "probe": probe, "errors": errors,
     }
 
@@ -188,7 +185,6 @@ def _training(extra: dict[str, Any], peak: float | None, flops: dict[str, Any]) 
     for key in TRAINING_STATS:
         training[key] = stats(seed[key] for seed in per_seed if seed.get(key) is not None)
     training.update(cold_and_warm(per_seed))
-    training["first_epoch_seconds_seed0"] = per_seed[0].get("first_epoch_seconds") if per_seed else None
     training["data_parallel"] = extra.get("data_parallel")  # N, batches, engine clocks, equivalence
     steady = training["steady_train_epoch_seconds"]["mean"]  # training steps only, no validation
     gflops = metrics.train_gflops(extra.get("train_samples") or 0, steady, flops["train_per_sample"])
@@ -197,21 +193,9 @@ def _training(extra: dict[str, Any], peak: float | None, flops: dict[str, Any]) 
     return training
 
 
-def _non_finite(value: Any) -> bool:
-    """NaN or infinite (None counts too: a number already sanitized to null, or never written)."""
-    if value is None:
-        return True
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value)
-
-
 def _mark_non_finite(seed: dict[str, Any]) -> dict[str, Any]:
-    """List in ``non_finite`` the NON_FINITE_KEYS whose value or any history entry is NaN/inf."""
-    history = seed.get("history") or {}
-    found = list(seed.get("non_finite") or [])
-    for key in NON_FINITE_KEYS:
-        bad = (key in seed and _non_finite(seed[key])) or any(_non_finite(v) for v in history.get(key) or [])
-        if bad and key not in found:
-            found.append(key)
+    """List in ``non_finite`` what of the seed is NaN, infinite or missing (``stats.non_finite_keys``)."""
+    found = non_finite_keys(seed)
     if found:
         seed["non_finite"] = found
     return seed

@@ -18,9 +18,6 @@ import numpy as np
 
 from mnist_mlp import backends
 
-PATHS_FOR_BACKEND = ("predict", "direct")
-PATHS_FOR_NUMPY = ("numpy",)
-
 
 def make_callable(path: str, backend: str, model: Any, x: np.ndarray) -> Callable[[], np.ndarray]:
     """A function computing the probabilities of the batch ``x`` along ``path``."""

@@ -10,6 +10,8 @@ import math
 import statistics
 from typing import Any, Mapping, Sequence
 
+from mnist_mlp.stats import non_finite_keys
+
 
 
 def time_to_target(history: Mapping[str, Sequence[float]], target: float) -> tuple[float | None, int | None]:
@@ -55,8 +57,7 @@ def seed_metrics(
         "test_accuracy": float(test_accuracy),
         "history": {key: [float(v) for v in values] for key, values in history.items()},
     }
-    non_finite = [key for key in ("wall_seconds", "test_accuracy") if not math.isfinite(metrics[key])]
-    non_finite += [key for key, values in metrics["history"].items() if any(not math.isfinite(v) for v in values)]
+    non_finite = non_finite_keys(metrics)
     if non_finite:
         metrics["non_finite"] = non_finite
     return metrics

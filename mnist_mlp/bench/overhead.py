@@ -155,7 +155,7 @@ class Processes:
     """Starts the plain script and the harness's training round, each in a fresh process."""
 
     def __init__(self, backend: str, device: str, epochs: int, seed: int, data_dir: str | None, timeout: float, work: Path) -> None:
-        from mnist_mlp.bench import runner
+        from mnist_mlp.bench import case, runner
         from mnist_mlp.bench.caseconfig import CaseConfig
         from mnist_mlp.bench.profiles import get_profile
         from mnist_mlp.config import TrainConfig
@@ -169,7 +169,7 @@ class Processes:
         )
         self.case_json = self.case.write(work / "case.json")
         # the runner's own child environment, for both sides: same variables, same backend choice
-        self.env = runner.child_env(self.case_json)
+        self.env = case.child_env(self.case_json)
         self.profile = get_profile("full")
         self.plain_args = ["--backend", backend, "--device", device, "--epochs", str(epochs), "--seed", str(seed)]
         if data_dir:

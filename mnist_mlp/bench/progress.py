@@ -19,10 +19,9 @@ from statistics import mean
 from typing import Any, Callable, Sequence, TextIO
 
 from mnist_mlp.bench import eta
-from mnist_mlp.bench.caseconfig import NUMPY
-from mnist_mlp.bench.direct import PATHS_FOR_BACKEND, PATHS_FOR_NUMPY
+from mnist_mlp import backends
 from mnist_mlp.bench.progress_file import ChildProgress
-from mnist_mlp.bench.runner import BenchOptions, CasePlan
+from mnist_mlp.bench.plan import BenchOptions, CasePlan
 
 #: in a log: a line at least every this many epochs, or seconds
 EVERY_EPOCHS = 5
@@ -53,7 +52,7 @@ def plan_text(plans: Sequence[CasePlan], options: BenchOptions) -> str:
             what = "kept: finished in the run being resumed"
         elif plan.skip_reason:
             what = f"skip: {plan.skip_reason}"
-        elif plan.backend == NUMPY:
+        elif not plan.trains:
             what = "run: inference only, on the weights of the first case that trains"
         else:
             what = "run"
@@ -130,7 +129,8 @@ class TerminalReporter:
         self._plans = list(plans)
         self._epochs = options.train.epochs * len(options.seeds)
         profile = options.profile
-        for trains, paths in ((True, PATHS_FOR_BACKEND), (False, PATHS_FOR_NUMPY)):
+        for trains in (True, False):
+            paths = next((backends.get(p.backend).inference_paths for p in plans if p.trains == trains), ())
             self._tails[trains] = eta.tail_from_profile(
                 profile.batch_sizes, profile.max_time, profile.latency_rounds, len(paths), trains)
         self._print(plan_text(plans, options))
@@ -158,7 +158,7 @@ class TerminalReporter:
             from tqdm import tqdm
 
             self._case_bar = tqdm(
-                total=self._epochs if plan.backend != NUMPY else None, desc=self._prefix, file=self.stream,
+                total=self._epochs if plan.trains else None, desc=self._prefix, file=self.stream,
                 position=0, leave=False, dynamic_ncols=True,
                 bar_format="{desc}: {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
             )
@@ -171,7 +171,7 @@ class TerminalReporter:
         text = status_text(progress, left)
         epochs_done = len(progress.epoch_seconds) if progress is not None else 0
         run = None
-        if epochs_done or (plan.backend == NUMPY and left is not None):
+        if epochs_done or (not plan.trains and left is not None):
             run = self._run_estimate(plan, elapsed, left)
         if self.tty:
             self._draw(progress, text, run)
@@ -190,7 +190,7 @@ class TerminalReporter:
         detail += "".join(f" [{flag}]" for flag in record.get("machine_flags") or [])
         took = f" in {record['duration_s']:.1f} s" if record.get("duration_s") else ""
         if not plan.skip_reason and record.get("duration_s"):
-            trains = plan.backend != NUMPY
+            trains = plan.trains
             self._finished.append((trains, float(record["duration_s"])))
             phases = record.get("phase_seconds") or {}
             if status == "ok" and "inference sweep" in phases:
@@ -229,7 +229,7 @@ class TerminalReporter:
 
     def _tail(self, plan: CasePlan) -> eta.Tail:
         """After-training estimate: the finished cases' measured phases, else the profile's."""
-        trains = plan.backend != NUMPY
+        trains = plan.trains
         measured = self._measured_tails.get(trains) or []
         if measured:
             return eta.Tail(*(mean(getattr(t, name) for t in measured) for name in ("agreement", "inference", "latency")))
@@ -245,7 +245,7 @@ class TerminalReporter:
         """For each case to run after ``plan``: whether it trains."""
         ids = [p.case_id for p in self._plans]
         after = self._plans[ids.index(plan.case_id) + 1:] if plan.case_id in ids else []
-        return [p.backend != NUMPY for p in after if not p.skip_reason]
+        return [p.trains for p in after if not p.skip_reason]
 
     def _draw(self, progress: ChildProgress | None, text: str, run: eta.RunEstimate | None) -> None:
         bar = self._case_bar

@@ -40,6 +40,7 @@ from typing import Any, Mapping, Sequence
 
 from mnist_mlp import compare, results
 from mnist_mlp.bench import collect, profiles, rundir
+from mnist_mlp.bench.plan import plan_cases
 from mnist_mlp.errors import OutputError, ResultFileError, UsageError
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,6 @@ GATE_FILE = "gate.md"
 
 def planned_ids(run: Mapping[str, Any]) -> list[str]:
     """Every case id the run's workload plans, in order (a run records each of them when done)."""
-    from mnist_mlp.bench.runner import plan_cases
-
     workload = run["workload"]
     variants = [tuple(variant.items()) for variant in workload.get("compile_variants") or [{}]]
     plans = plan_cases(
@@ -160,7 +159,7 @@ def options_for(run: Mapping[str, Any], run_dir: Path, given: Mapping[str, Any],
 
     Whether those agree with the run is decided by comparing the workloads (``differences``).
     """
-    from mnist_mlp.cli.bench import options_from_args
+    from mnist_mlp.bench.options import options_from_args
 
     try:
         values = run_arguments(run)
@@ -260,7 +259,7 @@ def prepare(
     (exit 2) when another process runs it now or the setups differ, ``ResultFileError`` for a
     folder without a valid results.json.
     """
-    from mnist_mlp.bench.runner import _new_run
+    from mnist_mlp.bench.runner import new_run_record
 
     run_dir = Path(run_dir)
     if run_dir.name == results.RESULTS_FILE and run_dir.is_file():
@@ -277,7 +276,7 @@ def prepare(
             data = load_mnist(options.data_dir)
             dataset = {"sha256": data.sha256, "source": data.source}
         peaks = run["machine"].get("peak_gflops") or {}
-        here = _new_run(options, run["run_id"], peaks.get("fallback"), dict(dataset))
+        here = new_run_record(options, run["run_id"], peaks.get("fallback"), dict(dataset))
         here = json.loads(json.dumps(results.sanitize(here)))  # as the run's file holds it: lists, not tuples
         found = differences(run, here)
         if found:

@@ -37,17 +37,16 @@ import threading
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import mnist_mlp
 from mnist_mlp import atomic, backends, results
-from mnist_mlp.parallel import plan as parallel
-from mnist_mlp.bench import collect, load, machine, progress_file, rundir
-from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, NUMPY, CaseConfig
-from mnist_mlp.bench.child import ChildInterrupted, describe_returncode, run_child, tail
+from mnist_mlp.bench import load, machine, rundir
+from mnist_mlp.bench.case import ChildCommand, _case_config, _Interrupted, _record, _run_case
+from mnist_mlp.bench.plan import BenchOptions, CasePlan, plan_cases
 from mnist_mlp.bench.profiles import Profile
 from mnist_mlp.bench.progress_file import ChildProgress
-from mnist_mlp.config import BACKENDS, DEVICES, ModelSpec, TrainConfig
+from mnist_mlp.config import ModelSpec
 from mnist_mlp.errors import EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 
 log = logging.getLogger(__name__)
@@ -57,48 +56,6 @@ CHILD_ENV = "MNIST_MLP_BENCH_CHILD"
 from mnist_mlp.bench.suite import PEAK_ENV  # noqa: E402  (test hook: no peak probes)
 SUITE_FILES = ("test_training.py", "test_inference.py")
 
-ChildCommand = Callable[[CaseConfig, Path, Path], list[str]]
-#: variant entries that are case settings, not ``TrainConfig`` fields
-CASE_OPTIONS = ("precision", *parallel.VARIANT_KEYS)
-
-
-#: compile options that differ from the run's base ``workload.train``: ((name, value), ...)
-Variant = tuple[tuple[str, Any], ...]
-
-
-@dataclass(frozen=True)
-class CasePlan:
-    case_id: str
-    backend: str
-    device: str
-    skip_reason: str | None = None
-    variant: Variant = ()
-    #: a resume keeps this case's finished record as it is (it does not run again)
-    kept: bool = False
-
-
-@dataclass
-class BenchOptions:
-    """Everything ``mnist-mlp bench`` was asked for, after validation."""
-
-    profile: Profile
-    profile_label: str  # quick | full | custom
-    train: TrainConfig
-    backends: tuple[str, ...] = (*BACKENDS, NUMPY)
-    devices: tuple[str, ...] = DEVICES
-    out: Path = Path("reports")
-    data_dir: str | None = None
-    #: compile-option variants, each a case per backend x device; () is the base workload itself
-    variants: tuple[Variant, ...] = ((),)
-    #: the base cases' matmul precision (a variant may override it: ("precision", "tf32"))
-    precision: str = "fp32"
-    #: the first training seed (``--first-seed``): seeds run ``first_seed .. first_seed + N - 1``, so
-    #: a run can hold seeds a calibration never saw (out-of-sample checks of the gate)
-    first_seed: int = 0
-
-    @property
-    def seeds(self) -> list[int]:
-        return list(range(self.first_seed, self.first_seed + self.profile.seeds))
 
 
 class Reporter(Protocol):
@@ -133,42 +90,6 @@ class RunOutcome:
     run_dir: Path
     exit_code: int
     records: list[dict[str, Any]] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- planning
-
-
-def variant_suffix(variant: Variant) -> str:
-    """``-jit_false-spe32-tf32`` style suffix naming a variant in its case id ("" for the base)."""
-    names = {"jit_compile": "jit_{}", "steps_per_execution": "spe{}", "precision": "{}",
-             "data_parallel": "dp{}", "scaling": "{}", "lr_rule": "lr_{}"}
-    return "".join("-" + names[name].format(str(value).lower()) for name, value in variant)
-
-
-def plan_cases(
-    names: Sequence[str], devices: Sequence[str], *,
-    installed: Callable[[str], bool] | None = None, gpu_present: Callable[[], bool] | None = None,
-    variants: Sequence[Variant] = ((),), precision: str = "fp32",
-) -> list[CasePlan]:
-    """Backends x devices x variants in the order given, then NumPy on the CPU.
-
-    Each backend's class says why a case cannot run here (``Backend.planning_skip_reason``);
-    ``installed`` and ``gpu_present`` default to its own checks, looked up at call time so tests
-    can pretend a backend or a GPU is missing.
-    """
-    installed = installed or backends.is_installed
-    plans = []
-    has_gpu = (gpu_present or backends.gpu_hardware_present)()
-    for name in (name for name in names if name != NUMPY):
-        backend = backends.get(name)
-        for device in devices:
-            for variant in variants:
-                chosen = dict(variant).get("precision", precision)
-                reason = backend.planning_skip_reason(device, chosen, installed=installed(name), gpu_present=has_gpu)
-                plans.append(CasePlan(f"{name}-{device}{variant_suffix(variant)}", name, device, reason, variant))
-    if NUMPY in names and "cpu" in devices:
-        plans.append(CasePlan(f"{NUMPY}-cpu", NUMPY, "cpu"))
-    return plans
 
 
 def find_benchmarks_dir() -> Path:
@@ -254,7 +175,7 @@ def run_benchmarks(
 
     if resume is None:  # a new folder, never one another run took (two runs in one second)
         folder = rundir.create(out_root, new_run_id())
-        run = _new_run(options, folder.path.name, peak_gflops, dataset)
+        run = new_run_record(options, folder.path.name, peak_gflops, dataset)
     else:
         folder, run = resume.folder, resume.run
     run_dir = folder.path
@@ -387,174 +308,13 @@ def _peak_from_env(text: str) -> float:
     return value
 
 
-class _Interrupted(Exception):
-    def __init__(self, record: dict[str, Any]) -> None:
-        super().__init__("interrupted")
-        self.record = record
-
-
 def _run_status(records: list[dict[str, Any]], interrupted: bool) -> str:
     if interrupted:
         return "interrupted"
     return "partial" if any(r["status"] in ("failed", "timeout") for r in records) else "complete"
 
 
-def _case_config(
-    plan: CasePlan, options: BenchOptions, work: Path, raw_dir: Path, weights: tuple[str, str] | None,
-) -> CaseConfig:
-    profile = options.profile
-    return CaseConfig(
-        case_id=plan.case_id,
-        backend=plan.backend,
-        device=plan.device,
-        train=options.train.replace(**{k: v for k, v in plan.variant if k not in CASE_OPTIONS}).to_dict(),
-        data_parallel=parallel.case_options(plan.variant),
-        precision=dict(plan.variant).get("precision", options.precision),
-        seeds=tuple(options.seeds),
-        batch_sizes=profile.batch_sizes,
-        target_accuracy=profile.target_accuracy,
-        latency_rounds=profile.latency_rounds,
-        peak_probe={"repeats": profile.peak_repeats, "budget_s": profile.peak_budget_s},
-        data_dir=str(options.data_dir) if options.data_dir else None,
-        weights_in=weights[0] if plan.backend == NUMPY and weights else None,
-        weights_from=weights[1] if plan.backend == NUMPY and weights else None,
-        weights_out=None if plan.backend == NUMPY else str(work / f"{plan.case_id}.weights.npz"),
-        progress_path=str(work / f"{plan.case_id}.progress"),
-        outcome_path=str(work / f"{plan.case_id}.outcome.json"),
-        training_path=None if plan.backend == NUMPY else str(collect.training_side_path(raw_dir / f"{plan.case_id}.json")),
-    )
-
-
-def child_env(case_json: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("KERAS_BACKEND", None)  # the child selects it from the case file
-    env[CASE_ENV_VAR] = str(case_json)
-    env.setdefault("MPLBACKEND", "Agg")
-    env.setdefault("PYTHONHASHSEED", "0")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return env
-
-
-def _run_case(
-    case: CaseConfig, plan: CasePlan, run: dict[str, Any], run_dir: Path, raw_dir: Path, work: Path,
-    command: ChildCommand, reporter: Reporter, source: load.LoadSource | None = None,
-) -> dict[str, Any]:
-    case_json = case.write(work / f"{plan.case_id}.case.json")
-    raw_json = raw_dir / f"{plan.case_id}.json"
-    log_path = raw_dir / f"{plan.case_id}.log"
-    progress_path = Path(case.progress_path or work / "progress")
-    monitor = load.LoadMonitor(source)
-
-    def on_poll(elapsed: float) -> None:
-        monitor.poll()
-        reporter.case_progress(plan, progress_file.read(progress_path), elapsed)
-
-    argv = command(case, case_json, raw_json)
-    log.info("case %s: %s", plan.case_id, " ".join(argv))
-    limit = _timeout(run)
-
-    def finish(status: str, reason: str | None, seconds: float) -> dict[str, Any]:
-        return _finish(plan, run, run_dir, raw_json, log_path, case, status, reason, seconds, monitor.summary())
-
-    monitor.start()
-    try:
-        ended = run_child(argv, env=child_env(case_json), timeout=limit, log_path=log_path, on_poll=on_poll)
-    except ChildInterrupted as stop:
-        raise _Interrupted(finish("interrupted", "interrupted by the user (Ctrl-C)", stop.result.seconds)) from None
-    if ended.ending == "timeout":
-        return finish("timeout", f"no result within the {limit:g} s limit ({_timeout_rule(run)}); "
-                      "raise it with --timeout SECONDS", ended.seconds)
-    outcome = collect.read_raw(Path(case.outcome_path)) if case.outcome_path else None
-    if ended.returncode == 0 and outcome and outcome.get("status") == "skipped":
-        return finish("skipped", outcome.get("reason"), ended.seconds)
-    if ended.returncode != 0:
-        return finish("failed", describe_returncode(ended.returncode), ended.seconds)
-    if not raw_json.is_file():
-        return finish("failed", "the child wrote no benchmark results", ended.seconds)
-    return finish("ok", None, ended.seconds)
-
-
-def _timeout(run: dict[str, Any]) -> float:
-    return float(run["workload"]["timeout_s"])
-
-
-def _timeout_rule(run: dict[str, Any]) -> str:
-    """How the limit was set, for the timeout message."""
-    profile = (run.get("workload") or {}).get("profile") or {}
-    if profile.get("timeout") is not None:
-        return "set by --timeout"
-    return (f"{profile.get('timeout_base', 0):g} s + {profile.get('timeout_per_seed_epoch', 0):g} s "
-            f"x {len(run['workload'].get('seeds') or [])} seed(s) x {run['workload']['train'].get('epochs')} epoch(s)")
-
-
-def _finish(
-    plan: CasePlan, run: dict[str, Any], run_dir: Path, raw_json: Path, log_path: Path, case: CaseConfig,
-    status: str, reason: str | None, seconds: float, load_summary: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The case's record, with whatever measurements its raw JSON holds (even a failed one's).
-
-    When the raw JSON is missing or lacks the training benchmark (the child crashed or timed out
-    in the inference tests), the training comes from the side file the training test wrote.
-    The machine's state beside the numbers: the peak probes (``peak``), the load (``load``), and
-    the verdicts ``busy`` and ``unstable`` with their reasons in ``machine_flags``.
-    """
-    raw = collect.read_raw(raw_json) if raw_json.is_file() else None
-    has_raw = raw is not None
-    side_path = collect.training_side_path(raw_json)
-    side = collect.read_raw(side_path) if side_path.is_file() else None
-    raw, recovered = collect.merge_training_side(raw, side)
-    record = _record(plan, status, reason)
-    record.update(collect.measurements(raw, (run["machine"].get("peak_gflops") or {}).get("fallback")))
-    if (record.get("peak") or {}).get("gflops"):
-        run["machine"]["peak_gflops"][plan.case_id] = record["peak"]["gflops"]
-    record["load"] = load_summary
-    record.update(machine_verdict(record.get("peak"), load_summary))
-    record["duration_s"] = round(seconds, 3)
-    record["raw_benchmark_json"] = str(raw_json.relative_to(run_dir)) if has_raw else None
-    if recovered:
-        record["note"] = (
-            f"training kept from {side_path.relative_to(run_dir)}: the child ended before "
-            "pytest-benchmark wrote its JSON"
-        )
-    record["log"] = str(log_path.relative_to(run_dir)) if log_path.is_file() else None
-    if status in ("failed", "timeout", "interrupted"):
-        record["stderr_tail"] = tail(log_path) or None
-    if plan.backend == NUMPY:
-        record["note"] = record.get("note") or (
-            f"weights trained by {case.weights_from}" if case.weights_from else "untrained weights"
-        )
-    return record
-
-
-def machine_verdict(peak: dict[str, Any] | None, load_summary: dict[str, Any] | None) -> dict[str, Any]:
-    """``busy`` (other processes or steal took CPU), ``unstable`` (peak probes >10% apart), and why."""
-    flags = []
-    busy = bool(load_summary and load_summary.get("busy"))
-    if busy:
-        flags += [f"busy: {why}" for why in load_summary["busy_reasons"]]
-    unstable = bool(peak and peak.get("unstable"))
-    if unstable:
-        flags.append(
-            f"unstable: peak probes {peak['before_gflops']:.1f} before and {peak['after_gflops']:.1f} GFLOP/s after "
-            f"differ by {peak['change_percent']:.0f}%"
-        )
-    for error in (peak or {}).get("errors") or []:
-        flags.append(f"peak probe failed ({error})")
-    return {"busy": busy, "unstable": unstable, "machine_flags": flags}
-
-
-def _record(plan: CasePlan, status: str, reason: str | None) -> dict[str, Any]:
-    return {
-        "id": plan.case_id, "backend": plan.backend, "device": plan.device, "status": status,
-        "reason": reason, "stderr_tail": None, "duration_s": 0.0, "raw_benchmark_json": None, "log": None,
-        "device_name": None, "note": None, "training": None, "inference": [], "latency_ms": {},
-        "agreement": None, "training_agreement": None, "confusion_matrix": None,
-        "compile_overrides": dict(plan.variant) or None, "flops": None, "peak": None, "precision": None,
-        "load": None, "busy": False, "unstable": False, "machine_flags": [],
-    }
-
-
-def _new_run(options: BenchOptions, run_id: str, peak_gflops: float | None, dataset: dict[str, Any]) -> dict[str, Any]:
+def new_run_record(options: BenchOptions, run_id: str, peak_gflops: float | None, dataset: dict[str, Any]) -> dict[str, Any]:
     commit, dirty = machine.git_commit()
     train = options.train.to_dict()
     train.pop("seed")

@@ -30,7 +30,7 @@ def select_backend(case: CaseConfig) -> str | None:
 
     Must run before anything imports keras (the suite's ``pytest_configure``).
     """
-    if case.is_numpy:
+    if not case.trains:
         return None
     from mnist_mlp import backends
 
@@ -45,7 +45,7 @@ def select_backend(case: CaseConfig) -> str | None:
 
 def confirm_device(case: CaseConfig) -> tuple[str | None, str | None]:
     """After the backend is chosen: (device name, None), or (None, reason) if the device is absent."""
-    if case.is_numpy:
+    if not case.trains:
         return "cpu", None
     from mnist_mlp import backends
 

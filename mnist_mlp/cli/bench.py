@@ -14,15 +14,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from mnist_mlp.cli import argtypes
-from mnist_mlp.bench.caseconfig import NUMPY
-from mnist_mlp.bench.profiles import MAX_BATCH_SIZE, MAX_TRAIN_SAMPLES, PROFILES, get_profile, with_overrides
+from mnist_mlp.backends import ALL as ALL_BACKENDS
+from mnist_mlp.bench.profiles import MAX_BATCH_SIZE, MAX_TRAIN_SAMPLES, PROFILES
 from mnist_mlp.backends.base import PRECISIONS
-from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig
+from mnist_mlp.config import DEVICES
+from mnist_mlp.bench.options import options_from_args
 from mnist_mlp.errors import UsageError
 
 
@@ -32,7 +32,7 @@ def add_commands(sub: Any) -> None:
         description="Run every backend x device case in a fresh pytest-benchmark process; write "
         "results.json, raw/*.json, report.md and figures under OUT/<UTC time>_<host>/.",
     )
-    all_backends = (*BACKENDS, NUMPY)
+    all_backends = ALL_BACKENDS
     bench.add_argument("--backends", type=argtypes.choices(all_backends, "--backends"),
                        help=f"comma-separated, from {','.join(all_backends)} (default: all)")
     bench.add_argument("--devices", type=argtypes.choices(DEVICES, "--devices"),
@@ -79,73 +79,6 @@ def add_commands(sub: Any) -> None:
     report.set_defaults(handler=cmd_report)
 
 
-def options_from_args(args: argparse.Namespace) -> Any:
-    """Validated ``BenchOptions`` from parsed arguments (UsageError on a bad combination)."""
-    from mnist_mlp.bench.runner import BenchOptions
-
-    all_backends = (*BACKENDS, NUMPY)
-    backends, devices = args.backends or all_backends, args.devices or DEVICES
-    base = get_profile(args.profile or "full")
-    profile = with_overrides(
-        base, epochs=args.epochs, seeds=args.seeds, batch_sizes=args.batch_sizes,
-        target_accuracy=args.target_accuracy, timeout=args.timeout,
-    )
-    train_samples = args.train_samples if getattr(args, "train_samples", None) else profile.train_samples
-    if train_samples == MAX_TRAIN_SAMPLES:
-        train_samples = None  # all of them: the seed's workload, written as the full profile writes it
-    profile = replace(profile, train_samples=train_samples)
-    defaults = TrainConfig()
-    jits = args.jit_compile or (defaults.jit_compile,)
-    steps = tuple(dict.fromkeys(args.steps_per_execution or (defaults.steps_per_execution,)))
-    combos = [(jit, spe) for jit in jits for spe in steps]
-    # the base workload is Keras' default compile when asked for, else the first combination;
-    # every other combination becomes a case variant of its own (compile options as parameters)
-    base_jit, base_spe = (defaults.jit_compile, defaults.steps_per_execution) if (
-        (defaults.jit_compile, defaults.steps_per_execution) in combos) else combos[0]
-    train = TrainConfig(
-        epochs=profile.epochs,
-        jit_compile=base_jit,
-        steps_per_execution=base_spe,
-        learning_rate=args.learning_rate or defaults.learning_rate,
-        scale_inputs=not args.unscaled_inputs,
-        train_samples=train_samples,
-    )
-    variants = tuple(
-        tuple((name, value) for name, value, base_value in (
-            ("jit_compile", jit, base_jit), ("steps_per_execution", spe, base_spe)) if value != base_value)
-        for jit, spe in combos
-    )
-    precisions = args.precision or ("fp32",)
-    base_precision = "fp32" if "fp32" in precisions else precisions[0]
-    variants = tuple(
-        variant + ((("precision", precision),) if precision != base_precision else ())
-        for variant in variants for precision in precisions
-    )
-    variants = tuple(sorted(set(variants), key=lambda v: (len(v), str(v))))  # the base (no overrides) first
-    # None: not given (so that --resume takes the run's own), which is strong scaling, no rule
-    scaling, lr_rule = getattr(args, "scaling", None) or "strong", getattr(args, "lr_rule", None) or "none"
-    if getattr(args, "data_parallel", None):  # a resumed run keeps its dp variants in compile_variants
-        from mnist_mlp.parallel.plan import bench_variants
-
-        variants += tuple(bench_variants(args.data_parallel, scaling, lr_rule))
-    elif (scaling, lr_rule) != ("strong", "none"):
-        raise UsageError("--scaling/--lr-rule: only with --data-parallel N[,N...]")
-    changed = (
-        profile.epochs != base.epochs or profile.batch_sizes != base.batch_sizes
-        or train.replace(epochs=defaults.epochs, train_samples=None) != defaults or len(variants) > 1
-        or base_precision != "fp32" or train_samples != base.train_samples
-    )
-    if "cpu" not in devices and backends == (NUMPY,):
-        raise UsageError("--backends numpy runs on the cpu only; add cpu to --devices")
-    return BenchOptions(
-        profile=profile, profile_label="custom" if changed else base.name, train=train, variants=variants,
-        precision=base_precision,
-        backends=backends, devices=devices, out=args.out or Path("reports"),
-        data_dir=str(args.data_dir) if args.data_dir else None,
-        first_seed=getattr(args, "first_seed", None) or 0,
-    )
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     from mnist_mlp.bench.progress import TerminalReporter
     from mnist_mlp.bench.runner import run_benchmarks
@@ -178,8 +111,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     gate = None
     if options.profile.name == "full" and not args.no_gate and exit_code != 130:
         from mnist_mlp.gate.check import gate_run
+        from mnist_mlp.report.gate_text import gate_markdown, write_gate_file
 
-        gate = gate_run(outcome.run_dir)  # records its decision in results.json and gate.md
+        gate = gate_run(outcome.run_dir)  # records its decision in results.json
+        write_gate_file(gate, outcome.run_dir)
         outcome.run["gate"] = gate.to_dict()
     render_report(outcome.run, outcome.run_dir)
     index = write_index(options.out)
@@ -193,7 +128,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(tables.render(tables.summary_table(outcome.run), "simple"))
     print()
     if gate is not None:
-        print(gate.to_markdown())
+        print(gate_markdown(gate))
         if not gate.passed:
             print(f"mnist-mlp: gate failed: {'; '.join(gate.failures)}", file=sys.stderr)
             if exit_code == EXIT_OK:

@@ -25,6 +25,7 @@ DEFAULT_REPORTS = Path("reports")
 def cmd_compare(args: argparse.Namespace) -> int:
     from mnist_mlp import atomic, compare
     from mnist_mlp.report.compare_plot import plot_comparison
+    from mnist_mlp.report.compare_text import comparison_markdown
 
     if len(args.runs) < 2:
         raise UsageError("compare: give at least two runs (run folders or results.json files)")
@@ -32,7 +33,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = atomic.ensure_writable_dir(args.out or DEFAULT_REPORTS / f"compare-{stamp}")
     chart = plot_comparison(comparison, out / "compare.png")
-    markdown = comparison.to_markdown(chart.name if chart else None)
+    markdown = comparison_markdown(comparison, chart.name if chart else None)
     atomic.write_text(out / "compare.md", markdown)
     payload = comparison.to_dict()
     atomic.write_json(out / "compare.json", payload)
@@ -66,9 +67,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     from mnist_mlp.gate.check import gate_run
+    from mnist_mlp.report.gate_text import gate_markdown, write_gate_file
 
     report = gate_run(args.run, args.thresholds)
-    emit(args, report.to_dict(), report.to_markdown())
+    write_gate_file(report, args.run)
+    emit(args, report.to_dict(), gate_markdown(report))
     if not report.passed:
         print(f"mnist-mlp: gate failed: {'; '.join(report.failures)}", file=sys.stderr)
         return EXIT_GATE_FAILED

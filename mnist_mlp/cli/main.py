@@ -208,7 +208,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.plot and len(batch) != 1:
         raise UsageError(f"--plot: draws one image, but {len(batch)} were given")
     from mnist_mlp.model import load_model
-    from mnist_mlp.predict import plot_prediction, predict
+    from mnist_mlp.predict import predict
+    from mnist_mlp.report.plots import plot_prediction
 
     model = load_model(args.model)
     predictions = predict(model, batch, sources)

@@ -37,6 +37,7 @@ from typing import Any, Iterable, Mapping
 
 from mnist_mlp import atomic
 from mnist_mlp.errors import ResultFileError, UsageError
+from mnist_mlp.stats import is_number
 
 SCHEMA = "mnist-mlp/gate-thresholds"
 SCHEMA_VERSION = 1
@@ -191,25 +192,23 @@ def load(path: str | Path | None = None) -> tuple[dict[str, Any], Path]:
     if not isinstance(table, dict):
         raise ResultFileError(f"{path}: missing 'thresholds' object")
     for key, params in table.items():
-        ok = isinstance(params, dict) and all(_finite(params.get(f)) for f in ("mean", "sigma", "df", "m"))
+        ok = isinstance(params, dict) and all(is_number(params.get(f)) for f in ("mean", "sigma", "df", "m"))
         if not ok or params["df"] < 1 or params["m"] < 1 or params["sigma"] < 0:
             # NaN is refused too: every comparison with a NaN threshold is False, so it would pass everything
             raise ResultFileError(f"{path}: thresholds[{key!r}] needs finite numbers mean, sigma >= 0, df >= 1, m >= 1")
     alpha = doc.get("alpha", ALPHA)
-    if not _finite(alpha) or not 0 < alpha < 1:
+    if not is_number(alpha) or not 0 < alpha < 1:
         raise ResultFileError(f"{path}: alpha must be a number in (0, 1)")
     if doc.get("workload") is not None and not isinstance(doc["workload"], dict):
         raise ResultFileError(f"{path}: 'workload' must be an object (the calibrated training settings)")
     calibrated = doc.get("calibration")
     if calibrated is not None and not (isinstance(calibrated, dict) and all(
             isinstance(entry, dict) and isinstance(entry.get("accuracies", []), list)
-            and all(_finite(a) for a in entry.get("accuracies", [])) for entry in calibrated.values())):
+            and all(is_number(a) for a in entry.get("accuracies", [])) for entry in calibrated.values())):
         raise ResultFileError(f"{path}: 'calibration' must map each backend to an object whose 'accuracies' are finite numbers")
     return doc, path
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def write(doc: Mapping[str, Any], path: str | Path) -> Path:

@@ -21,25 +21,23 @@ written from it by ``mnist_mlp.report.gate_text``; nothing is deleted.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 
-from mnist_mlp import atomic, results
+from mnist_mlp import backends, results
 
 
 from mnist_mlp.gate import calibration
 from mnist_mlp.config import SEED_TEST_ACCURACY
+from mnist_mlp.stats import is_number, non_finite_keys
 
-GATE_FILE = "gate.md"
 #: why weak-scaling cases are reported but not gated
 WEAK_SCALING_NOT_GATED = (
     "weak scaling (global batch 32 x N, learning-rate rule) is another workload than the calibrated "
     "batch-32 one: reported, not gated")
-_HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
 @dataclass
@@ -99,36 +97,15 @@ class GateReport:
         """No Keras case trained (a NumPy-only run, say): the gate passes and says so."""
         return self.passed and not self.groups and not self.not_checked
 
-    def to_markdown(self) -> str:
-        """``gate.md``, written by ``mnist_mlp.report.gate_text``."""
-        from mnist_mlp.report.gate_text import gate_markdown
-
-        return gate_markdown(self)
-
-    def table(self) -> str:
-        """The per backend x device table (Markdown), written by ``mnist_mlp.report.gate_text``."""
-        from mnist_mlp.report.gate_text import gate_table
-
-        return gate_table(self)
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _seed_check(seed: Mapping[str, Any]) -> SeedCheck:
     """One seed's value, and one line naming every non-finite metric it had (NaN always fails)."""
     accuracy = seed.get("test_accuracy")
-    check = SeedCheck(seed=seed.get("seed"), test_accuracy=float(accuracy) if _finite(accuracy) else None)
-    bad = [str(name) for name in seed.get("non_finite") or []]
-    if check.test_accuracy is None:
-        bad.append("test_accuracy")
-    if "test_loss" in seed and not _finite(seed["test_loss"]):
-        bad.append("test_loss")
-    history = seed.get("history") or {}
-    bad += [key for key in _HISTORY_KEYS if any(not _finite(v) for v in history.get(key) or [])]
+    check = SeedCheck(seed=seed.get("seed"), test_accuracy=float(accuracy) if is_number(accuracy) else None)
+    bad = non_finite_keys(seed)
     if bad:
-        names = ", ".join(dict.fromkeys(bad))  # each metric once, in the order found
+        names = ", ".join(bad)  # each metric once, in the order found
         check.problems.append(f"NaN, infinite or missing values in {names}")
     return check
 
@@ -163,7 +140,7 @@ def check_run(run: Mapping[str, Any], thresholds: Mapping[str, Any] | None = Non
     for case in run.get("cases", []):
         training = case.get("training")
         if case.get("status") != "ok" or not training or not training.get("per_seed"):
-            if case.get("backend") != "numpy":
+            if backends.trains(case.get("backend")):
                 not_checked[case.get("id", "?")] = f"status {case.get('status')}, no training seeds"
             continue
         if (training.get("data_parallel") or {}).get("scaling") == "weak":
@@ -243,7 +220,8 @@ def check_seeds(backend: str, accuracies: Sequence[float], thresholds: Mapping[s
 
 
 def gate_run(run_path: str | Path, thresholds_path: str | Path | None = None) -> GateReport:
-    """Check a run on disk, record the decision in its results.json ("gate") and gate.md.
+    """Check a run on disk and record the decision in its results.json ("gate"); the caller
+    writes gate.md (``mnist_mlp.report.gate_text.write_gate_file``).
 
     Never raises for a failed gate (the caller decides the exit code from ``report.passed``);
     raises ``ResultFileError`` for unreadable files and ``OutputError`` when writing fails.
@@ -255,5 +233,4 @@ def gate_run(run_path: str | Path, thresholds_path: str | Path | None = None) ->
     report = check_run(run, thresholds, shown_path(used))
     run["gate"] = report.to_dict()
     results.save(run, run_dir)
-    atomic.write_text(run_dir / GATE_FILE, report.to_markdown())
     return report

@@ -28,6 +28,7 @@ import statistics
 
 from mnist_mlp import results
 
+from mnist_mlp.stats import welch_p
 from mnist_mlp.gate import calibration
 
 from mnist_mlp.gate import check as gate
@@ -142,8 +143,6 @@ def fit(accuracies: Mapping[str, Sequence[float | None]], backends: Mapping[str,
     """The pooled unseen seeds' normal (finite accuracies only), Welch's test against the
     calibration's pooled seeds, and the false-alarm rate that normal implies under the thresholds
     the gate uses for these groups (None when they use different entries: nothing to pool)."""
-    from scipy.stats import ttest_ind
-
     unseen = [a for values in accuracies.values() for a in values if a is not None]
     seen = [a for values in (thresholds.get("calibration") or {}).values() for a in values.get("accuracies", [])]
     if len(unseen) < 2 or len(seen) < 2:
@@ -155,7 +154,7 @@ def fit(accuracies: Mapping[str, Sequence[float | None]], backends: Mapping[str,
     mean, sd = statistics.fmean(unseen), statistics.stdev(unseen)
     return Fitted(
         n=len(unseen), mean=mean, stddev=sd, calibration_n=len(seen), calibration_mean=statistics.fmean(seen),
-        calibration_stddev=statistics.stdev(seen), welch_p=float(ttest_ind(unseen, seen, equal_var=False).pvalue),
+        calibration_stddev=statistics.stdev(seen), welch_p=welch_p(seen, unseen),
         implied={n: float(model_detection([mean], params, n, alpha, sigma=sd)[0]) for n in seed_counts},
     )
 

@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from mnist_mlp.stats import sample_stddev
 from mnist_mlp.gate import calibration
 
 from mnist_mlp.gate import check as gate
@@ -151,7 +152,7 @@ def analyse(study: Mapping[str, Any], thresholds: Mapping[str, Any], seed_counts
         values = _ordered_seeds(entry, seeds)
         row = Row(kind=entry["kind"], strength=entry.get("strength"), label=entry["label"], what=entry.get("what", ""),
                   seeds=len(values), mean=statistics.fmean(values),
-                  stddev=statistics.stdev(values) if len(values) > 1 else math.nan,
+                  stddev=sample_stddev(values),
                   drop=control_mean - statistics.fmean(values))
         for n in seed_counts:
             if n <= len(values):

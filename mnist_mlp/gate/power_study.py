@@ -27,8 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 from mnist_mlp import atomic
 
 from mnist_mlp.gate import regressions
-from mnist_mlp.config import BACKENDS
-from mnist_mlp.report.tables import seed_span
+from mnist_mlp.config import BACKENDS, seed_span
 from mnist_mlp.errors import EXIT_CASES_FAILED, MnistMlpError, ResultFileError, UsageError
 
 SCHEMA = "mnist-mlp/gate-power"

@@ -51,9 +51,7 @@ def prepare(backend: str, device: str, plan: ParallelPlan, *, coordinator: str |
             raise UsageError("--processes: give --coordinator HOST:PORT (the address of process 0)")
     chosen.data_parallel_prepare(plan.devices // plan.processes, device)
     if plan.processes > 1:
-        from mnist_mlp.backends.jax_parallel import join_processes
-
-        join_processes(coordinator, plan.processes, process_id)
+        chosen.join_processes(coordinator, plan.processes, process_id)
 
 
 def train_data_parallel(config: TrainConfig, plan: ParallelPlan, data: Any, backend: str, device: str, *,

@@ -3,9 +3,21 @@ words and the table a reader sees (``gate.md``) are written here."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tabulate import tabulate
 
+from mnist_mlp import atomic
 from mnist_mlp.gate.check import GateReport
+
+GATE_FILE = "gate.md"
+
+
+def write_gate_file(report: GateReport, run_path: str | Path) -> Path:
+    """Write ``gate.md`` into the run folder (``run_path``: the folder or its results.json)."""
+    run_path = Path(run_path)
+    run_dir = run_path if run_path.is_dir() else run_path.parent
+    return atomic.write_text(run_dir / GATE_FILE, gate_markdown(report))
 
 
 def gate_markdown(report: GateReport) -> str:

@@ -157,3 +157,23 @@ def plot_scaling(series: Mapping[str, Sequence[tuple[int, float]]], path: str | 
     ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)
     return save_figure(fig, path)
+
+
+def plot_prediction(image: Any, prediction: Any, path: str | Path) -> Path:
+    """The image with its predicted digit beside a bar chart of the ten probabilities (``predict.Prediction``)."""
+    import numpy as np
+
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7, 3.2), gridspec_kw={"width_ratios": [1, 1.6]})
+    left.imshow(np.asarray(image).reshape(28, 28), cmap="gray", vmin=0, vmax=1 if np.asarray(image).dtype.kind == "f" else 255)
+    left.set_title(f"predicted: {prediction.digit}")
+    left.axis("off")
+    bars = right.bar(range(10), prediction.probabilities, color="#9aa7b8")
+    bars[prediction.digit].set_color("#d1495b")
+    right.set_xticks(range(10))
+    right.set_ylim(0, 1)
+    right.set_xlabel("digit")
+    right.set_ylabel("probability")
+    right.set_title(f"confidence {prediction.confidence:.1%}")
+    return save_figure(fig, path)
+

@@ -11,6 +11,9 @@ from typing import Any
 
 from tabulate import tabulate
 
+from mnist_mlp import backends
+from mnist_mlp.config import seed_span  # noqa: F401  (tables.seed_span: how every table names seeds)
+
 #: marks a figure above the peak measured beside its case (explained under the table, ``ABOVE_PEAK_NOTE``)
 ABOVE_PEAK = "‼"
 ABOVE_PEAK_NOTE = (
@@ -21,13 +24,6 @@ ABOVE_PEAK_NOTE = (
 
 DASH = "–"
 Table = tuple[list[str], list[list[str]]]
-
-
-def seed_span(seeds: list) -> str:
-    """``10-29`` for consecutive seeds, else the list: ``3, 5, 8``."""
-    if seeds and all(isinstance(s, int) for s in seeds) and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
-        return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
-    return ", ".join(map(str, seeds))
 
 
 def num(value: Any, digits: int = 2) -> str:
@@ -98,7 +94,7 @@ def summary_table(run: dict) -> Table:
     rows = []
     for case in run.get("cases", []):
         training = case.get("training") or {}
-        best = _largest(case, "numpy" if case["backend"] == "numpy" else "predict")
+        best = _largest(case, backends.headline_path(case["backend"]))
         speed = f"{rate(best['samples_per_second'])} @ {best['batch_size']}" if best else DASH
         note = case.get("reason") or case.get("note") or ""
         rows.append([

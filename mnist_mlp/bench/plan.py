@@ -1,0 +1,92 @@
+"""What a run will do: its options, and the cases they plan (backends x devices x variants).
+
+Planning decides everything before a process starts: each case's id, its backend and device,
+its variant of the workload, and, where it cannot run here, why (the Backend class says). The
+runner, resume, doctor and the progress display all read the same plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from mnist_mlp import backends
+from mnist_mlp.bench.profiles import Profile
+from mnist_mlp.config import DEVICES, TrainConfig
+
+#: compile options that differ from the run's base ``workload.train``: ((name, value), ...)
+Variant = tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class CasePlan:
+    case_id: str
+    backend: str
+    device: str
+    skip_reason: str | None = None
+    variant: Variant = ()
+    #: a resume keeps this case's finished record as it is (it does not run again)
+    kept: bool = False
+
+    @property
+    def trains(self) -> bool:
+        """Whether the case trains a model (its Backend says: the NumPy reference does not)."""
+        return backends.get(self.backend).trains
+
+
+@dataclass
+class BenchOptions:
+    """Everything ``mnist-mlp bench`` was asked for, after validation."""
+
+    profile: Profile
+    profile_label: str  # quick | full | custom
+    train: TrainConfig
+    backends: tuple[str, ...] = backends.ALL
+    devices: tuple[str, ...] = DEVICES
+    out: Path = Path("reports")
+    data_dir: str | None = None
+    #: compile-option variants, each a case per backend x device; () is the base workload itself
+    variants: tuple[Variant, ...] = ((),)
+    #: the base cases' matmul precision (a variant may override it: ("precision", "tf32"))
+    precision: str = "fp32"
+    #: the first training seed (``--first-seed``): seeds run ``first_seed .. first_seed + N - 1``, so
+    #: a run can hold seeds a calibration never saw (out-of-sample checks of the gate)
+    first_seed: int = 0
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(self.first_seed, self.first_seed + self.profile.seeds))
+
+
+def variant_suffix(variant: Variant) -> str:
+    """``-jit_false-spe32-tf32`` style suffix naming a variant in its case id ("" for the base)."""
+    names = {"jit_compile": "jit_{}", "steps_per_execution": "spe{}", "precision": "{}",
+             "data_parallel": "dp{}", "scaling": "{}", "lr_rule": "lr_{}"}
+    return "".join("-" + names[name].format(str(value).lower()) for name, value in variant)
+
+
+def plan_cases(
+    names: Sequence[str], devices: Sequence[str], *,
+    installed: Callable[[str], bool] | None = None, gpu_present: Callable[[], bool] | None = None,
+    variants: Sequence[Variant] = ((),), precision: str = "fp32",
+) -> list[CasePlan]:
+    """Backends x devices x variants in the order given, then NumPy on the CPU.
+
+    Each backend's class says why a case cannot run here (``Backend.planning_skip_reason``);
+    ``installed`` and ``gpu_present`` default to its own checks, looked up at call time so tests
+    can pretend a backend or a GPU is missing.
+    """
+    installed = installed or backends.is_installed
+    plans = []
+    has_gpu = (gpu_present or backends.gpu_hardware_present)()
+    for name in (name for name in names if backends.get(name).is_keras):
+        backend = backends.get(name)
+        for device in devices:
+            for variant in variants:
+                chosen = dict(variant).get("precision", precision)
+                reason = backend.planning_skip_reason(device, chosen, installed=installed(name), gpu_present=has_gpu)
+                plans.append(CasePlan(f"{name}-{device}{variant_suffix(variant)}", name, device, reason, variant))
+    for name in (name for name in names if not backends.get(name).is_keras):
+        plans += [CasePlan(f"{name}-{device}", name, device) for device in devices if device in backends.get(name).devices]
+    return plans

@@ -1,0 +1,169 @@
+"""Runs side by side: the rows of metric verdicts against the first run (see the package docstring)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from mnist_mlp import results
+from mnist_mlp.compare.judge import ALPHA, FULL_RANGE_MAX_SAMPLES, MIN_RELATIVE_CHANGE, Verdict, judge, slower_percent
+from mnist_mlp.compare.measures import Measure, Metric, TRAINING_METRICS, case_metrics
+from mnist_mlp.compare.setups import machine_differences, not_comparable_reasons, setup_differences
+
+
+@dataclass
+class RunInfo:
+    label: str
+    path: str
+    run: dict[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        return self.run["run_id"]
+
+
+def load_runs(paths: Sequence[str | Path]) -> list[RunInfo]:
+    """Load every path (a run dir or a results.json); a bad file raises ResultFileError naming it."""
+    infos = []
+    for index, path in enumerate(paths):
+        run = results.load(path)
+        infos.append(RunInfo(label=_letter(index), path=str(path), run=run))
+    return infos
+
+
+def _letter(index: int) -> str:
+    return chr(ord("A") + index) if index < 26 else f"R{index + 1}"
+
+
+@dataclass
+class Row:
+    case: str
+    metric: Metric
+    measures: list[Measure | None]
+    verdicts: list[Verdict | None]  # None for the baseline and for runs left out
+
+
+@dataclass
+class Comparison:
+    runs: list[RunInfo]
+    not_comparable: dict[str, list[str]]  # run label -> reasons
+    differences: list[tuple[str, list[Any]]]
+    rows: list[Row]
+    missing: list[str]
+    #: run label -> case id -> the case's machine flags (busy, unstable), from each run's results
+    machine_flags: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def marks(self, index: int, case: str) -> str:
+        """`` [busy]`` / `` [busy, unstable]`` after a value measured while the machine was not clean."""
+        flags = self.machine_flags.get(self.runs[index].label, {}).get(case) or []
+        kinds = sorted({flag.split(":")[0] for flag in flags if flag.startswith(("busy", "unstable"))})
+        return f" [{', '.join(kinds)}]" if kinds else ""
+
+    @property
+    def comparable(self) -> list[int]:
+        return [i for i, r in enumerate(self.runs) if r.label not in self.not_comparable]
+
+    def regressions(self, slower_pct: float | None = None, less_accurate_pp: float | None = None) -> list[str]:
+        """Regressions of each run against the first beyond the limits, and not within noise."""
+        found = []
+        for row in self.rows:
+            base = row.measures[0]
+            for index, (measure, verdict) in enumerate(zip(row.measures, row.verdicts)):
+                if index == 0 or measure is None or verdict is None or verdict.significant is False:
+                    continue
+                label = f"{self.runs[index].label} ({self.runs[index].run_id}) {row.case} {row.metric.label}"
+                if slower_pct is not None and row.metric.kind != "accuracy":
+                    pct = slower_percent(row.metric, base, measure)
+                    if pct is not None and pct > slower_pct:
+                        found.append(f"{label}: {pct:.1f}% slower than {self.runs[0].label} (limit {slower_pct:g}%)")
+                if less_accurate_pp is not None and row.metric.kind == "accuracy" and base.value is not None and measure.value is not None:
+                    drop = (base.value - measure.value) * 100.0
+                    if drop > less_accurate_pp:
+                        found.append(f"{label}: {drop:.2f} points less accurate than {self.runs[0].label} (limit {less_accurate_pp:g})")
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        return results.sanitize(
+            {
+                "runs": [{"label": r.label, "path": r.path, "run_id": r.run_id, "created_utc": r.run["created_utc"]} for r in self.runs],
+                "baseline": self.runs[0].label,
+                "not_comparable": self.not_comparable,
+                "differences": [{"key": k, "values": v} for k, v in self.differences],
+                "rule": (f"different when a two-sided test gives p < {ALPHA:g} (Welch's t-test for seeds, Mann-Whitney U "
+                         f"for more than {FULL_RANGE_MAX_SAMPLES} rounds a side) and, for times and rates, the change is at "
+                         f"least {MIN_RELATIVE_CHANGE:.0%}"),
+                "rows": [
+                    {
+                        "case": row.case,
+                        "metric": row.metric.key,
+                        "label": row.metric.label,
+                        "unit": row.metric.unit,
+                        "values": [
+                            None if m is None else {"value": m.value, "stddev": m.stddev, "n": len(m.samples), "note": m.note or None}
+                            for m in row.measures
+                        ],
+                        "versus_first": [
+                            None if v is None else {"ratio": v.ratio, "verdict": v.label, "significant": v.significant,
+                                                    "test": v.test, "p_value": v.p_value, "effect": v.effect or None}
+                            for v in row.verdicts
+                        ],
+                    }
+                    for row in self.rows
+                ],
+                "missing": self.missing,
+                "machine_flags": self.machine_flags,
+            }
+        )
+
+
+def _display_order(metric: Metric) -> tuple:
+    """Training metrics in ``TRAINING_METRICS`` order, then throughput by path and batch size, then latency."""
+    group, _, rest = metric.key.partition(".")
+    if group == "training":
+        return (0, [k for k, *_ in TRAINING_METRICS].index(rest), "", 0)
+    if group == "inference":
+        path, _, size = rest.rpartition(".")
+        return (1, 0, path, int(size))
+    return (2, 0, rest, 0)
+
+
+def compare(runs: Sequence[RunInfo]) -> Comparison:
+    """Compare ``runs`` (at least two) against the first."""
+    base = runs[0].run
+    not_comparable = {r.label: reasons for r in runs[1:] if (reasons := not_comparable_reasons(base, r.run))}
+    used = [i for i, r in enumerate(runs) if r.label not in not_comparable]
+    per_run = [
+        {c["id"]: case_metrics(c) for c in r.run["cases"] if c.get("status") == "ok"} for r in runs
+    ]
+    case_keys: list[str] = []
+    for index in used:
+        case_keys.extend(k for k in per_run[index] if k not in case_keys)
+    rows, missing = [], []
+    for case in case_keys:
+        absent = [runs[i].label for i in used if case not in per_run[i]]
+        if absent:
+            missing.append(f"{case}: no successful result in run {', '.join(absent)}")
+        metrics = sorted({m for i in used for m in per_run[i].get(case, {})}, key=_display_order)
+        for metric in metrics:
+            measures: list[Measure | None] = [per_run[i].get(case, {}).get(metric) if i in used else None for i in range(len(runs))]
+            unmeasured = [runs[i].label for i in used if case in per_run[i] and measures[i] is None]
+            if unmeasured:
+                missing.append(f"{case} {metric.label}: not measured in run {', '.join(unmeasured)}")
+            base_measure = measures[0]
+            verdicts = [
+                None if i == 0 or measures[i] is None or base_measure is None else judge(metric, base_measure, measures[i])
+                for i in range(len(runs))
+            ]
+            rows.append(Row(case, metric, measures, verdicts))
+    return Comparison(
+        runs=list(runs),
+        not_comparable=not_comparable,
+        differences=machine_differences([r.run for r in runs]) + setup_differences([r.run for r in runs]),
+        rows=rows,
+        missing=missing,
+        machine_flags={
+            r.label: {c["id"]: list(c.get("machine_flags") or []) for c in r.run["cases"] if c.get("machine_flags")}
+            for r in runs
+        },
+    )
