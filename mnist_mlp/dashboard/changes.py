@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from mnist_mlp import compare
-from mnist_mlp.bench.collect import UNSTABLE_PEAK_PERCENT
+from mnist_mlp.stats import UNSTABLE_PEAK_PERCENT
 from mnist_mlp.dashboard.collect import LoadedRun
 from mnist_mlp.dashboard.figures import case_peak, machine_key
 from mnist_mlp.errors import MnistMlpError
