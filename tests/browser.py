@@ -23,6 +23,8 @@ from typing import Iterator
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LOCAL_SCHEMES = ("file:", "data:", "blob:")
+#: a hang guard only (a page whose charts never draw fails instead of waiting forever), not a speed limit
+HANG_GUARD_MS = 120_000
 
 
 def chromium_path() -> str | None:
@@ -44,7 +46,7 @@ class Recorded:
 @contextmanager
 def open_page(html: Path, width: int = 1400, height: int = 1000) -> Iterator[tuple[object, Recorded]]:
     """(playwright page, what it recorded) for ``html`` loaded from file:// and settled."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     executable = chromium_path()
     if executable is None:
@@ -69,7 +71,8 @@ def open_page(html: Path, width: int = 1400, height: int = 1000) -> Iterator[tup
             page.on("console", lambda msg: seen.console_errors.append(msg.text) if msg.type == "error" else None)
             page.on("pageerror", lambda exc: seen.page_errors.append(str(exc)))
             page.goto(Path(html).resolve().as_uri(), wait_until="load")
-            page.wait_for_function("document.querySelectorAll('div.chart').length === document.querySelectorAll('div.chart[data-drawn=true]').length")
+            # polled from Python: the page's Content-Security-Policy forbids the eval a page-side wait needs
+            expect(page.locator("div.chart[data-drawn=true]")).to_have_count(page.locator("div.chart").count(), timeout=HANG_GUARD_MS)
             yield page, seen
         finally:
             browser.close()

@@ -8,7 +8,7 @@ readable run and the unreadable one listed with its reason; five charts that dre
 are not blank: hundreds in the traces' colours); hover text with run, case and value; the planted markup shown as text and never run; picking another baseline makes
 that run's ratios and score 1.00, and the page's score for another run equals
 ``mnist_mlp.dashboard.scores.score``; the plain-text list of changes holds exactly the verdicts
-``mnist_mlp.compare`` gives for the same two runs. A full-page screenshot is saved in the test's
+``mnist_mlp.compare`` gives for the same two runs, and its copy button answers. A full-page screenshot is saved in the test's
 folder. Under CI (``CI=true``) a missing browser or Playwright fails the test; elsewhere it skips.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import LOCAL_SCHEMES, chromium_path, open_page
+from browser import HANG_GUARD_MS, LOCAL_SCHEMES, chromium_path, open_page
 from mnist_mlp import compare
 from mnist_mlp.dashboard import collect, scores
 from test_dashboard import BROKEN, EVIL, LATER, REFERENCE, copy_fixtures
@@ -63,6 +63,8 @@ def _coloured_pixels(png: bytes) -> int:
 
 
 def test_dashboard_in_chromium(page_file: Path, tmp_path: Path):
+    from playwright.sync_api import expect
+
     reports = page_file.parent.parent / "reports"
     found = collect.collect(reports)
     names = [e.name for e in found.runs]
@@ -139,6 +141,8 @@ def test_dashboard_in_chromium(page_file: Path, tmp_path: Path):
                   if r.verdicts[1] is not None and r.verdicts[1].significant}
         assert judged and shown == judged
         assert "peak jax-cpu: 100.0 -> 80.0 GFLOP/s (-20.0%)" in text
+        page.click("#copy-changes")  # copies, or selects the text where the clipboard is refused
+        expect(page.locator("#copy-changes")).to_have_text(re.compile(r"^(Copied|Selected: press Ctrl\+C)$"), timeout=HANG_GUARD_MS)
 
     assert seen.console_errors == [] and seen.page_errors == []
     assert seen.blocked == [], f"the page asked the network for {seen.blocked}"
