@@ -245,3 +245,13 @@ def test_odd_but_valid_fields_are_shown_not_fatal(fixture_reports, tmp_path):
     text = written.page.read_text(encoding="utf-8")
     assert written.runs == 4 and "<b>nested</b>" not in text and "window.__pwned=4</script>" not in text
     assert "&lt;b&gt;nested&lt;/b&gt;" in text
+
+
+def test_the_page_of_the_committed_runs_stays_under_a_megabyte(tmp_path):
+    """The issue's size budget: the page's own HTML, data and script for the committed runs < 1 MB."""
+    from mnist_mlp.report.dashboard import write_dashboard
+
+    written = write_dashboard(HERE.parent / "reports", tmp_path / "dashboard.html")
+    assert written.runs >= 8 and not written.unreadable
+    assert written.page_bytes < 1_000_000, f"{written.page_bytes:,} bytes"
+    assert written.script_bytes > 1_000_000  # plotly.js, beside the page, not inside it
