@@ -255,3 +255,16 @@ def test_the_page_of_the_committed_runs_stays_under_a_megabyte(tmp_path):
     assert written.runs >= 8 and not written.unreadable
     assert written.page_bytes < 1_000_000, f"{written.page_bytes:,} bytes"
     assert written.script_bytes > 1_000_000  # plotly.js, beside the page, not inside it
+
+
+def test_machine_row_status_and_flags_of_a_run():
+    run = rf.make_run([rf.case("jax"), rf.case("torch", status="failed")])
+    run["cases"][0].update(busy=True, machine_flags=["unstable: probes 13% apart"])
+    run["gate"] = {"passed": False}
+    assert figures.gate_word(run) == ", gate FAIL"
+    assert figures.case_flags(run) == ["jax-cpu: busy, unstable"]
+    assert figures.case_statuses(run) == ["ok: jax-cpu", "failed: torch-cpu (boom)"]
+    row = figures.machine_row(run)
+    assert list(row)[:4] == ["host", "CPU model", "cores (logical/physical)", "memory"]
+    assert row["cores (logical/physical)"] == "2/2" and row["memory"] == "8.0 GiB" and row["seeds"] == "0, 1, 2"
+    assert row["accelerator"] == "none" and row["count"] == "0"

@@ -191,6 +191,14 @@ def seed_list(seeds: Any) -> str:
     return _text(seeds)
 
 
+def gate_word(run: Mapping[str, Any]) -> str:
+    """``, gate pass`` / ``, gate FAIL`` when the accuracy gate judged the run, else empty."""
+    gate = run.get("gate")
+    if not isinstance(gate, Mapping) or "passed" not in gate:
+        return ""
+    return ", gate pass" if gate.get("passed") else ", gate FAIL"
+
+
 def machine_key(run: Mapping[str, Any]) -> tuple[str, str, tuple[str, ...]]:
     """The same machine: same host name, CPU model and GPUs (names, sorted)."""
     machine = run.get("machine") if isinstance(run.get("machine"), Mapping) else {}

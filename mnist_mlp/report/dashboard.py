@@ -94,7 +94,8 @@ def _machines(collection: collect.Collection) -> str:
         cells += [_e(row[c]) for c in figures.SYSTEM_COLUMNS[1:]]
         cells += [f'<details><summary>{len(figures.other_fields(entry.run))} fields</summary>{other}</details>',
                   _e(entry.run.get("status")) + (f" (schema {_e(entry.run.get('schema_version'))})"
-                                                 if entry.run.get("schema_version") != results.SCHEMA_VERSION else ""),
+                                                 if entry.run.get("schema_version") != results.SCHEMA_VERSION else "")
+                  + _e(figures.gate_word(entry.run)),
                   "<br>".join(_e(s) for s in figures.case_statuses(entry.run)),
                   '<span class="flag">' + "<br>".join(_e(f) for f in flags) + "</span>" if flags else "—"]
         rows.append(cells)
