@@ -127,6 +127,10 @@ def test_dashboard_in_chromium(page_file: Path, tmp_path: Path):
         expected, shared = scores.score(board, reference, later)
         assert float(score_cell.get_attribute("data-score")) == pytest.approx(expected, rel=1e-12)
         assert f"{shared} cases" in score_cell.inner_text()
+        page.select_option("#case-filter", "torch-cpu")
+        shown_cases = page.locator("#score-table td[data-case]").evaluate_all("cells => [...new Set(cells.map(c => c.dataset.case))]")
+        assert shown_cases == ["torch-cpu"]
+        page.select_option("#case-filter", "")
         page.check('input[name=basis][value="1"]')
         assert set(ratios_of(later)) == {"1.00"}
         per_peak = float(page.locator(f'#score-table td.score-cell[data-run="{reference}"]').get_attribute("data-score"))

@@ -51,6 +51,7 @@
     if (!table || !data.runs.length) return;
     var base = Number(document.getElementById("baseline").value);
     var col = Number(document.querySelector("input[name=basis]:checked").value);
+    var only = document.getElementById("case-filter").value;  // "" : every case (the score is always over all)
     table.textContent = "";
     var head = el("thead"), hr = el("tr");
     hr.appendChild(el("th", "case"));
@@ -72,6 +73,7 @@
     });
     body.appendChild(sr);
     board.cases.forEach(function (c) {
+      if (only && c !== only) return;
       var first = true;
       board.figures.forEach(function (f) {
         var any = data.runs.some(function (r, i) { return board.values[i][c] && board.values[i][c][f.key]; });
@@ -138,6 +140,8 @@
 
   var select = document.getElementById("baseline");
   if (select) select.addEventListener("change", drawBoard);
+  var filter = document.getElementById("case-filter");
+  if (filter) filter.addEventListener("change", drawBoard);
   Array.prototype.forEach.call(document.querySelectorAll("input[name=basis]"), function (r) { r.addEventListener("change", drawBoard); });
   var copy = document.getElementById("copy-changes");
   if (copy) copy.addEventListener("click", copyChanges);

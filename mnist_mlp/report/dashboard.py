@@ -140,6 +140,7 @@ def build(collection: collect.Collection, page_dir: Path, script_name: str, gene
     }
     data_json = _json_for_script(data)
     options = "".join(f'<option value="{i}"{" selected" if i == collection.baseline else ""}>{_e(n)}</option>' for i, n in enumerate(names))
+    case_options = "".join(f'<option value="{_e(c)}">{_e(c)}</option>' for c in board["cases"])
     summary = f"{len(collection.runs)} runs" + (f", {len(collection.unreadable)} unreadable" if collection.unreadable else "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -159,6 +160,7 @@ def build(collection: collect.Collection, page_dir: Path, script_name: str, gene
 <section id="scoreboard"><h2>Scoreboard</h2>
 <p>Each cell: the run's figure over the baseline's, for the same case (baseline: 1.00), and the figure itself. Score: the geometric mean over the cases shared with the baseline of each case's geometric mean speed ratio (above 1: faster than the baseline; accuracy is not in it), with the number of shared cases. Per unit of peak: times multiplied and rates divided by the case's own measured FP32 matmul peak (GFLOP/s).</p>
 <div class="controls"><label>baseline <select id="baseline">{options}</select></label>
+<label>case <select id="case-filter"><option value="">all cases</option>{case_options}</select></label>
 <label><input type="radio" name="basis" value="0" checked> absolute</label>
 <label><input type="radio" name="basis" value="1"> per unit of measured peak</label></div>
 <div class="scroll"><table id="score-table"></table></div>
