@@ -121,6 +121,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     timing = _timing(started, cases_done, reporter.cases_started_at)
     outcome.run["timing"] = timing
     results.save(outcome.run, outcome.run_dir)
+    from mnist_mlp.cli.dashboard import refresh as refresh_dashboard
+
+    dashboard = refresh_dashboard(options.out)  # like the index: every run, this one included
     print()
     print(tables.render(tables.summary_table(outcome.run), "simple"))
     print()
@@ -131,6 +134,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             if exit_code == EXIT_OK:
                 exit_code = EXIT_GATE_FAILED
     print(f"run {outcome.run['status']}: {outcome.run_dir / 'report.md'} (all runs: {index})")
+    print(dashboard)
     print(
         f"took {timing['total_s']:.1f} s: set-up {timing['setup_s']:.1f} s (data, machine check), "
         f"cases {timing['cases_s']:.1f} s, reports {timing['report_s']:.1f} s"

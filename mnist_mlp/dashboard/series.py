@@ -1,0 +1,107 @@
+"""The charts' data, one list of points per run x case: throughput, seed times, accuracies, curves.
+
+Plain numbers and the names they belong to; ``mnist_mlp.report.dashboard_charts`` draws them.
+The accuracy thresholds are the gate's own (``gate.check.check_run`` with the thresholds the gate
+reads now), so the chart shows what ``mnist-mlp gate`` would decide for that run today.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+from mnist_mlp.dashboard.collect import LoadedRun
+from mnist_mlp.errors import MnistMlpError
+
+CURVE_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _ok_cases(entry: LoadedRun):
+    for case in entry.run.get("cases") or []:
+        if isinstance(case, Mapping) and case.get("status") == "ok":
+            yield str(case.get("id")), case
+
+
+def _per_seed(case: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    training = case.get("training") if isinstance(case.get("training"), Mapping) else {}
+    seeds = training.get("per_seed") if isinstance(training.get("per_seed"), list) else []
+    return [s for s in seeds if isinstance(s, Mapping)]
+
+
+def throughput(loaded: Sequence[LoadedRun]) -> list[dict[str, Any]]:
+    """Samples/s against batch size, per run, case and inference path."""
+    out = []
+    for entry in loaded:
+        for case_id, case in _ok_cases(entry):
+            paths: dict[str, list[tuple[int, float]]] = {}
+            for row in case.get("inference") or []:
+                rate = _number(row.get("samples_per_second")) if isinstance(row, Mapping) else None
+                if rate is not None and isinstance(row.get("batch_size"), int):
+                    paths.setdefault(str(row.get("path")), []).append((row["batch_size"], rate))
+            for path, points in sorted(paths.items()):
+                points.sort()
+                out.append({"run": entry.name, "case": case_id, "path": path,
+                            "batch_sizes": [p[0] for p in points], "rates": [p[1] for p in points]})
+    return out
+
+
+def seed_times(loaded: Sequence[LoadedRun]) -> list[dict[str, Any]]:
+    """Training wall time of every seed, per run and case (the spread is the seeds')."""
+    out = []
+    for entry in loaded:
+        for case_id, case in _ok_cases(entry):
+            pairs = [(s.get("seed"), _number(s.get("wall_seconds"))) for s in _per_seed(case)]
+            pairs = [(seed, wall) for seed, wall in pairs if wall is not None]
+            if pairs:
+                out.append({"run": entry.name, "case": case_id, "seeds": [p[0] for p in pairs], "walls": [p[1] for p in pairs]})
+    return out
+
+
+def accuracies(loaded: Sequence[LoadedRun], thresholds: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Test accuracy per seed with the gate's mean threshold and seed floor for that case, when known."""
+    from mnist_mlp.gate import calibration
+    from mnist_mlp.gate.check import check_run
+
+    if thresholds is None:
+        try:
+            thresholds, _ = calibration.load()
+        except (MnistMlpError, OSError, ValueError):
+            thresholds = None
+    out = []
+    for entry in loaded:
+        gate: dict[str, Any] = {}
+        if thresholds is not None:
+            try:
+                gate = {g.case_id: g for g in check_run(entry.run, thresholds, "(dashboard)").groups}
+            except (MnistMlpError, KeyError, TypeError, ValueError):
+                gate = {}
+        for case_id, case in _ok_cases(entry):
+            pairs = [(s.get("seed"), _number(s.get("test_accuracy"))) for s in _per_seed(case)]
+            pairs = [(seed, value) for seed, value in pairs if value is not None]
+            if not pairs:
+                continue
+            group = gate.get(case_id)
+            out.append({
+                "run": entry.name, "case": case_id, "seeds": [p[0] for p in pairs], "accuracies": [p[1] for p in pairs],
+                "mean_threshold": getattr(group, "mean_threshold", None), "seed_floor": getattr(group, "seed_floor", None),
+            })
+    return out
+
+
+def curves(loaded: Sequence[LoadedRun]) -> list[dict[str, Any]]:
+    """Per-epoch loss and accuracy (training and validation) of every seed."""
+    out = []
+    for entry in loaded:
+        for case_id, case in _ok_cases(entry):
+            for seed in _per_seed(case):
+                history = seed.get("history") if isinstance(seed.get("history"), Mapping) else {}
+                series = {key: [_number(v) for v in history[key]] for key in CURVE_KEYS if isinstance(history.get(key), list)}
+                if series:
+                    out.append({"run": entry.name, "case": case_id, "seed": seed.get("seed"), "series": series})
+    return out

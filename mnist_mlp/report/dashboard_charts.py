@@ -1,0 +1,161 @@
+"""The dashboard's charts as Plotly figures (JSON specs the page draws with plotly.js).
+
+Every text that comes from a results.json (run names, case ids, inference paths) is escaped
+(``label``) before it reaches a trace name, hover text or tick label: Plotly renders a subset of
+HTML in those strings (``<b>``, ``<a href>``, ``<br>``), so an unescaped host name could draw a
+link or break the label. Hover text goes through ``text`` and ``hovertemplate="%{text}"`` only,
+or through the trace's ``meta`` and ``%{meta}`` (one header per trace, not per point: it keeps the
+page small), so a ``%{...}`` inside a run's name is shown, not substituted (Plotly substitutes once).
+Numbers are rounded to ``DIGITS`` significant digits. Each case keeps one colour on every
+chart (``colours``); inference paths differ by dash, runs by marker symbol.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Mapping, Sequence
+
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+PALETTE = list(qualitative.Plotly) + list(qualitative.Dark24)
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "triangle-down", "star", "hexagon", "pentagon")
+DASHES = {"direct": "solid", "predict": "dash", "numpy": "dot"}
+HOVER = "%{text}<extra></extra>"
+DIGITS = 5
+#: no Plotly template (each would add 7 kB of JSON per chart): the few settings that matter, inline
+LAYOUT = dict(template="none", height=460, margin=dict(l=70, r=20, t=50, b=60), plot_bgcolor="#fff",
+              paper_bgcolor="#fff", hoverlabel=dict(align="left"), legend=dict(font=dict(size=11)),
+              font=dict(family="system-ui, sans-serif", size=12), colorway=PALETTE)
+AXIS = dict(gridcolor="#e6e6e6", zerolinecolor="#ccc", linecolor="#999", showline=True, automargin=True)
+
+
+def _r(values: Sequence[Any]) -> list[Any]:
+    """Values rounded to ``DIGITS`` significant digits (None stays None)."""
+    return [None if v is None else float(f"{v:.{DIGITS}g}") for v in values]
+
+
+def _finish(fig: go.Figure) -> go.Figure:
+    fig.update_xaxes(**AXIS)
+    fig.update_yaxes(**AXIS)
+    return fig
+
+
+def label(value: Any) -> str:
+    """``value`` as text that Plotly shows literally: ``<``, ``>`` and ``&`` escaped."""
+    return html.escape(str(value), quote=False)
+
+
+def colours(cases: Sequence[str]) -> dict[str, str]:
+    return {case: PALETTE[i % len(PALETTE)] for i, case in enumerate(cases)}
+
+
+def _symbol(runs: Sequence[str], run: str) -> str:
+    return SYMBOLS[runs.index(run) % len(SYMBOLS)] if run in runs else "circle"
+
+
+def _hover(*pairs: tuple[str, Any]) -> str:
+    return "<br>".join(f"{name}: {label(value)}" for name, value in pairs)
+
+
+def throughput(points: Sequence[Mapping[str, Any]], colour: Mapping[str, str], runs: Sequence[str]) -> go.Figure:
+    fig = go.Figure()
+    for p in points:
+        fig.add_trace(go.Scatter(
+            x=p["batch_sizes"], y=_r(p["rates"]), mode="lines+markers", name=label(f"{p['run']} · {p['case']} {p['path']}"),
+            legendgroup=label(p["case"]), line=dict(color=colour.get(p["case"]), dash=DASHES.get(p["path"], "dashdot")),
+            marker=dict(symbol=_symbol(runs, p["run"]), size=7),
+            meta=_hover(("run", p["run"]), ("case", p["case"]), ("path", p["path"])),
+            hovertemplate="%{meta}<br>batch: %{x}<br>samples/s: %{y:,.0f}<extra></extra>",
+        ))
+    fig.update_layout(title="Inference throughput against batch size (log-log)", **LAYOUT)
+    fig.update_xaxes(type="log", title="batch size")
+    fig.update_yaxes(type="log", title="samples/s (median round)")
+    return _finish(fig)
+
+
+def seed_times(points: Sequence[Mapping[str, Any]], colour: Mapping[str, str]) -> go.Figure:
+    fig = go.Figure()
+    shown: set[str] = set()
+    for p in points:
+        fig.add_trace(go.Box(
+            x=[label(p["run"])] * len(p["walls"]), y=_r(p["walls"]), name=label(p["case"]), legendgroup=label(p["case"]),
+            offsetgroup=label(p["case"]), showlegend=p["case"] not in shown, boxpoints="all", jitter=0.3, pointpos=0,
+            marker=dict(color=colour.get(p["case"]), size=6), line=dict(color=colour.get(p["case"])), hoveron="points",
+            text=[_hover(("run", p["run"]), ("case", p["case"]), ("seed", s), ("wall s", f"{w:.2f}")) for s, w in zip(p["seeds"], p["walls"])],
+            hovertemplate=HOVER,
+        ))
+        shown.add(p["case"])
+    fig.update_layout(title="Training wall time per seed (box: spread of the seeds)", boxmode="group", **LAYOUT)
+    fig.update_yaxes(title="seconds", rangemode="tozero")
+    fig.update_xaxes(title="run")
+    return _finish(fig)
+
+
+def accuracies(points: Sequence[Mapping[str, Any]], colour: Mapping[str, str]) -> go.Figure:
+    fig = go.Figure()
+    shown: set[str] = set()
+    for p in points:
+        where = label(f"{p['run']} · {p['case']}")
+        fig.add_trace(go.Scatter(
+            x=[where] * len(p["accuracies"]), y=_r([a * 100 for a in p["accuracies"]]), mode="markers", name=label(p["case"]),
+            legendgroup=label(p["case"]), showlegend=p["case"] not in shown, marker=dict(color=colour.get(p["case"]), size=8),
+            text=[_hover(("run", p["run"]), ("case", p["case"]), ("seed", s), ("test accuracy", f"{a:.2%}"))
+                  for s, a in zip(p["seeds"], p["accuracies"])],
+            hovertemplate=HOVER,
+        ))
+        shown.add(p["case"])
+        for key, name, symbol in (("seed_floor", "gate: seed floor", "line-ew-open"), ("mean_threshold", "gate: mean threshold", "line-ew")):
+            if p.get(key) is None:
+                continue
+            fig.add_trace(go.Scatter(
+                x=[where], y=_r([p[key] * 100]), mode="markers", name=name, legendgroup=name, showlegend=name not in shown,
+                marker=dict(symbol=symbol, size=26, color="#b00" if key == "seed_floor" else "#555", line=dict(width=3)),
+                text=[_hover(("run", p["run"]), ("case", p["case"]), (name, f"{p[key]:.2%}"))], hovertemplate=HOVER,
+            ))
+            shown.add(name)
+    fig.update_layout(title="Test accuracy per seed against the gate's thresholds", **LAYOUT)
+    fig.update_layout(height=620)  # room for the long run · case labels below
+    fig.update_yaxes(title="test accuracy (%)")
+    fig.update_xaxes(title="run · case", tickangle=-30)
+    return _finish(fig)
+
+
+def curves(points: Sequence[Mapping[str, Any]], colour: Mapping[str, str], runs: Sequence[str], metric: str) -> go.Figure:
+    """``metric`` is ``loss`` or ``accuracy``: training solid, validation dotted, per seed."""
+    fig = go.Figure()
+    shown: set[str] = set()
+    for p in points:
+        for key, dash in ((metric, "solid"), (f"val_{metric}", "dot")):
+            values = p["series"].get(key)
+            if not values:
+                continue
+            name = label(f"{p['case']} ({'validation' if key.startswith('val_') else 'training'})")
+            fig.add_trace(go.Scatter(
+                    x=list(range(1, len(values) + 1)), y=_r(values), mode="lines+markers", name=name, legendgroup=name,
+                showlegend=name not in shown, line=dict(color=colour.get(p["case"]), dash=dash, width=1.5),
+                marker=dict(symbol=_symbol(runs, p["run"]), size=4), opacity=0.8,
+                meta=_hover(("run", p["run"]), ("case", p["case"]), ("seed", p["seed"]), ("series", key)),
+                hovertemplate="%{meta}<br>epoch: %{x}<br>value: %{y:.4f}<extra></extra>",
+            ))
+            shown.add(name)
+    fig.update_layout(title=f"{metric.capitalize()} per epoch (every seed; dotted: validation)", **LAYOUT)
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title=metric, type="log" if metric == "loss" else "linear")
+    return _finish(fig)
+
+
+def all_charts(chart_data: Mapping[str, Any], cases: Sequence[str], runs: Sequence[str]) -> list[tuple[str, go.Figure]]:
+    """(id, figure) of every chart, in page order; a chart without data is left out."""
+    colour = colours(cases)
+    out = []
+    if chart_data["throughput"]:
+        out.append(("throughput", throughput(chart_data["throughput"], colour, runs)))
+    if chart_data["seed_times"]:
+        out.append(("training-time", seed_times(chart_data["seed_times"], colour)))
+    if chart_data["accuracies"]:
+        out.append(("accuracy", accuracies(chart_data["accuracies"], colour)))
+    if chart_data["curves"]:
+        out.append(("loss", curves(chart_data["curves"], colour, runs, "loss")))
+        out.append(("accuracy-curves", curves(chart_data["curves"], colour, runs, "accuracy")))
+    return out

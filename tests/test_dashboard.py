@@ -1,0 +1,270 @@
+"""The dashboard's data and page without a browser: finding runs, ratios, scores, escaping, bad input.
+
+Fast (no framework, no browser); ``test_dashboard_browser.py`` loads the page in Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from mnist_mlp import compare
+from mnist_mlp.cli.main import main
+from mnist_mlp.dashboard import changes, collect, figures, scores
+from mnist_mlp.errors import UsageError
+
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE / "fixtures" / "dashboard" / "reports"
+sys.path.insert(0, str(HERE / "fixtures" / "compare"))
+
+import runfactory as rf  # noqa: E402
+
+REFERENCE = "reference/20261127T040000Z_hostA"
+LATER = "hostA/20261128T040000Z_hostA"
+OLD = "hostA/old/20261126T040000Z_hostA"
+#: the run full of markup, moved to a folder whose name is markup too (trace names, ticks, hover)
+EVIL = "visitors/<i>bold &amp; <u>run"
+BROKEN = "broken/20261129T000000Z_hostA"
+
+
+def copy_fixtures(tmp_path: Path) -> Path:
+    """The fixture runs in ``tmp_path/reports``, the markup run's folder renamed to ``EVIL``."""
+    target = tmp_path / "reports"
+    shutil.copytree(FIXTURES, target)
+    (target / "visitors/20261128T050000Z_evil").rename(target / EVIL)
+    return target
+
+
+@pytest.fixture()
+def fixture_reports(tmp_path: Path) -> Path:
+    return copy_fixtures(tmp_path)
+
+
+def test_collect_finds_runs_at_any_depth_lists_the_truncated_one_and_keeps_the_old_schema(fixture_reports):
+    found = collect.collect(fixture_reports)
+    names = [entry.name for entry in found.runs]
+    assert names == [OLD, REFERENCE, LATER, EVIL]  # oldest first; OLD is three levels deep
+    assert list(found.unreadable) == [BROKEN]
+    assert "not valid JSON, truncated or damaged" in found.unreadable[BROKEN]
+    assert found.runs[found.baseline].name == REFERENCE  # default: the newest run under reference/
+    old = found.runs[0]
+    assert old.run["schema_version"] == 1
+    assert figures.case_figures(old.run["cases"][0])  # an older schema still has figures to show
+
+
+def test_baseline_by_name_run_id_or_folder_and_a_clear_error_otherwise(fixture_reports):
+    assert collect.collect(fixture_reports, baseline=LATER).baseline == 2
+    assert collect.collect(fixture_reports, baseline="20261126T040000Z_hostA").baseline == 0
+    assert collect.collect(fixture_reports, baseline=fixture_reports / EVIL / "results.json").baseline == 3
+    with pytest.raises(UsageError, match="--baseline nope: no such run"):
+        collect.collect(fixture_reports, baseline="nope")
+    with pytest.raises(UsageError, match="not a folder"):
+        collect.collect(fixture_reports / "missing")
+
+
+def _loaded(*runs):
+    return [collect.LoadedRun(f"run{i}", Path(f"/nowhere/run{i}"), run) for i, run in enumerate(runs)]
+
+
+def _case(backend, scale, peak):
+    case = rf.case(backend, walls=tuple(w * scale for w in (60.0, 61.0, 60.5)), seconds_per_batch=0.001 * scale)
+    case["peak"] = {"gflops": peak}
+    steps = case["training"]["steady_ms_per_step"]
+    steps["mean"] *= scale  # the factory's ms/step does not follow the wall times
+    return case
+
+
+def test_ratios_and_geometric_mean_score_in_both_bases():
+    base = rf.make_run([_case("jax", 1.0, 100.0), _case("torch", 1.0, 100.0)])
+    # jax: every time doubled, every rate halved, on a machine with twice the peak; torch: unchanged
+    other = rf.make_run([_case("jax", 2.0, 200.0), _case("torch", 1.0, 100.0)])
+    table = scores.table(_loaded(base, other))
+    assert table["cases"] == ["jax-cpu", "torch-cpu"]
+    jax_ms = table["values"][1]["jax-cpu"]["train.warm_ms_per_step"]
+    base_ms = table["values"][0]["jax-cpu"]["train.warm_ms_per_step"]
+    assert scores.ratio(jax_ms[0], base_ms[0]) == pytest.approx(2.0)
+    assert scores.ratio(jax_ms[1], base_ms[1]) == pytest.approx(4.0)  # per unit of peak: x 2 x 2
+    value, shared = scores.score(table, 1, 0)
+    assert shared == 2
+    assert value == pytest.approx(0.5 ** 0.5, rel=1e-4)  # geomean(jax 0.5, torch 1.0); figures kept to 5 digits
+    assert scores.score(table, 1, 0, "per_peak")[0] == pytest.approx(0.25 ** 0.5, rel=1e-4)
+    assert scores.score(table, 0, 0) == (pytest.approx(1.0), 2)  # the baseline against itself
+    assert scores.score(table, 0, 1)[0] == pytest.approx(2 ** 0.5, rel=1e-4)
+
+
+def test_score_counts_only_shared_cases_and_leaves_accuracy_out():
+    base = rf.make_run([_case("jax", 1.0, 100.0)])
+    worse_accuracy = _case("jax", 1.0, 100.0)
+    for seed in worse_accuracy["training"]["per_seed"]:
+        seed["test_accuracy"] = 0.5
+    worse_accuracy["training"]["test_accuracy"] = {"samples": [0.5] * 3, "n": 3, "mean": 0.5}
+    other = rf.make_run([worse_accuracy, _case("torch", 3.0, 100.0)])
+    table = scores.table(_loaded(base, other))
+    assert scores.score(table, 1, 0) == (pytest.approx(1.0), 1)  # torch not shared; accuracy not a speed
+    no_peak = rf.make_run([rf.case("jax")])
+    table = scores.table(_loaded(no_peak, no_peak))
+    assert scores.score(table, 1, 0, "per_peak") == (None, 0)  # no peak measured: no per-peak figure
+
+
+def test_case_figures_of_a_failed_case_are_empty_and_per_peak_keeps_accuracy():
+    assert figures.case_figures(rf.case("jax", status="failed")) == {}
+    accuracy = figures.Figure("train.test_accuracy", "test accuracy", "accuracy", "%")
+    assert figures.per_peak(accuracy, 0.97, None) == 0.97
+
+
+def test_changes_are_compares_own_verdicts_and_the_peak_change(fixture_reports):
+    found = collect.collect(fixture_reports)
+    steps = changes.steps(found.runs)
+    by_later = {s.later: s for s in steps}
+    assert set(by_later) == {REFERENCE, LATER}  # hostA's runs after its first; EVIL's machine has one run
+    assert by_later[REFERENCE].earlier is None and "schema_version 2 vs 1" in by_later[REFERENCE].why_alone
+    step = by_later[LATER]
+    assert step.earlier == REFERENCE
+    comparison = compare.compare(compare.load_runs([fixture_reports / REFERENCE, fixture_reports / LATER]))
+    expected = {(r.case, r.metric.label, r.verdicts[1].label) for r in comparison.rows if r.verdicts[1] and r.verdicts[1].significant}
+    assert expected and {(c.case, c.metric, c.verdict) for c in step.changes} == expected
+    assert ("jax-cpu", "training wall time", "slower") in expected
+    assert [(p.case, round(p.percent)) for p in step.peaks] == [("jax-cpu", -20)]
+
+
+def _page(fixture_reports: Path, tmp_path: Path) -> str:
+    from mnist_mlp.report.dashboard import write_dashboard
+
+    written = write_dashboard(fixture_reports, tmp_path / "site" / "dashboard.html")
+    assert written.runs == 4 and list(written.unreadable) == [BROKEN]
+    assert written.script.is_file() and written.script.parent == written.page.parent
+    return written.page.read_text(encoding="utf-8")
+
+
+def test_page_escapes_every_text_from_results_json(fixture_reports, tmp_path):
+    text = _page(fixture_reports, tmp_path)
+    for planted in ("<img src=", "<script>window.__pwned", "<b>Bold</b>", "<i>GPU</i>", "<marquee>", "</pre></td></table>", "<a href='http"):
+        assert planted not in text, planted
+    assert "&lt;b&gt;Bold&lt;/b&gt; CPU &amp; co" in text  # shown as text in the machines table
+    assert "&lt;script&gt;window.__pwned=2&lt;/script&gt;3.15.1" in text
+    block = re.search(r'<script type="application/json" id="dashboard-data">(.*?)</script>', text, re.S).group(1)
+    assert "<" not in block and ">" not in block and "&" not in block  # nothing in the data can close its block
+    data = json.loads(block)
+    names = [trace.get("name", "") for chart in data["charts"] for trace in chart["data"]]
+    hovers = [t for chart in data["charts"] for trace in chart["data"] for t in [trace.get("meta") or ""] + list(trace.get("text") or [])]
+    assert all("<" not in re.sub(r"<br>|<extra></extra>", "", s) for s in names + hovers)
+    assert "20261128T050000Z_&lt;i&gt;evil&lt;/i&gt;" in text  # the run id, escaped
+    assert any("visitors/&lt;i&gt;bold &amp;amp; &lt;u&gt;run" in name for name in names)  # the folder, for Plotly
+
+
+def test_page_needs_nothing_from_the_network(fixture_reports, tmp_path):
+    text = _page(fixture_reports, tmp_path)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
+    assert re.search(r'<script src="plotly-[0-9.]+\.min\.js"></script>', text)
+    assert "connect-src 'none'" in text
+    assert 'href="../reports/reference/20261127T040000Z_hostA/report.md"' in text  # relative links to each run
+
+
+def test_cli_writes_the_page_and_names_a_bad_argument(fixture_reports, tmp_path, capsys):
+    out = tmp_path / "page" / "index.html"
+    assert main(["dashboard", "--reports", str(fixture_reports), "--out", str(out), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["runs"] == 4 and BROKEN in payload["unreadable"] and out.is_file()
+    assert payload["page_bytes"] == out.stat().st_size
+    assert main(["dashboard", "--reports", str(tmp_path / "nope")]) == 2
+    assert "--reports" in capsys.readouterr().err
+    assert main(["dashboard", "--reports", str(fixture_reports), "--out", str(out), "--baseline", "nope"]) == 2
+    assert "--baseline nope" in capsys.readouterr().err
+
+
+def test_extra_run_folders_join_the_page(fixture_reports, tmp_path):
+    extra = tmp_path / "mine"
+    shutil.copytree(fixture_reports / LATER, extra / "20261130T000000Z_hostA")
+    run = json.loads((extra / "20261130T000000Z_hostA" / "results.json").read_text())
+    run["run_id"], run["created_utc"] = "20261130T000000Z_hostA", "2026-11-30T00:00:00Z"
+    (extra / "20261130T000000Z_hostA" / "results.json").write_text(json.dumps(run))
+    found = collect.collect(fixture_reports / "reference", [extra])
+    assert [e.name for e in found.runs] == ["20261127T040000Z_hostA", (extra / "20261130T000000Z_hostA").as_posix()]
+
+
+def test_bench_refresh_says_so_in_one_line_without_plotly(fixture_reports, monkeypatch):
+    from mnist_mlp.cli import dashboard as cli_dashboard
+
+    monkeypatch.setitem(sys.modules, "plotly", None)  # import plotly now raises ImportError
+    line = cli_dashboard.refresh(fixture_reports)
+    assert line == "dashboard not refreshed: plotly is not installed (pip install plotly)"
+    assert not (fixture_reports / "dashboard.html").exists()
+    monkeypatch.delitem(sys.modules, "plotly")
+    line = cli_dashboard.refresh(fixture_reports)
+    assert line.startswith("dashboard: wrote ") and (fixture_reports / "dashboard.html").is_file()
+
+
+def test_bench_rewrites_the_dashboard_at_the_end_of_a_run(tmp_path, mnist, capsys, monkeypatch):
+    from mnist_mlp.bench import runner
+    from test_resume import FAKE, first_run
+
+    run_dir = first_run(tmp_path, {"torch-cpu": "fail"}, dataset={"sha256": mnist.sha256, "source": mnist.source}).run_dir
+    script = tmp_path / "child.py"  # the fake pytest-benchmark child, every case ok
+    script.write_text(f"import runpy, sys\nsys.argv[1:1] = ['ok']\nrunpy.run_path({str(FAKE)!r}, run_name='__main__')\n")
+    monkeypatch.setenv(runner.CHILD_ENV, str(script))
+    assert main(["bench", "--resume", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^dashboard: wrote .*dashboard\.html .*: 1 runs, in ", out, re.M), out
+    page = (tmp_path / "reports" / "dashboard.html").read_text(encoding="utf-8")
+    assert run_dir.name in page and "plotly-" in page
+
+
+def test_a_reports_folder_without_runs_still_gives_a_page(tmp_path):
+    from mnist_mlp.report.dashboard import write_dashboard
+
+    (tmp_path / "reports").mkdir()
+    written = write_dashboard(tmp_path / "reports")
+    assert written.runs == 0 and written.page == tmp_path / "reports" / "dashboard.html"
+    text = written.page.read_text(encoding="utf-8")
+    assert "No runs yet" in text and "No machine has two runs yet." in text
+
+
+def test_odd_but_valid_fields_are_shown_not_fatal(fixture_reports, tmp_path):
+    """results.json files come from other machines: fields of unexpected types still give a page."""
+    from mnist_mlp.report.dashboard import write_dashboard
+
+    path = fixture_reports / LATER / "results.json"
+    run = json.loads(path.read_text())
+    run["machine"]["host"] = ["hostA", {"<b>": 1}]
+    run["machine"]["cpu"]["logical_cores"] = "many"
+    run["software"]["jax"] = {"<b>nested</b>": "0.4"}
+    run["workload"]["seeds"] = "all of them"
+    run["tool"] = "not an object"
+    case = run["cases"][0]
+    case["peak"] = "fast"
+    case["machine_flags"] = ["busy<script>window.__pwned=4</script>"]
+    case["training"]["per_seed"][0]["history"] = {"loss": ["x", None, {"a": 1}], "accuracy": "high"}
+    case["training"]["warm"] = ["not", "stats"]
+    path.write_text(json.dumps(run))
+    written = write_dashboard(fixture_reports, tmp_path / "page.html")
+    text = written.page.read_text(encoding="utf-8")
+    assert written.runs == 4 and "<b>nested</b>" not in text and "window.__pwned=4</script>" not in text
+    assert "&lt;b&gt;nested&lt;/b&gt;" in text
+
+
+def test_the_page_of_the_committed_runs_stays_under_a_megabyte(tmp_path):
+    """The issue's size budget: the page's own HTML, data and script for the committed runs < 1 MB."""
+    from mnist_mlp.report.dashboard import write_dashboard
+
+    written = write_dashboard(HERE.parent / "reports", tmp_path / "dashboard.html")
+    assert written.runs >= 8 and not written.unreadable
+    assert written.page_bytes < 1_000_000, f"{written.page_bytes:,} bytes"
+    assert written.script_bytes > 1_000_000  # plotly.js, beside the page, not inside it
+
+
+def test_machine_row_status_and_flags_of_a_run():
+    run = rf.make_run([rf.case("jax"), rf.case("torch", status="failed")])
+    run["cases"][0].update(busy=True, machine_flags=["unstable: probes 13% apart"])
+    run["gate"] = {"passed": False}
+    assert figures.gate_word(run) == ", gate FAIL"
+    assert figures.case_flags(run) == ["jax-cpu: busy, unstable"]
+    assert figures.case_statuses(run) == ["ok: jax-cpu", "failed: torch-cpu (boom)"]
+    row = figures.machine_row(run)
+    assert list(row)[:4] == ["host", "CPU model", "cores (logical/physical)", "memory"]
+    assert row["cores (logical/physical)"] == "2/2" and row["memory"] == "8.0 GiB" and row["seeds"] == "0, 1, 2"
+    assert row["accelerator"] == "none" and row["count"] == "0"

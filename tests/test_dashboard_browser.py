@@ -1,0 +1,166 @@
+"""The dashboard in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+The page is generated from the fixture runs (``tests/fixtures/dashboard``: a truncated
+results.json, a schema-1 run, and a run whose every text field carries markup and script, here
+also in its folder's name) and opened from file://. Checked: no console error and no page error;
+no request but file:, data: or blob: (every other one is aborted and recorded); one row per
+readable run and the unreadable one listed with its reason; five charts that drew (their pixels
+are not blank: hundreds in the traces' colours); hover text with run, case and value; the planted markup shown as text and never run; picking another baseline makes
+that run's ratios and score 1.00, and the page's score for another run equals
+``mnist_mlp.dashboard.scores.score``; the plain-text list of changes holds exactly the verdicts
+``mnist_mlp.compare`` gives for the same two runs, and its copy button answers. A full-page screenshot is saved in the test's
+folder. Under CI (``CI=true``) a missing browser or Playwright fails the test; elsewhere it skips.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from browser import HANG_GUARD_MS, LOCAL_SCHEMES, chromium_path, open_page
+from mnist_mlp import compare
+from mnist_mlp.dashboard import collect, scores
+from test_dashboard import BROKEN, EVIL, LATER, REFERENCE, copy_fixtures
+
+EVIL_FOLDER = EVIL  # markup in a run's name: trace names, ticks, hover, select
+VERDICT_LINE = re.compile(r"^    (\S+) (.+): (faster|slower|more accurate|less accurate), ratio ")
+
+
+def _browser_or_skip() -> None:
+    missing = []
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package is not installed (pip install -e '.[test]')")
+    if chromium_path() is None:
+        missing.append("no Chromium at /usr/bin/chromium (apt-get install -y chromium; .ci/run does)")
+    if missing:
+        reason = "; ".join(missing)
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI: the browser test must run: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture()
+def page_file(tmp_path: Path) -> Path:
+    from mnist_mlp.report.dashboard import write_dashboard
+
+    _browser_or_skip()
+    reports = copy_fixtures(tmp_path)
+    return write_dashboard(reports, tmp_path / "site" / "dashboard.html").page
+
+
+def _coloured_pixels(png: bytes) -> int:
+    """Pixels in colour (axes, grid and text are grey; traces are drawn in the cases' colours)."""
+    from PIL import Image
+
+    data = Image.open(io.BytesIO(png)).convert("RGB").tobytes()
+    return sum(1 for i in range(0, len(data), 3) if max(data[i:i + 3]) - min(data[i:i + 3]) > 60)
+
+
+def test_dashboard_in_chromium(page_file: Path, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    reports = page_file.parent.parent / "reports"
+    found = collect.collect(reports)
+    names = [e.name for e in found.runs]
+    board = scores.table(found.runs)
+    with open_page(page_file) as (page, seen):
+        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+
+        # the machines table: one row per readable run, the truncated one listed with its reason
+        assert page.locator("#runs-table tbody tr").count() == 4
+        unreadable = page.locator("#unreadable-table tbody tr")
+        assert unreadable.count() == 1
+        assert BROKEN in unreadable.inner_text() and "truncated" in unreadable.inner_text()
+
+        # the charts drew: five plots, each with traces, and pixels that are not blank
+        charts = page.locator("div.chart")
+        assert charts.count() == 5
+        for index in range(charts.count()):
+            chart = charts.nth(index)
+            assert chart.locator(".main-svg").count() >= 1
+            assert chart.locator("g.trace").count() >= 1, chart.get_attribute("id")
+            inked = _coloured_pixels(chart.screenshot())
+            assert inked > 500, f"{chart.get_attribute('id')}: only {inked} pixels in colour: nothing drawn"
+
+        # the planted markup is text, never markup or script
+        assert page.evaluate("window.__pwned") is None
+        assert page.locator("img, marquee, #runs-table b, #runs-table i, #links-table i, #changes-text b").count() == 0
+        runs_text = page.locator("#runs-table").inner_text()
+        assert '<img src="http://127.0.0.1:9/host.png" onerror="window.__pwned=1">evil&amp;host' in runs_text
+        assert "<b>Bold</b> CPU & co" in runs_text and "<script>window.__pwned=2</script>3.15.1" in runs_text
+        assert "<a href='http://127.0.0.1:9/reason'>click</a> & exit 1" in runs_text
+        legend = " ".join(page.locator("#chart-throughput .legendtext").all_text_contents())
+        assert EVIL_FOLDER in legend  # Plotly shows the name as text, not as italics
+        ticks = " ".join(page.locator("#chart-training-time .xtick text").all_text_contents())
+        assert EVIL_FOLDER in ticks
+        assert EVIL_FOLDER in page.locator("#baseline").inner_text()
+
+        # hover shows the run, the case and the value, the run's markup as text
+        hover = page.evaluate("""() => {
+            const chart = document.getElementById("chart-throughput");
+            const index = chart.data.findIndex(trace => trace.name.includes("bold"));
+            Plotly.Fx.hover(chart, [{curveNumber: index, pointNumber: 1}]);
+            return chart.querySelector(".hoverlayer").textContent;
+        }""")
+        assert f"run: {EVIL_FOLDER}" in hover and "case: jax-cpu" in hover, hover
+        assert re.search(r"batch: 128.*samples/s: [0-9,]+", hover), hover
+
+        # the scoreboard: the default baseline is the reference, and any run picked becomes 1.00
+        reference, later = names.index(REFERENCE), names.index(LATER)
+        assert int(page.locator("#baseline").input_value()) == reference
+
+        def ratios_of(run: int) -> list[str]:
+            return page.locator(f'#score-table td[data-run="{run}"][data-ratio]').evaluate_all("cells => cells.map(c => c.dataset.ratio)")
+
+        assert ratios_of(reference) and set(ratios_of(reference)) == {"1.00"}
+        assert set(ratios_of(later)) != {"1.00"}
+        page.select_option("#baseline", str(later))
+        assert ratios_of(later) and set(ratios_of(later)) == {"1.00"}
+        assert set(ratios_of(reference)) != {"1.00"}
+        score_cell = page.locator(f'#score-table td.score-cell[data-run="{reference}"]')
+        expected, shared = scores.score(board, reference, later)
+        assert float(score_cell.get_attribute("data-score")) == pytest.approx(expected, rel=1e-12)
+        assert f"{shared} cases" in score_cell.inner_text()
+        page.select_option("#case-filter", "torch-cpu")
+        shown_cases = page.locator("#score-table td[data-case]").evaluate_all("cells => [...new Set(cells.map(c => c.dataset.case))]")
+        assert shown_cases == ["torch-cpu"]
+        page.select_option("#case-filter", "")
+        page.check('input[name=basis][value="1"]')
+        assert set(ratios_of(later)) == {"1.00"}
+        per_peak = float(page.locator(f'#score-table td.score-cell[data-run="{reference}"]').get_attribute("data-score"))
+        assert per_peak == pytest.approx(scores.score(board, reference, later, "per_peak")[0], rel=1e-12)
+
+        # the changes, as text, are compare's own verdicts for the same two runs
+        text = page.locator("#changes-text").inner_text()
+        block = re.split(r"\n  (?=\S)|\n\n", text.split(f"-> {LATER} ", 1)[1])[0]  # up to the next run or machine
+        shown = {m.groups() for m in map(VERDICT_LINE.match, block.splitlines()) if m}
+        comparison = compare.compare(compare.load_runs([reports / REFERENCE, reports / LATER]))
+        judged = {(r.case, r.metric.label, r.verdicts[1].label) for r in comparison.rows
+                  if r.verdicts[1] is not None and r.verdicts[1].significant}
+        assert judged and shown == judged
+        assert "peak jax-cpu: 100.0 -> 80.0 GFLOP/s (-20.0%)" in text
+        page.click("#copy-changes")  # copies, or selects the text where the clipboard is refused
+        expect(page.locator("#copy-changes")).to_have_text(re.compile(r"^(Copied|Selected: press Ctrl\+C)$"), timeout=HANG_GUARD_MS)
+
+    assert seen.console_errors == [] and seen.page_errors == []
+    assert seen.blocked == [], f"the page asked the network for {seen.blocked}"
+    assert seen.requests and all(url.startswith(LOCAL_SCHEMES) for url in seen.requests)
+    assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+
+
+def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    import test_dashboard_browser as me
+
+    monkeypatch.setattr(me, "chromium_path", lambda: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI: the browser test must run: no Chromium"):
+        me._browser_or_skip()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no Chromium at /usr/bin/chromium"):
+        me._browser_or_skip()
