@@ -19,6 +19,7 @@ from mnist_mlp.cli.output import emit
 from mnist_mlp.backends.base import PRECISIONS
 from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig
 from mnist_mlp.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, MnistMlpError, UsageError
+from mnist_mlp.native.base import IMPLEMENTATIONS
 
 log = logging.getLogger("mnist_mlp")
 
@@ -152,6 +153,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     if args.training:
         return cmd_verify_training(args)
+    if args.backend == "numpy" or args.implementation != "keras":
+        raise UsageError("verify: --backend numpy and --implementation need --training (the forward check reads a Keras model)")
     if args.model is None:
         raise UsageError("verify: --model is required (or --training, which needs no model)")
     backend = _select(args)
@@ -227,8 +230,17 @@ def cmd_verify_training(args: argparse.Namespace) -> int:
     """``verify --training``: K steps in the backend beside the NumPy training reference."""
     if args.precision != "fp32":
         raise UsageError("verify --training: only --precision fp32 (its tolerances were measured in FP32)")
-    backend = _select(args)
-    from mnist_mlp import backends
+    from mnist_mlp import backends, native
+
+    if args.backend == "numpy":  # the NumPy trainer: native only, on the CPU
+        native.check_implementation("numpy", args.implementation)
+        if args.device != "cpu":
+            raise UsageError("--device: the NumPy trainer runs on the CPU only")
+        native.prepare_keras("numpy")
+        backend = "numpy"
+    else:
+        backend = _select(args)
+        native.check_implementation(backend, args.implementation)
 
     precision = backends.get(backend).precision_policy(args.device, args.precision)
     from mnist_mlp.reference.training import AdamSettings
@@ -250,15 +262,24 @@ def cmd_verify_training(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     result = verify_training(backend, data.x_train, data.y_train, steps=args.steps,
-                             reference_adam=reference_adam, tolerance=tolerance)
-    lines = [f"{backend} vs NumPy, {result['steps']} training steps of batch {result['batch_size']} "
+                             reference_adam=reference_adam, tolerance=tolerance, implementation=args.implementation)
+    label = backend if args.implementation == "keras" else f"{backend} {args.implementation}"
+    lines = [f"{label} vs NumPy, {result['steps']} training steps of batch {result['batch_size']} "
              f"(largest |difference| after each step):", "step  loss      gradients  weights"]
-    lines += [f"{r['step']:>4}  {r['loss_diff']:.2e}  {r['gradients_diff']:.2e}   {r['weights_diff']:.2e}"
+    lines += [f"{r['step']:>4}  {r['loss_diff']:.2e}  {_diff(r['gradients_diff'])}   {_diff(r['weights_diff'])}"
               for r in result["per_step"]]
     worst = result["max_diff"]
+    if args.implementation == "native-fast":
+        lines.append("(native-fast runs the K steps as one timed epoch: losses every step, weights after the last, "
+                     "gradients not observable)")
     lines.append("tolerance " + ", ".join(f"{q} {result['tolerance'][q]:g}" for q in worst) + f": {'OK' if result['ok'] else 'MISMATCH'}")
     emit(args, {**result, "precision": precision}, "\n".join(lines))
     return 0 if result["ok"] else 1
+
+
+def _diff(value: float | None) -> str:
+    """A per-step difference, or a dash where the implementation does not expose it."""
+    return "   -    " if value is None else f"{value:.2e}"
 
 
 def _adam_setting(text: str) -> tuple[str, str]:
@@ -269,9 +290,10 @@ def _adam_setting(text: str) -> tuple[str, str]:
     return key, value
 
 
-def _common(parser: argparse.ArgumentParser, *, model: bool, backend: bool = True) -> None:
+def _common(parser: argparse.ArgumentParser, *, model: bool, backend: bool = True,
+            backend_choices: tuple[str, ...] = BACKENDS) -> None:
     if backend:
-        parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+        parser.add_argument("--backend", choices=backend_choices, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
         parser.add_argument("--device", choices=DEVICES, default="cpu", help="compute device (default: cpu)")
     parser.add_argument("--data-dir", type=Path, help="MNIST directory (default: $MNIST_DATA_DIR, else Keras' download cache)")
     if model:
@@ -321,11 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=cmd_evaluate)
 
     verify = sub.add_parser("verify", help="compare a backend's predictions (or, with --training, its training steps) with NumPy")
-    _common(verify, model=False)
+    _common(verify, model=False, backend_choices=(*BACKENDS, "numpy"))
     verify.add_argument("--model", type=Path, help="a .keras file written by 'mnist-mlp train' (the forward check needs it)")
     verify.add_argument("--training", action="store_true",
                         help="check training instead: K steps from the seeded initial weights, backend vs the NumPy reference")
     verify.add_argument("--steps", type=argtypes.positive_int, default=10, help="training steps for --training (default: 10)")
+    verify.add_argument("--implementation", choices=IMPLEMENTATIONS, default="keras",
+                        help="with --training: Keras' trainer (default), or the framework's own code without Keras "
+                             "(native, native-fast; --backend numpy: native only)")
     verify.add_argument("--reference-adam", type=_adam_setting, action="append", metavar="KEY=VALUE",
                         help="change the NumPy side's Adam (learning_rate, beta_1, beta_2, epsilon): a deliberately "
                              "wrong optimizer, to show --training catches it")
