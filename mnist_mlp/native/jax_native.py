@@ -62,9 +62,11 @@ def keras_adam(adam: AdamSettings):
     return update
 
 
-def make_step(adam: AdamSettings):
-    """One training step on a state ``(params, m, v, t, loss_sum, correct)``: pure, for jit or scan."""
-    update = keras_adam(adam)
+def make_step(adam: AdamSettings, update_rule=keras_adam):
+    """One training step on a state ``(params, m, v, t, loss_sum, correct)``: pure, for jit or scan.
+
+    ``update_rule(adam)`` makes the optimizer's update (Keras' Adam; a test hands in a wrong one)."""
+    update = update_rule(adam)
 
     def step(state, x, y):
         params, m, v, t, loss_sum, correct = state
@@ -81,6 +83,8 @@ class JaxNative(Trainer):
     framework = "jax"
     variant = "native"
     summary = "one jax.jit step per batch, batches sliced on the host"
+    #: the optimizer's update (``keras_adam``); replaceable so a test can show a wrong one fails verify
+    update_rule = staticmethod(keras_adam)
 
     def __init__(self, weights, adam: AdamSettings, x_train: np.ndarray, y_train: np.ndarray, batch_size: int) -> None:
         self.adam, self.batch_size = adam, batch_size
@@ -88,7 +92,7 @@ class JaxNative(Trainer):
         params = [jnp.asarray(w) for w in weights]
         zeros = [jnp.zeros_like(w) for w in params]
         self.state = (params, zeros, [jnp.zeros_like(w) for w in params], jnp.float32(0), jnp.float32(0), jnp.int32(0))
-        self._step_fn = make_step(adam)
+        self._step_fn = make_step(adam, self.update_rule)
         self._step = jax.jit(self._step_fn)
         self._grads = jax.jit(jax.value_and_grad(lambda p, x, y: keras_loss(p, x, y)[0]))
         self._probs = jax.jit(lambda p, x: jax.nn.softmax(forward(p, x), axis=-1))

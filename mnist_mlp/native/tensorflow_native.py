@@ -68,15 +68,19 @@ class TensorFlowNative(Trainer):
     def _train_step(self, x, y):
         """Forward, backward, Keras' Adam; the loss and hit counts summed on the device."""
         loss, logits, grads = self._loss_and_grads(x, y)
+        self._adam_update(grads)
+        self.loss_sum.assign_add(loss)
+        self.correct.assign_add(tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), y), tf.int32)))
+        return loss
+
+    def _adam_update(self, grads) -> None:
+        """Keras' Adam: alpha from the float32 step count, eps on the uncorrected sqrt(v)."""
         self.t.assign_add(1.0)
         alpha = self._lr * tf.sqrt(1.0 - tf.pow(self._b2, self.t)) / (1.0 - tf.pow(self._b1, self.t))
         for p, m, v, g in zip(self.params, self.m, self.v, grads):
             m.assign_add((g - m) * self._c1)
             v.assign_add((g * g - v) * self._c2)
             p.assign_sub(m * alpha / (tf.sqrt(v) + self._eps))
-        self.loss_sum.assign_add(loss)
-        self.correct.assign_add(tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), y), tf.int32)))
-        return loss
 
     def _begin(self) -> None:
         self.loss_sum.assign(0.0)
