@@ -49,6 +49,8 @@ class CaseConfig:
     #: the training test writes its measurements here (raw/<case>.training.json) as soon as they
     #: exist, so a crash or timeout in the inference part does not lose them (see ``collect``)
     training_path: str | None = None
+    #: keras (the seed's trainer) | native | native-fast (the framework's own code, ``mnist_mlp.native``)
+    implementation: str = "keras"
     #: data-parallel case: {"devices": N, "scaling": strong|weak, "lr_rule": none|linear|sqrt} (see mnist_mlp.parallel.plan)
     data_parallel: dict[str, Any] | None = None
 

@@ -42,6 +42,7 @@ from typing import Any, Callable, Protocol, Sequence
 import mnist_mlp
 from mnist_mlp import atomic, backends, results
 from mnist_mlp.parallel import plan as parallel
+from mnist_mlp.native import cases as native_cases
 from mnist_mlp.bench import collect, load, machine, progress_file, rundir
 from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, NUMPY, CaseConfig
 from mnist_mlp.bench.child import ChildInterrupted, describe_returncode, run_child, tail
@@ -59,7 +60,7 @@ SUITE_FILES = ("test_training.py", "test_inference.py")
 
 ChildCommand = Callable[[CaseConfig, Path, Path], list[str]]
 #: variant entries that are case settings, not ``TrainConfig`` fields
-CASE_OPTIONS = ("precision", *parallel.VARIANT_KEYS)
+CASE_OPTIONS = ("precision", "implementation", *parallel.VARIANT_KEYS)
 
 
 #: compile options that differ from the run's base ``workload.train``: ((name, value), ...)
@@ -92,6 +93,8 @@ class BenchOptions:
     variants: tuple[Variant, ...] = ((),)
     #: the base cases' matmul precision (a variant may override it: ("precision", "tf32"))
     precision: str = "fp32"
+    #: ``--implementations``: Keras' trainer and/or the frameworks' own code (``mnist_mlp.native``)
+    implementations: tuple[str, ...] = ("keras",)
     #: the first training seed (``--first-seed``): seeds run ``first_seed .. first_seed + N - 1``, so
     #: a run can hold seeds a calibration never saw (out-of-sample checks of the gate)
     first_seed: int = 0
@@ -141,16 +144,20 @@ class RunOutcome:
 def variant_suffix(variant: Variant) -> str:
     """``-jit_false-spe32-tf32`` style suffix naming a variant in its case id ("" for the base)."""
     names = {"jit_compile": "jit_{}", "steps_per_execution": "spe{}", "precision": "{}",
-             "data_parallel": "dp{}", "scaling": "{}", "lr_rule": "lr_{}"}
+             "data_parallel": "dp{}", "scaling": "{}", "lr_rule": "lr_{}", "implementation": "{}"}
     return "".join("-" + names[name].format(str(value).lower()) for name, value in variant)
 
 
 def plan_cases(
     names: Sequence[str], devices: Sequence[str], *,
     installed: Callable[[str], bool] | None = None, gpu_present: Callable[[], bool] | None = None,
-    variants: Sequence[Variant] = ((),), precision: str = "fp32",
+    variants: Sequence[Variant] = ((),), precision: str = "fp32", implementations: Sequence[str] = ("keras",),
 ) -> list[CasePlan]:
     """Backends x devices x variants in the order given, then NumPy on the CPU.
+
+    ``implementations`` beyond ``keras`` add, per backend x device, one case per native variant
+    after the Keras ones (``torch-cpu-native``, ``torch-cpu-native-fast``; ``native.cases``), and
+    ``numpy-cpu-native`` (NumPy training) after ``numpy-cpu``; without ``keras`` only those run.
 
     Each backend's class says why a case cannot run here (``Backend.planning_skip_reason``);
     ``installed`` and ``gpu_present`` default to its own checks, looked up at call time so tests
@@ -162,12 +169,14 @@ def plan_cases(
     for name in (name for name in names if name != NUMPY):
         backend = backends.get(name)
         for device in devices:
-            for variant in variants:
+            for variant in native_cases.with_native(variants, implementations, name):
                 chosen = dict(variant).get("precision", precision)
                 reason = backend.planning_skip_reason(device, chosen, installed=installed(name), gpu_present=has_gpu)
                 plans.append(CasePlan(f"{name}-{device}{variant_suffix(variant)}", name, device, reason, variant))
     if NUMPY in names and "cpu" in devices:
         plans.append(CasePlan(f"{NUMPY}-cpu", NUMPY, "cpu"))
+        plans.extend(CasePlan(f"{NUMPY}-cpu{variant_suffix(v)}", NUMPY, "cpu", None, v)
+                     for v in native_cases.with_native((), implementations, NUMPY))
     return plans
 
 
@@ -261,7 +270,8 @@ def run_benchmarks(
     raw_dir = atomic.ensure_writable_dir(run_dir / "raw")
     if resume is None:
         run["machine_state_at_start"] = at_start
-    plans = plan_cases(options.backends, options.devices, variants=options.variants, precision=options.precision)
+    plans = plan_cases(options.backends, options.devices, variants=options.variants, precision=options.precision,
+                       implementations=options.implementations)
     kept = set(resume.keep) if resume is not None else set()
     reporter_call(reporter, "run_started", [replace(p, kept=p.case_id in kept) for p in plans], options)
     # every planned case's record in plan order, None until it has one (a resume keeps some)
@@ -410,6 +420,7 @@ def _case_config(
         train=options.train.replace(**{k: v for k, v in plan.variant if k not in CASE_OPTIONS}).to_dict(),
         data_parallel=parallel.case_options(plan.variant),
         precision=dict(plan.variant).get("precision", options.precision),
+        implementation=dict(plan.variant).get("implementation", "keras"),
         seeds=tuple(options.seeds),
         batch_sizes=profile.batch_sizes,
         target_accuracy=profile.target_accuracy,
@@ -418,10 +429,11 @@ def _case_config(
         data_dir=str(options.data_dir) if options.data_dir else None,
         weights_in=weights[0] if plan.backend == NUMPY and weights else None,
         weights_from=weights[1] if plan.backend == NUMPY and weights else None,
-        weights_out=None if plan.backend == NUMPY else str(work / f"{plan.case_id}.weights.npz"),
+        weights_out=None if plan.backend == NUMPY or native_cases.is_native(plan.variant) else str(work / f"{plan.case_id}.weights.npz"),
         progress_path=str(work / f"{plan.case_id}.progress"),
         outcome_path=str(work / f"{plan.case_id}.outcome.json"),
-        training_path=None if plan.backend == NUMPY else str(collect.training_side_path(raw_dir / f"{plan.case_id}.json")),
+        training_path=(None if plan.backend == NUMPY and not native_cases.is_native(plan.variant)
+                       else str(collect.training_side_path(raw_dir / f"{plan.case_id}.json"))),
     )
 
 
@@ -519,7 +531,7 @@ def _finish(
     record["log"] = str(log_path.relative_to(run_dir)) if log_path.is_file() else None
     if status in ("failed", "timeout", "interrupted"):
         record["stderr_tail"] = tail(log_path) or None
-    if plan.backend == NUMPY:
+    if plan.backend == NUMPY and not native_cases.is_native(plan.variant):  # the inference case's weights
         record["note"] = record.get("note") or (
             f"weights trained by {case.weights_from}" if case.weights_from else "untrained weights"
         )
@@ -583,6 +595,7 @@ def _new_run(options: BenchOptions, run_id: str, peak_gflops: float | None, data
             "devices": list(options.devices),
             "compile_variants": [dict(variant) for variant in options.variants],
             "precision": options.precision,
+            **({"implementations": list(options.implementations)} if options.implementations != ("keras",) else {}),
         },
         "cases": [],
         "gate": None,

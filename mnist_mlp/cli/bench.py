@@ -24,6 +24,7 @@ from mnist_mlp.bench.profiles import MAX_BATCH_SIZE, MAX_TRAIN_SAMPLES, PROFILES
 from mnist_mlp.backends.base import PRECISIONS
 from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig
 from mnist_mlp.errors import UsageError
+from mnist_mlp.native.base import IMPLEMENTATIONS
 
 
 def add_commands(sub: Any) -> None:
@@ -66,6 +67,10 @@ def add_commands(sub: Any) -> None:
                        help="data-parallel cases: strong keeps the global batch 32 (default), weak gives 32 to each device")
     bench.add_argument("--lr-rule", choices=("none", "linear", "sqrt"),
                        help="weak scaling: learning rate x1, xN or x sqrt(N) (default: none)")
+    bench.add_argument("--implementations", type=argtypes.choices(IMPLEMENTATIONS, "--implementations"),
+                       metavar="keras,native,native-fast",
+                       help="whose training code each case runs: Keras' trainer, the framework's own plain code, its "
+                            "fastest form (mnist_mlp.native; default: all three)")
     bench.add_argument("--out", type=Path, help="where run folders go (default: reports/)")
     bench.add_argument("--data-dir", type=Path, help="MNIST directory (default: $MNIST_DATA_DIR, else Keras' cache)")
     bench.add_argument("--resume", type=Path, metavar="RUN_DIR",
@@ -143,6 +148,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
         backends=backends, devices=devices, out=args.out or Path("reports"),
         data_dir=str(args.data_dir) if args.data_dir else None,
         first_seed=getattr(args, "first_seed", None) or 0,
+        implementations=getattr(args, "implementations", None) or IMPLEMENTATIONS,
     )
 
 
