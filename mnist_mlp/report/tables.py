@@ -329,9 +329,12 @@ def data_parallel_table(run: dict) -> Table:
 
 def format_all(run: dict, fmt: str = "github") -> dict[str, str]:
     """Every table, rendered, by section name (empty tables omitted)."""
+    from mnist_mlp.report import keras_cost
+
     tables = {
         "Summary": summary_table(run),
         "Training": training_table(run),
+        "What Keras costs": keras_cost.table(run),
         "Inference throughput": inference_table(run),
         "Batch-1 latency": latency_table(run),
         "Accuracy": accuracy_table(run),
@@ -342,6 +345,8 @@ def format_all(run: dict, fmt: str = "github") -> dict[str, str]:
         "Machine": machine_table(run),
     }
     rendered = {name: render(table, fmt) for name, table in tables.items() if table[1]}
+    if "What Keras costs" in rendered:
+        rendered["What Keras costs"] += "\n\n" + keras_cost.note(run)
     if "Data parallel" in rendered:
         from mnist_mlp.parallel.plan import DATA_PARALLEL_NOTE
 
