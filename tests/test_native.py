@@ -161,6 +161,18 @@ def test_torch_breaks_fail_verify(mnist, implementation, break_):
     assert not result["ok"]
 
 
+def test_torch_fast_form_compiles_with_cuda_graphs_on_a_gpu_only():
+    from mnist_mlp.native.torch_native import TorchNativeFast, default_compile_mode
+
+    assert default_compile_mode("cuda") == "reduce-overhead"
+    assert default_compile_mode("cpu") is None
+    w = [np.zeros(s, np.float32) for s in ((784, 128), (128,), (128, 32), (32,), (32, 10), (10,))]
+    from mnist_mlp.reference.training import AdamSettings
+
+    trainer = TorchNativeFast(w, AdamSettings(), np.zeros((64, 784), np.float32), np.zeros(64, np.int32), 32, device="cpu")
+    assert trainer.compile_mode is None and trainer._loss_fn == trainer._fused_loss  # eager on the CPU
+
+
 def test_torch_compile_form_trains_as_the_reference(mnist):
     """The fast form through ``torch.compile`` (the GPU default; opt-in on the CPU), once, 3 steps."""
     result = check(mnist, "torch", "native-fast", steps=3, compile_mode="default")

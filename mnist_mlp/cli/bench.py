@@ -195,6 +195,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print()
     print(tables.render(tables.summary_table(outcome.run), "simple"))
     print()
+    _print_keras_cost(outcome.run)
     if gate is not None:
         print(gate.to_markdown())
         if not gate.passed:
@@ -209,6 +210,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if exit_code == 130:
         print("mnist-mlp: interrupted; finished cases were saved", file=sys.stderr)
     return exit_code
+
+
+def _print_keras_cost(run: dict[str, Any]) -> None:
+    """The 'What Keras costs' table under the summary, when the run has native cases."""
+    from mnist_mlp.report import keras_cost, tables
+
+    table = keras_cost.table(run)
+    if table[1]:
+        print("What Keras costs (steady ms/step; see report.md for the notes):")
+        print(tables.render(table, "simple"))
+        print()
 
 
 def _timing(started: float, cases_done: float, first_case_at: float | None) -> dict[str, float]:

@@ -11,7 +11,11 @@ whose docstring derives them so that a healthy run fails at most 1 time in 100):
   ``per_seed[].non_finite``) always fails.
 
 Thresholds are looked up as ``"<backend>-<device>"``, then ``"<backend>"``, then the pooled ``"*"``
-(so a GPU run uses its backend's calibration). A backend the calibration never saw gets ``"*"``
+(so a GPU run uses its backend's calibration). Native cases (``torch-cpu-native``, ``-native-fast``;
+``mnist_mlp.native``) train the same model, so they are judged by their backend's thresholds, each as
+a group of its own; ``numpy-cpu-native`` (NumPy training: Keras' loss and Adam in float32) has no
+calibration of its own and is judged by the pooled ``"*"`` of the calibrated backends, which it must
+meet for the same reason. A backend the calibration never saw gets ``"*"``
 and the report says so; without
 those it fails (an unchecked gate must not pass). A run with no training results fails too.
 The decision is data (``GateReport``), written into ``results.json`` ("gate"); ``gate.md`` is
