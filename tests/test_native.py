@@ -85,19 +85,21 @@ def test_jax_breaks_fail_verify(mnist, implementation, rule):
     assert result["max_diff"]["weights"] > 10 * result["tolerance"]["weights"]
 
 
-def test_jax_fast_and_plain_fit_the_same_run(mnist):
-    """Same seed, same permutations: the scanned epoch and the per-step loop give the same history."""
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_fast_and_plain_fit_the_same_run(mnist, framework):
+    """Same seed, same permutations: the fast epoch and the per-step loop give the same history,
+    a partial last batch included (the fast forms take it apart from their fixed-shape batches)."""
     from mnist_mlp import native
     from mnist_mlp.native.base import fit, keras_initial_weights
     from mnist_mlp.train import model_inputs
 
-    config = TrainConfig(epochs=2, train_samples=1000)  # 800 train rows: 25 batches, the last partial
+    config = TrainConfig(epochs=2, train_samples=1010)  # 808 train rows: 25 batches of 32 and one of 8
     initial, adam = keras_initial_weights(config)
     inputs = model_inputs(mnist, config)
-    runs = [fit(native.get("jax", v), config, inputs.x_train, inputs.y_train, inputs.x_test, mnist.y_test,
+    runs = [fit(native.get(framework, v), config, inputs.x_train, inputs.y_train, inputs.x_test, mnist.y_test,
                 initial=initial, adam=adam) for v in ("native", "native-fast")]
     plain, fast = runs
-    assert plain.steps_per_epoch == 25
+    assert plain.steps_per_epoch == 26
     assert set(plain.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds", "epoch_train_seconds"}
     assert all(t <= s for t, s in zip(plain.history["epoch_train_seconds"], plain.history["epoch_seconds"]))
     np.testing.assert_allclose(plain.history["loss"], fast.history["loss"], rtol=1e-5)
@@ -202,6 +204,14 @@ TF_SCRIPT = textwrap.dedent("""
 
     data = load_mnist(sys.argv[1])
     out = {}
+    from mnist_mlp.config import TrainConfig
+    from mnist_mlp.native.base import fit, keras_initial_weights
+    from mnist_mlp.train import model_inputs
+    config = TrainConfig(epochs=1, train_samples=1010)  # a partial last batch: the fast form's rest step
+    initial, adam = keras_initial_weights(config)
+    inputs = model_inputs(data, config)
+    out["fit"] = [fit(native.get("tensorflow", v), config, inputs.x_train, inputs.y_train, inputs.x_test, data.y_test,
+                      initial=initial, adam=adam).history["loss"][0] for v in ("native", "native-fast")]
     for variant in ("native", "native-fast"):
         base = native.get("tensorflow", variant)
         for name, cls in (("ok", None), ("broken", type("B", (MisplacedEps, base), {}))):
@@ -216,6 +226,7 @@ def test_tensorflow_native_trains_as_the_reference_and_a_break_fails(data_dir):
                           env={**__import__("os").environ, "KERAS_BACKEND": "tensorflow"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["fit"][0] == pytest.approx(out["fit"][1], rel=1e-5)
     for variant in ("native", "native-fast"):
         assert out[f"{variant}/ok"]["ok"], out
         assert not out[f"{variant}/broken"]["ok"], out

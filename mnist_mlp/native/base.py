@@ -75,7 +75,8 @@ class Trainer:
         raise NotImplementedError
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        """Mean loss (the training loss' formula) and accuracy on ``x``, e.g. the validation split."""
+        """Mean clipped cross-entropy (Keras' JAX/torch formula; TensorFlow's logits path gives the same
+        unless a probability is clipped) and accuracy on ``x``: the validation pass, one forward of it all."""
         probs = self.probabilities(x)
         return mean_loss(probs, y), float(np.mean(probs.argmax(axis=1) == y))
 
