@@ -116,6 +116,8 @@ def test_what_keras_costs_gives_ratios_and_floor_multiples():
     assert body[0][:7] == ["torch", "cpu", "2.000", "0.500", "0.400", "0.25x", "0.20x"]
     assert "What Keras costs" in tables.format_all(run)
     assert "What Keras costs" not in tables.format_all(_run([_case("torch-cpu", "torch", 2.0)]))  # old runs unchanged
+    one_epoch = _run([_case("jax-cpu", "jax", None), _case("jax-cpu-native", "jax", None, overrides={"implementation": "native"})])
+    assert keras_cost.rows(one_epoch) == []  # no steady ms/step anywhere: no row of dashes
 
 
 def test_what_keras_costs_figure_is_drawn(tmp_path):

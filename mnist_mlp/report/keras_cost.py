@@ -72,6 +72,8 @@ def rows(run: dict) -> list[dict[str, Any]]:
             row[name] = {"case": case["id"] if case else None, "ms_per_step": ms,
                          "floor_ms": floor, "floor_multiple": ms / floor if ms and floor else None,
                          "flags": bool(case and (case.get("busy") or case.get("unstable")))}
+        if all(row[name]["ms_per_step"] is None for name in ORDER):  # one-epoch runs have no steady figure
+            continue
         keras_ms = row["keras"]["ms_per_step"]
         for name in ORDER[1:]:
             ms = row[name]["ms_per_step"]
