@@ -153,7 +153,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     if args.training:
         return cmd_verify_training(args)
-    if args.backend == "numpy" or args.implementation != "keras":
+    if (args.backend and not backends.get(args.backend).is_keras) or args.implementation != "keras":
         raise UsageError("verify: --backend numpy and --implementation need --training (the forward check reads a Keras model)")
     if args.model is None:
         raise UsageError("verify: --model is required (or --training, which needs no model)")
@@ -232,15 +232,7 @@ def cmd_verify_training(args: argparse.Namespace) -> int:
         raise UsageError("verify --training: only --precision fp32 (its tolerances were measured in FP32)")
     from mnist_mlp import backends, native
 
-    if args.backend == "numpy":  # the NumPy trainer: native only, on the CPU
-        native.check_implementation("numpy", args.implementation)
-        if args.device != "cpu":
-            raise UsageError("--device: the NumPy trainer runs on the CPU only")
-        native.prepare_keras("numpy")
-        backend = "numpy"
-    else:
-        backend = _select(args)
-        native.check_implementation(backend, args.implementation)
+    backend = native.select(args.backend or backends.resolve_backend(None), args.device, args.implementation)
 
     precision = backends.get(backend).precision_policy(args.device, args.precision)
     from mnist_mlp.reference.training import AdamSettings

@@ -12,10 +12,11 @@ import importlib
 import os
 import sys
 
+from mnist_mlp.config import BACKENDS
 from mnist_mlp.errors import UsageError
 from mnist_mlp.native.base import IMPLEMENTATIONS, NATIVE
 
-__all__ = ["IMPLEMENTATIONS", "NATIVE", "MODULES", "get", "variants", "prepare_keras", "check_implementation"]
+__all__ = ["IMPLEMENTATIONS", "NATIVE", "MODULES", "get", "select", "variants", "prepare_keras", "check_implementation"]
 
 #: each framework's native module (under ``mnist_mlp.native``)
 MODULES = {"tensorflow": "tensorflow_native", "jax": "jax_native", "torch": "torch_native", "numpy": "numpy_native"}
@@ -35,8 +36,8 @@ def check_implementation(framework: str, implementation: str, option: str = "--i
     """``implementation`` if ``framework`` has it, else a ``UsageError`` naming the option."""
     if implementation not in IMPLEMENTATIONS:
         raise UsageError(f"{option}: unknown implementation {implementation!r} (choose from {', '.join(IMPLEMENTATIONS)})")
-    if implementation == "keras" and framework == "numpy":
-        raise UsageError(f"{option}: numpy is not a Keras backend; use --implementation native")
+    if implementation == "keras" and framework not in BACKENDS:
+        raise UsageError(f"{option}: {framework} is not a Keras backend; use --implementation native")
     if implementation != "keras" and implementation not in variants(framework):
         raise UsageError(f"{option}: {framework} has no {implementation} implementation "
                          f"(it has {', '.join(variants(framework)) or 'none'})")
@@ -49,6 +50,24 @@ def prepare_keras(framework: str) -> None:
     wanted = WEIGHTS_BACKEND.get(framework)
     if wanted and "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = wanted
+
+
+def select(framework: str, device: str, implementation: str) -> str:
+    """Before keras is imported: set the process up to check or train ``framework``'s ``implementation``
+    on ``device``, and return the framework's name. A Keras backend is chosen as ``backends.select``
+    does (and its device confirmed); a framework that is no Keras backend (NumPy) gets the Keras
+    backend that hands it its initial weights (``WEIGHTS_BACKEND``) and runs on the CPU only."""
+    from mnist_mlp import backends
+
+    check_implementation(framework, implementation)
+    if framework in WEIGHTS_BACKEND:
+        if device not in backends.get(framework).devices:
+            raise UsageError(f"--device: {framework} runs on {', '.join(backends.get(framework).devices)} only")
+        prepare_keras(framework)
+        return framework
+    backends.select(framework, device)
+    backends.require_device(framework, device)
+    return framework
 
 
 def get(framework: str, variant: str = "native"):
