@@ -2,7 +2,11 @@
 
 A round is what a user waits for once the data is in memory: seeding, building and compiling
 the model, ``fit`` (25 epochs, batch 32, the last 20% held out for validation) and the test-set
-evaluation (``predict`` at batch 1024, ``accuracy_score``). Loading the data, scaling it to
+evaluation (``predict`` at batch 1024, ``accuracy_score``). A native case (``case.implementation``
+``native`` or ``native-fast``, ``mnist_mlp.native``) times the same span of the framework's own code:
+creating its trainer (the weights and data moved to the device), the 25 epochs with validation and
+the test accuracy; the seeded Keras model that hands it its initial weights is built in the round's
+setup, before the clock starts, since building a Keras model is no part of native training. Loading the data, scaling it to
 [0, 1] (``train.model_inputs``, once per case) and the one-off import of TensorFlow
 (``conftest.imports_done``) happen before any round. ``benchmarks/plain_keras.py`` times exactly
 this span without the harness; ``benchmarks/overhead.py`` runs the two side by side and prints
