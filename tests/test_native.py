@@ -244,6 +244,7 @@ def test_verify_cli_numpy_native(data_dir):
     (["--training", "--backend", "numpy", "--implementation", "native-fast"], "--implementation: numpy has no native-fast"),
     (["--backend", "numpy", "--model", "m.keras"], "verify: --backend numpy and --implementation need --training"),
     (["--training", "--implementation", "fast"], "--implementation: invalid choice"),
+    (["--training", "--backend", "numpy", "--implementation", "native", "--device", "gpu"], "--device: numpy runs on cpu only"),
 ])
 def test_verify_cli_refuses_bad_implementation(args, message):
     proc = run_cli("verify", *args)
