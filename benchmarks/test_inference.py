@@ -24,6 +24,8 @@ def served(case, state, mnist, device_facts) -> dict[str, Any]:
     from mnist_mlp.data import scale
     from mnist_mlp.flops import FlopModel
 
+    if case.implementation != "keras":
+        pytest.skip("a native case times training; inference is measured on the Keras cases and numpy-cpu")
     x_test = scale(mnist.x_test)
     if not case.trains:
         from mnist_mlp.reference.forward import NumpyMLP

@@ -2,7 +2,11 @@
 
 A round is what a user waits for once the data is in memory: seeding, building and compiling
 the model, ``fit`` (25 epochs, batch 32, the last 20% held out for validation) and the test-set
-evaluation (``predict`` at batch 1024, ``accuracy_score``). Loading the data, scaling it to
+evaluation (``predict`` at batch 1024, ``accuracy_score``). A native case (``case.implementation``
+``native`` or ``native-fast``, ``mnist_mlp.native``) times the same span of the framework's own code:
+creating its trainer (the weights and data moved to the device), the 25 epochs with validation and
+the test accuracy; the seeded Keras model that hands it its initial weights is built in the round's
+setup, before the clock starts, since building a Keras model is no part of native training. Loading the data, scaling it to
 [0, 1] (``train.model_inputs``, once per case) and the one-off import of TensorFlow
 (``conftest.imports_done``) happen before any round. ``benchmarks/plain_keras.py`` times exactly
 this span without the harness; ``benchmarks/overhead.py`` runs the two side by side and prints
@@ -39,15 +43,28 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
     inputs = model_inputs(mnist, case.train_config())  # scaled once, outside every round
     seeds = iter(enumerate(case.seeds))
     runs = []
+    native = _native_trainer(case)  # imports the framework now, outside every round
 
     def setup():
         index, seed = next(seeds)
         epochs = case.train_config(seed).epochs
         progress.phase("training", seed=seed, seed_index=index, seeds=len(case.seeds), epoch=0, epochs=epochs)
+        if native:  # the seeded Keras model's initial weights, handed over before the clock starts
+            from mnist_mlp.native.base import keras_initial_weights
+
+            initial, adam = keras_initial_weights(case.train_config(seed))
+            return (seed, index), {"initial": initial, "adam": adam}
         return (seed, index), {}
 
-    def run_seed(seed, index):
+    def run_seed(seed, index, initial=None, adam=None):
         config = case.train_config(seed)
+        if native:  # the framework's own training (mnist_mlp.native): same split, epochs, clocks
+            from mnist_mlp.native.base import fit
+
+            begin, end = _native_progress(progress, seed, index, len(case.seeds), config.epochs)
+            runs.append(fit(native, config, inputs.x_train, inputs.y_train, inputs.x_test, mnist.y_test,
+                            initial=initial, adam=adam, on_epoch_begin=begin, on_epoch_end=end))
+            return
         if case.data_parallel:  # the framework's own engine on N devices (mnist_mlp.parallel.train)
             from mnist_mlp.parallel.train import train_data_parallel
             from mnist_mlp.parallel.plan import ParallelPlan
@@ -72,7 +89,8 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
     first = runs[0]
     from mnist_mlp.flops import FlopModel
 
-    device_facts["flops"] = FlopModel.from_model(first.model).to_dict()  # from the built layers
+    device_facts["flops"] = (FlopModel.from_weights(first.weights) if native  # from the layer shapes
+                             else FlopModel.from_model(first.model)).to_dict()
     benchmark.extra_info.update(
         kind="training",
         flops=device_facts["flops"],
@@ -86,7 +104,9 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
     )
     _write_side(case, benchmark, machine_info)  # at once: nothing after this can lose the training
     progress.phase("agreement", detail="against the NumPy reference")
-    benchmark.extra_info.update(_seed0_checks(case, first.model, mnist))
+    if native:
+        benchmark.extra_info["native"] = {"implementation": case.implementation, "summary": native.summary}
+    benchmark.extra_info.update(_seed0_checks(case, first, mnist))
     _write_side(case, benchmark, machine_info)
     progress.phase("agreement", detail=f"{TRAINING_CHECK_STEPS} training steps against the NumPy training reference")
     benchmark.extra_info["training_agreement"] = _training_check(case, mnist)
@@ -106,11 +126,29 @@ def _training_check(case, mnist) -> dict:
     from mnist_mlp.reference.verify import verify_training
 
     return verify_training(case.backend, mnist.x_train, mnist.y_train, steps=TRAINING_CHECK_STEPS,
-                           config=case.train_config(0))
+                           config=case.train_config(0), implementation=case.implementation)
 
 
-def _seed0_checks(case, model, mnist) -> dict:
-    """Agreement with the NumPy forward pass and the confusion matrix, from the seed-0 model."""
+def _native_trainer(case):
+    """The case's native ``Trainer`` class, or None for a Keras case."""
+    if case.implementation == "keras":
+        return None
+    from mnist_mlp import native
+
+    return native.get(case.backend, case.implementation)
+
+
+def _native_progress(progress, seed, index, seeds, epochs):
+    """The epoch hooks of a native run: what ``suite.progress_callback`` reports for Keras, written
+    between epochs only (outside every timed span)."""
+    progress.epoch_started(seed, index, seeds, 1, epochs)
+    return (lambda epoch: progress.mark_epoch_start(),
+            lambda epoch: progress.epoch_finished(epoch + 2 if epoch + 1 < epochs else None))
+
+
+def _seed0_checks(case, run, mnist) -> dict:
+    """Agreement with the NumPy forward pass and the confusion matrix, from the seed-0 model (a
+    native run's own forward pass and weights)."""
     from sklearn.metrics import confusion_matrix
 
     from mnist_mlp.data import scale
@@ -118,10 +156,12 @@ def _seed0_checks(case, model, mnist) -> dict:
     from mnist_mlp.train import predict_proba
 
     x_test = scale(mnist.x_test)
-    weights = weights_from_model(model)
-    probs = predict_proba(model, x_test)
+    if case.implementation != "keras":
+        weights, probs = run.weights, run.trainer.probabilities(x_test.reshape(len(x_test), -1))
+    else:
+        weights, probs = weights_from_model(run.model), predict_proba(run.model, x_test)
     reference = NumpyMLP(weights)(x_test)
-    if case.weights_out:
+    if case.weights_out and case.implementation == "keras":
         suite.save_weights(case.weights_out, weights)
     matrix = confusion_matrix(mnist.y_test, probs.argmax(axis=1), labels=list(range(10)))
     return {

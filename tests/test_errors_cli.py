@@ -230,7 +230,7 @@ def test_bad_argument_is_one_line_exit_2(argv, problem, capsys):
     ],
 )
 def test_bad_training_setting_refused_before_anything_runs(argv, message, monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(cli, "_load_data", lambda args: pytest.fail("data loaded despite a bad setting"))
+    monkeypatch.setattr(cli, "load_data", lambda args: pytest.fail("data loaded despite a bad setting"))
     rc, out, err = run(capsys, *argv, "--out", tmp_path / "out")
     assert rc == EXIT_BAD_INPUT and out == ""
     assert one_error_line(err) == message
@@ -279,14 +279,14 @@ def small_data(mnist, monkeypatch):
     """The CLI's data replaced by a 2,000-image slice of the real MNIST: training takes a second."""
     subset = Mnist(mnist.x_train[:2000], mnist.y_train[:2000], mnist.x_test[:500], mnist.y_test[:500],
                    source="test slice", sha256=mnist.sha256)
-    monkeypatch.setattr(cli, "_load_data", lambda args: subset)
+    monkeypatch.setattr(cli, "load_data", lambda args: subset)
     return subset
 
 
 @pytest.fixture
 def no_training(monkeypatch):
     """Fail if the CLI gets as far as loading data (training comes after)."""
-    monkeypatch.setattr(cli, "_load_data", lambda args: pytest.fail("started work although the output is unwritable"))
+    monkeypatch.setattr(cli, "load_data", lambda args: pytest.fail("started work although the output is unwritable"))
 
 
 def test_out_is_an_existing_file(tmp_path, no_training, capsys):

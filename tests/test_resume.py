@@ -527,7 +527,7 @@ def test_resume_keeps_the_data_parallel_and_precision_variants(tmp_path):
     sub = argparse.ArgumentParser().add_subparsers()
     add_commands(sub)
     args = sub.choices["bench"].parse_args(
-        ["--profile", "quick", "--backends", "jax", "--devices", "cpu", "--data-parallel", "1,2",
+        ["--profile", "quick", "--backends", "jax", "--devices", "cpu", "--implementations", "keras", "--data-parallel", "1,2",
          "--out", str(tmp_path / "reports")])
     opts = options_from_args(args)
     outcome = runner.run_benchmarks(opts, child_command=fake({"jax-cpu-dp2": "fail"}), peak_gflops=100.0, dataset=DATASET)
@@ -567,7 +567,7 @@ def test_first_seed_reaches_every_case_and_survives_a_resume(tmp_path):
     sub = argparse.ArgumentParser().add_subparsers()
     add_commands(sub)
     args = sub.choices["bench"].parse_args(
-        ["--profile", "quick", "--backends", "jax,torch", "--devices", "cpu", "--seeds", "2", "--first-seed", "10",
+        ["--profile", "quick", "--backends", "jax,torch", "--devices", "cpu", "--implementations", "keras", "--seeds", "2", "--first-seed", "10",
          "--out", str(tmp_path / "reports")])
     opts = options_from_args(args)
     assert opts.seeds == [10, 11]

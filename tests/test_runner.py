@@ -88,7 +88,7 @@ def _bench_options(*argv: str):
 
 
 def test_compile_options_become_case_variants(tmp_path):
-    opts = _bench_options("--profile", "quick", "--backends", "jax,numpy", "--devices", "cpu",
+    opts = _bench_options("--profile", "quick", "--backends", "jax,numpy", "--devices", "cpu", "--implementations", "keras",
                           "--jit-compile", "false,auto", "--steps-per-execution", "1,32")
     assert (opts.train.jit_compile, opts.train.steps_per_execution) == ("auto", 1)  # Keras' default is the base
     assert opts.variants[0] == () and len(opts.variants) == 4 and opts.profile_label == "custom"

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 ChildCommand = Callable[[CaseConfig, Path, Path], list[str]]
 #: variant entries that are case settings, not ``TrainConfig`` fields
-CASE_OPTIONS = ("precision", *parallel.VARIANT_KEYS)
+CASE_OPTIONS = ("precision", "implementation", *parallel.VARIANT_KEYS)
 
 
 class _Interrupted(Exception):
@@ -44,6 +44,7 @@ def _case_config(
         train=options.train.replace(**{k: v for k, v in plan.variant if k not in CASE_OPTIONS}).to_dict(),
         data_parallel=parallel.case_options(plan.variant),
         precision=dict(plan.variant).get("precision", options.precision),
+        implementation=dict(plan.variant).get("implementation", "keras"),
         seeds=tuple(options.seeds),
         batch_sizes=profile.batch_sizes,
         target_accuracy=profile.target_accuracy,
@@ -52,7 +53,7 @@ def _case_config(
         data_dir=str(options.data_dir) if options.data_dir else None,
         weights_in=weights[0] if not plan.trains and weights else None,
         weights_from=weights[1] if not plan.trains and weights else None,
-        weights_out=None if not plan.trains else str(work / f"{plan.case_id}.weights.npz"),
+        weights_out=None if not plan.serves_weights else str(work / f"{plan.case_id}.weights.npz"),
         progress_path=str(work / f"{plan.case_id}.progress"),
         outcome_path=str(work / f"{plan.case_id}.outcome.json"),
         training_path=None if not plan.trains else str(collect.training_side_path(raw_dir / f"{plan.case_id}.json")),

@@ -48,15 +48,25 @@ class CaseConfig:
     #: the training test writes its measurements here (raw/<case>.training.json) as soon as they
     #: exist, so a crash or timeout in the inference part does not lose them (see ``collect``)
     training_path: str | None = None
+    #: keras (the seed's trainer) | native | native-fast (the framework's own code, ``mnist_mlp.native``)
+    implementation: str = "keras"
     #: data-parallel case: {"devices": N, "scaling": strong|weak, "lr_rule": none|linear|sqrt} (see mnist_mlp.parallel.plan)
     data_parallel: dict[str, Any] | None = None
 
     @property
     def trains(self) -> bool:
-        """Whether this case trains (its Backend says; the NumPy reference serves another case's weights)."""
+        """Whether this case trains: its Backend says (the NumPy reference serves another case's
+        weights), unless it is a native implementation, which always trains."""
         from mnist_mlp import backends
 
-        return backends.get(self.backend).trains
+        return backends.get(self.backend).trains or self.implementation != "keras"
+
+    @property
+    def keras_backend(self) -> bool:
+        """Whether its backend is one of Keras' (the NumPy reference is not)."""
+        from mnist_mlp import backends
+
+        return backends.get(self.backend).is_keras
 
     @property
     def inference_paths(self) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from mnist_mlp.bench.plan import BenchOptions
 from mnist_mlp.bench.profiles import MAX_TRAIN_SAMPLES, get_profile, with_overrides
 from mnist_mlp.config import DEVICES, TrainConfig
 from mnist_mlp.errors import UsageError
+from mnist_mlp.native.base import IMPLEMENTATIONS
 
 
 def options_from_args(args: argparse.Namespace) -> BenchOptions:
@@ -79,4 +80,5 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         backends=backends, devices=devices, out=args.out or Path("reports"),
         data_dir=str(args.data_dir) if args.data_dir else None,
         first_seed=getattr(args, "first_seed", None) or 0,
+        implementations=getattr(args, "implementations", None) or IMPLEMENTATIONS,
     )

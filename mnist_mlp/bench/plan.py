@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from mnist_mlp import backends
+from mnist_mlp.native import cases as native_cases
 from mnist_mlp.bench.profiles import Profile
 from mnist_mlp.config import DEVICES, TrainConfig
 
@@ -31,8 +32,14 @@ class CasePlan:
 
     @property
     def trains(self) -> bool:
-        """Whether the case trains a model (its Backend says: the NumPy reference does not)."""
-        return backends.get(self.backend).trains
+        """Whether the case trains a model: its Backend says (the NumPy reference serves another
+        case's weights), unless it is a native implementation, which always trains."""
+        return backends.get(self.backend).trains or native_cases.is_native(self.variant)
+
+    @property
+    def serves_weights(self) -> bool:
+        """Whether its trained weights go to the NumPy inference case (Keras cases do; native ones not)."""
+        return backends.get(self.backend).trains and not native_cases.is_native(self.variant)
 
 
 @dataclass
@@ -50,6 +57,8 @@ class BenchOptions:
     variants: tuple[Variant, ...] = ((),)
     #: the base cases' matmul precision (a variant may override it: ("precision", "tf32"))
     precision: str = "fp32"
+    #: ``--implementations``: Keras' trainer and/or the frameworks' own code (``mnist_mlp.native``)
+    implementations: tuple[str, ...] = ("keras",)
     #: the first training seed (``--first-seed``): seeds run ``first_seed .. first_seed + N - 1``, so
     #: a run can hold seeds a calibration never saw (out-of-sample checks of the gate)
     first_seed: int = 0
@@ -62,16 +71,20 @@ class BenchOptions:
 def variant_suffix(variant: Variant) -> str:
     """``-jit_false-spe32-tf32`` style suffix naming a variant in its case id ("" for the base)."""
     names = {"jit_compile": "jit_{}", "steps_per_execution": "spe{}", "precision": "{}",
-             "data_parallel": "dp{}", "scaling": "{}", "lr_rule": "lr_{}"}
+             "data_parallel": "dp{}", "scaling": "{}", "lr_rule": "lr_{}", "implementation": "{}"}
     return "".join("-" + names[name].format(str(value).lower()) for name, value in variant)
 
 
 def plan_cases(
     names: Sequence[str], devices: Sequence[str], *,
     installed: Callable[[str], bool] | None = None, gpu_present: Callable[[], bool] | None = None,
-    variants: Sequence[Variant] = ((),), precision: str = "fp32",
+    variants: Sequence[Variant] = ((),), precision: str = "fp32", implementations: Sequence[str] = ("keras",),
 ) -> list[CasePlan]:
     """Backends x devices x variants in the order given, then NumPy on the CPU.
+
+    ``implementations`` beyond ``keras`` add, per backend x device, one case per native variant
+    after the Keras ones (``torch-cpu-native``, ``torch-cpu-native-fast``; ``native.cases``), and
+    ``numpy-cpu-native`` (NumPy training) after ``numpy-cpu``; without ``keras`` only those run.
 
     Each backend's class says why a case cannot run here (``Backend.planning_skip_reason``);
     ``installed`` and ``gpu_present`` default to its own checks, looked up at call time so tests
@@ -83,10 +96,13 @@ def plan_cases(
     for name in (name for name in names if backends.get(name).is_keras):
         backend = backends.get(name)
         for device in devices:
-            for variant in variants:
+            for variant in native_cases.with_native(variants, implementations, name):
                 chosen = dict(variant).get("precision", precision)
                 reason = backend.planning_skip_reason(device, chosen, installed=installed(name), gpu_present=has_gpu)
                 plans.append(CasePlan(f"{name}-{device}{variant_suffix(variant)}", name, device, reason, variant))
     for name in (name for name in names if not backends.get(name).is_keras):
-        plans += [CasePlan(f"{name}-{device}", name, device) for device in devices if device in backends.get(name).devices]
+        for device in (device for device in devices if device in backends.get(name).devices):
+            plans.append(CasePlan(f"{name}-{device}", name, device))
+            plans += [CasePlan(f"{name}-{device}{variant_suffix(v)}", name, device, None, v)
+                      for v in native_cases.with_native((), implementations, name)]
     return plans

@@ -51,7 +51,7 @@ KEEP_STATUSES = ("ok", "skipped")
 WORKLOAD_OPTIONS = (
     "profile", "backends", "devices", "seeds", "first_seed", "epochs", "batch_sizes", "target_accuracy", "jit_compile",
     "steps_per_execution", "learning_rate", "unscaled_inputs", "timeout", "precision", "train_samples",
-    "data_parallel", "scaling", "lr_rule",
+    "data_parallel", "scaling", "lr_rule", "implementations",
 )
 #: not compared: measured afresh by every run (the peaks), or the parent process's loaded thread
 #: pools (they follow the imports done so far; the thread settings that set them are compared)
@@ -70,6 +70,7 @@ def planned_ids(run: Mapping[str, Any]) -> list[str]:
     plans = plan_cases(
         workload["backends"], workload["devices"], installed=lambda name: True, gpu_present=lambda: True,
         variants=variants, precision=workload.get("precision", "fp32"),
+        implementations=tuple(workload.get("implementations", ["keras"])),  # older runs: Keras only
     )
     return [plan.case_id for plan in plans]
 
@@ -138,6 +139,7 @@ def run_arguments(run: Mapping[str, Any]) -> dict[str, Any]:
         "timeout": workload["profile"].get("timeout"),
         "precision": _unique([workload.get("precision", "fp32"), *(v["precision"] for v in variants if "precision" in v)]),
         "train_samples": train.get("train_samples") or profiles.MAX_TRAIN_SAMPLES,  # None in a run: all of them
+        "implementations": tuple(workload.get("implementations", ["keras"])),
         **_data_parallel_arguments(variants),
     }
 

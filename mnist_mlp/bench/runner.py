@@ -182,7 +182,8 @@ def run_benchmarks(
     raw_dir = atomic.ensure_writable_dir(run_dir / "raw")
     if resume is None:
         run["machine_state_at_start"] = at_start
-    plans = plan_cases(options.backends, options.devices, variants=options.variants, precision=options.precision)
+    plans = plan_cases(options.backends, options.devices, variants=options.variants, precision=options.precision,
+                       implementations=options.implementations)
     kept = set(resume.keep) if resume is not None else set()
     reporter_call(reporter, "run_started", [replace(p, kept=p.case_id in kept) for p in plans], options)
     # every planned case's record in plan order, None until it has one (a resume keeps some)
@@ -343,6 +344,7 @@ def new_run_record(options: BenchOptions, run_id: str, peak_gflops: float | None
             "devices": list(options.devices),
             "compile_variants": [dict(variant) for variant in options.variants],
             "precision": options.precision,
+            **({"implementations": list(options.implementations)} if options.implementations != ("keras",) else {}),
         },
         "cases": [],
         "gate": None,

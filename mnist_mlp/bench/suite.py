@@ -30,7 +30,11 @@ def select_backend(case: CaseConfig) -> str | None:
 
     Must run before anything imports keras (the suite's ``pytest_configure``).
     """
-    if not case.trains:
+    if case.implementation != "keras":  # the seeded Keras model that hands a native case its weights
+        from mnist_mlp import native
+
+        native.prepare_keras(case.backend)
+    if not case.keras_backend:
         return None
     from mnist_mlp import backends
 

@@ -24,6 +24,7 @@ from mnist_mlp.backends.base import PRECISIONS
 from mnist_mlp.config import DEVICES
 from mnist_mlp.bench.options import options_from_args
 from mnist_mlp.errors import UsageError
+from mnist_mlp.native.base import IMPLEMENTATIONS
 
 
 def add_commands(sub: Any) -> None:
@@ -66,6 +67,10 @@ def add_commands(sub: Any) -> None:
                        help="data-parallel cases: strong keeps the global batch 32 (default), weak gives 32 to each device")
     bench.add_argument("--lr-rule", choices=("none", "linear", "sqrt"),
                        help="weak scaling: learning rate x1, xN or x sqrt(N) (default: none)")
+    bench.add_argument("--implementations", type=argtypes.choices(IMPLEMENTATIONS, "--implementations"),
+                       metavar="keras,native,native-fast",
+                       help="whose training code each case runs: Keras' trainer, the framework's own plain code, its "
+                            "fastest form (mnist_mlp.native; default: all three)")
     bench.add_argument("--out", type=Path, help="where run folders go (default: reports/)")
     bench.add_argument("--data-dir", type=Path, help="MNIST directory (default: $MNIST_DATA_DIR, else Keras' cache)")
     bench.add_argument("--resume", type=Path, metavar="RUN_DIR",
@@ -127,6 +132,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print()
     print(tables.render(tables.summary_table(outcome.run), "simple"))
     print()
+    _print_keras_cost(outcome.run)
     if gate is not None:
         print(gate_markdown(gate))
         if not gate.passed:
@@ -142,6 +148,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if exit_code == 130:
         print("mnist-mlp: interrupted; finished cases were saved", file=sys.stderr)
     return exit_code
+
+
+def _print_keras_cost(run: dict[str, Any]) -> None:
+    """The 'What Keras costs' table under the summary, when the run has native cases."""
+    from mnist_mlp.report import keras_cost, tables
+
+    table = keras_cost.table(run)
+    if table[1]:
+        print("What Keras costs (steady ms/step; see report.md for the notes):")
+        print(tables.render(table, "simple"))
+        print()
 
 
 def _timing(started: float, cases_done: float, first_case_at: float | None) -> dict[str, float]:

@@ -15,10 +15,13 @@ from typing import Any, Callable, Sequence
 from mnist_mlp import __version__
 
 from mnist_mlp.cli import argtypes
+from mnist_mlp.cli.inputs import load_data
 from mnist_mlp.cli.output import emit, run_handler
+from mnist_mlp.cli.verify_training import adam_setting, cmd_verify_training
 from mnist_mlp.backends.base import PRECISIONS
 from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig
 from mnist_mlp.errors import EXIT_BAD_INPUT, UsageError
+from mnist_mlp.native.base import IMPLEMENTATIONS
 
 log = logging.getLogger("mnist_mlp")
 
@@ -28,12 +31,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _load_data(args: argparse.Namespace) -> Any:
-    from mnist_mlp.data import load_mnist
-
-    return load_mnist(args.data_dir)
 
 
 def _select(args: argparse.Namespace) -> str:
@@ -63,7 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = atomic.ensure_writable_dir(args.out)
     plan = _parallel_plan(args, config)
     backend = _select(args) if plan is None else _select_parallel(args, plan)
-    data = _load_data(args)
+    data = load_data(args)
     from mnist_mlp.model import save_model
     from mnist_mlp.report.plots import plot_training_curves
 
@@ -133,7 +130,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mnist_mlp.train import evaluate
 
     model = load_model(args.model)
-    data = _load_data(args)
+    data = load_data(args)
     accuracy = evaluate(model, data)
     emit(
         args,
@@ -152,6 +149,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     if args.training:
         return cmd_verify_training(args)
+    if (args.backend and not backends.get(args.backend).is_keras) or args.implementation != "keras":
+        raise UsageError("verify: --backend numpy and --implementation need --training (the forward check reads a Keras model)")
     if args.model is None:
         raise UsageError("verify: --model is required (or --training, which needs no model)")
     backend = _select(args)
@@ -163,7 +162,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from mnist_mlp.reference.forward import verify_model
 
     model = load_model(args.model)
-    data = _load_data(args)
+    data = load_data(args)
     result = verify_model(model, scale(data.x_test))
     ok = (
         result["max_abs_diff"] <= args.tolerance
@@ -191,7 +190,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     backend = _select(args)  # before anything can import keras (the data fallback does)
     images, sources = [], []
     if args.index:
-        data = _load_data(args)
+        data = load_data(args)
         for index in args.index:
             if not 0 <= index < len(data.x_test):
                 raise UsageError(f"--index: {index} is outside the test set (0 to {len(data.x_test) - 1})")
@@ -224,55 +223,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_verify_training(args: argparse.Namespace) -> int:
-    """``verify --training``: K steps in the backend beside the NumPy training reference."""
-    if args.precision != "fp32":
-        raise UsageError("verify --training: only --precision fp32 (its tolerances were measured in FP32)")
-    backend = _select(args)
-    from mnist_mlp import backends
-
-    precision = backends.get(backend).precision_policy(args.device, args.precision)
-    from mnist_mlp.reference.training import AdamSettings
-    from mnist_mlp.reference.verify import TOLERANCE, verify_training
-
-    tolerance = None if args.tolerance is None else {key: args.tolerance for key in TOLERANCE}
-    reference_adam = None
-    if args.reference_adam:
-        try:
-            reference_adam = AdamSettings(**{key: float(value) for key, value in args.reference_adam})
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"--reference-adam: {exc}") from None
-    data = _load_data(args)
-    from mnist_mlp.config import TrainConfig
-    from mnist_mlp.reference.verify import first_batches
-
-    try:  # only a bad --steps is the user's; any other ValueError is a failure to see whole
-        first_batches(data.x_train, data.y_train, args.steps, TrainConfig().batch_size)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    result = verify_training(backend, data.x_train, data.y_train, steps=args.steps,
-                             reference_adam=reference_adam, tolerance=tolerance)
-    lines = [f"{backend} vs NumPy, {result['steps']} training steps of batch {result['batch_size']} "
-             f"(largest |difference| after each step):", "step  loss      gradients  weights"]
-    lines += [f"{r['step']:>4}  {r['loss_diff']:.2e}  {r['gradients_diff']:.2e}   {r['weights_diff']:.2e}"
-              for r in result["per_step"]]
-    worst = result["max_diff"]
-    lines.append("tolerance " + ", ".join(f"{q} {result['tolerance'][q]:g}" for q in worst) + f": {'OK' if result['ok'] else 'MISMATCH'}")
-    emit(args, {**result, "precision": precision}, "\n".join(lines))
-    return 0 if result["ok"] else 1
-
-
-def _adam_setting(text: str) -> tuple[str, str]:
-    """``KEY=VALUE`` for ``--reference-adam``."""
-    key, sep, value = text.partition("=")
-    if not sep or key not in ("learning_rate", "beta_1", "beta_2", "epsilon"):
-        raise argparse.ArgumentTypeError(f"expected learning_rate|beta_1|beta_2|epsilon=VALUE, got {text!r}")
-    return key, value
-
-
-def _common(parser: argparse.ArgumentParser, *, model: bool, backend: bool = True) -> None:
+def _common(parser: argparse.ArgumentParser, *, model: bool, backend: bool = True,
+            backend_choices: tuple[str, ...] = BACKENDS) -> None:
     if backend:
-        parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+        parser.add_argument("--backend", choices=backend_choices, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
         parser.add_argument("--device", choices=DEVICES, default="cpu", help="compute device (default: cpu)")
     parser.add_argument("--data-dir", type=Path, help="MNIST directory (default: $MNIST_DATA_DIR, else Keras' download cache)")
     if model:
@@ -322,12 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=cmd_evaluate)
 
     verify = sub.add_parser("verify", help="compare a backend's predictions (or, with --training, its training steps) with NumPy")
-    _common(verify, model=False)
+    _common(verify, model=False, backend_choices=(*BACKENDS, "numpy"))
     verify.add_argument("--model", type=Path, help="a .keras file written by 'mnist-mlp train' (the forward check needs it)")
     verify.add_argument("--training", action="store_true",
                         help="check training instead: K steps from the seeded initial weights, backend vs the NumPy reference")
     verify.add_argument("--steps", type=argtypes.positive_int, default=10, help="training steps for --training (default: 10)")
-    verify.add_argument("--reference-adam", type=_adam_setting, action="append", metavar="KEY=VALUE",
+    verify.add_argument("--implementation", choices=IMPLEMENTATIONS, default="keras",
+                        help="with --training: Keras' trainer (default), or the framework's own code without Keras "
+                             "(native, native-fast; --backend numpy: native only)")
+    verify.add_argument("--reference-adam", type=adam_setting, action="append", metavar="KEY=VALUE",
                         help="change the NumPy side's Adam (learning_rate, beta_1, beta_2, epsilon): a deliberately "
                              "wrong optimizer, to show --training catches it")
     verify.add_argument("--precision", choices=PRECISIONS, default="fp32",

@@ -64,6 +64,8 @@ class StepResult:
     loss: float
     gradients: list[np.ndarray]
     clipped: int
+    #: the predicted class of every sample (argmax of the softmax): the training accuracy of a timed run
+    predicted: np.ndarray | None = None
 
 
 @dataclass
@@ -114,7 +116,7 @@ class NumpyTrainer:
         gw1 = x.T @ dz1
         gb1 = dz1.sum(axis=0)
         grads = [g.astype(dt, copy=False) for g in (gw1, gb1, gw2, gb2, gw3, gb3)]
-        return StepResult(loss=loss, gradients=grads, clipped=int(np.count_nonzero(~inside)))
+        return StepResult(loss=loss, gradients=grads, clipped=int(np.count_nonzero(~inside)), predicted=p.argmax(axis=1))
 
     def apply_adam(self, gradients: Sequence[np.ndarray]) -> None:
         """One Adam update of every weight, exactly Keras' ``update_step`` (see the module doc)."""

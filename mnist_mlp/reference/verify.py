@@ -6,6 +6,10 @@ updated by Keras' own ``train_on_batch`` (the real train step: its loss, its Ada
 come from the framework's autodiff at the same weights (``Backend.loss_and_gradients``). After
 every step the largest absolute difference of loss, gradients and weights is recorded.
 
+``implementation="native"`` or ``"native-fast"`` checks the framework's own training instead
+(``mnist_mlp.native``, no Keras in the loop; ``native.steps`` says what is compared for each),
+from the same seeded Keras model's initial weights, against the same reference and tolerance.
+
 Imports keras: import only after ``mnist_mlp.backends.select``.
 """
 
@@ -55,15 +59,22 @@ def first_batches(x_train: np.ndarray, y_train: np.ndarray, steps: int, batch_si
 
 def verify_training(backend_name: str, x_train: np.ndarray, y_train: np.ndarray, *, steps: int = DEFAULT_STEPS,
                     config: TrainConfig = TrainConfig(), reference_adam: AdamSettings | None = None,
-                    tolerance: dict[str, float] | None = None) -> dict[str, Any]:
+                    tolerance: dict[str, float] | None = None, implementation: str = "keras",
+                    trainer_class: Any = None, trainer_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run ``steps`` steps in the backend and in NumPy; per-step largest differences and a verdict.
 
     ``reference_adam`` changes the NumPy side's optimizer (default: the model's own Adam settings);
     a wrong setting there must make the check fail, which is how the tests show it can.
+    ``implementation`` picks Keras' trainer (the default) or a native one; ``trainer_class`` (a
+    ``native.base.Trainer`` subclass) replaces the native one, so a test can hand in a broken
+    variant and see the check fail; ``trainer_options`` go to its constructor.
     """
     tolerance = dict(default_tolerance(steps) if tolerance is None else tolerance)
-    backend = backends.get(backend_name)
     batches = first_batches(x_train, y_train, steps, config.batch_size)  # refuse a bad --steps before building
+    if implementation != "keras":
+        return _verify_native(backend_name, implementation, batches, config, reference_adam, tolerance,
+                              trainer_class, trainer_options or {})
+    backend = backends.get(backend_name)
     keras.utils.set_random_seed(config.seed)
     model = build_model(config)
     opt = model.optimizer
@@ -84,16 +95,42 @@ def verify_training(backend_name: str, x_train: np.ndarray, y_train: np.ndarray,
             "weights_diff": max_abs_diff(weights_from_model(model), reference.weights),
             "clipped": ref.clipped,
         })
-    worst = {q: max(r[f"{q}_diff"] for r in records) for q in ("loss", "gradients", "weights")}
+    return _verdict(backend_name, "keras", steps, config, model_adam, reference.adam, tolerance, records)
+
+
+def _verify_native(backend_name: str, implementation: str, batches: list, config: TrainConfig,
+                   reference_adam: AdamSettings | None, tolerance: dict[str, float], trainer_class: Any,
+                   trainer_options: dict[str, Any]) -> dict[str, Any]:
+    """The native side of ``verify_training``: the seeded Keras model's weights, then ``native.steps``."""
+    from mnist_mlp import native
+    from mnist_mlp.native.base import keras_initial_weights
+    from mnist_mlp.native.steps import native_records
+
+    trainer_class = trainer_class or native.get(backend_name, implementation)
+    initial, model_adam = keras_initial_weights(config)
+    records = native_records(trainer_class, initial, model_adam, batches, reference_adam, **trainer_options)
+    return _verdict(backend_name, implementation, len(batches), config, model_adam, reference_adam or model_adam,
+                    tolerance, records)
+
+
+def _verdict(backend_name: str, implementation: str, steps: int, config: TrainConfig, model_adam: AdamSettings,
+             reference_adam: AdamSettings, tolerance: dict[str, float], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The result: per-step records, the worst difference of each quantity (over the steps that
+    measured it; None when none did) and whether every worst one is within ``tolerance``."""
+    worst: dict[str, float | None] = {}
+    for q in ("loss", "gradients", "weights"):
+        seen = [r[f"{q}_diff"] for r in records if r[f"{q}_diff"] is not None]
+        worst[q] = max(seen) if seen else None
     return {
         "backend": backend_name,
+        "implementation": implementation,
         "steps": steps,
         "batch_size": config.batch_size,
         "seed": config.seed,
         "model_adam": asdict(model_adam),
-        "reference_adam": asdict(reference.adam),
+        "reference_adam": asdict(reference_adam),
         "tolerance": tolerance,
         "max_diff": worst,
         "per_step": records,
-        "ok": all(worst[q] <= tolerance[q] for q in worst),
+        "ok": all(worst[q] is None or worst[q] <= tolerance[q] for q in worst) and worst["weights"] is not None,
     }

@@ -23,6 +23,7 @@ FIGURES = {
     "training_time": "training_time.png",
     "confusion": "confusion_matrix.png",
     "scaling": "scaling.png",
+    "keras_cost": "keras_cost.png",
 }
 CAPTIONS = {
     "curves": "Loss and accuracy per epoch (seed 0), train (solid) and validation (dashed)",
@@ -30,6 +31,7 @@ CAPTIONS = {
     "training_time": "Training wall time per backend; error bars span the seeds",
     "confusion": "Confusion matrix of the test set (seed-0 model)",
     "scaling": "Data-parallel training throughput against N devices; dashed: ideal linear scaling from one device",
+    "keras_cost": "What Keras costs: steady ms per training step of Keras, native and fast code per backend (log); dotted: the FLOP floor of a step",
 }
 
 
@@ -72,6 +74,10 @@ def draw_figures(run: dict[str, Any], run_dir: Path) -> dict[str, Path]:
             simulated = simulated or bool(facts.get("simulated"))
     if scaling:
         drawn["scaling"] = plots.plot_scaling(scaling, run_dir / FIGURES["scaling"], simulated=simulated)
+    from mnist_mlp.report import keras_cost
+
+    if keras_cost.rows(run):  # only runs with native cases
+        drawn["keras_cost"] = keras_cost.plot(run, run_dir / FIGURES["keras_cost"])
     return drawn
 
 

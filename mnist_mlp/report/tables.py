@@ -13,6 +13,7 @@ from tabulate import tabulate
 
 from mnist_mlp import backends
 from mnist_mlp.config import seed_span  # noqa: F401  (tables.seed_span: how every table names seeds)
+from mnist_mlp.report.fmt import DASH, num
 
 #: marks a figure above the peak measured beside its case (explained under the table, ``ABOVE_PEAK_NOTE``)
 ABOVE_PEAK = "‼"
@@ -22,14 +23,7 @@ ABOVE_PEAK_NOTE = (
     "or the framework's kernels for these small shapes beat its own large-matmul probe (cache-resident weights)."
 )
 
-DASH = "–"
 Table = tuple[list[str], list[list[str]]]
-
-
-def num(value: Any, digits: int = 2) -> str:
-    if value is None or isinstance(value, bool):
-        return DASH
-    return f"{value:,.{digits}f}"
 
 
 def rate(value: Any) -> str:
@@ -325,9 +319,12 @@ def data_parallel_table(run: dict) -> Table:
 
 def format_all(run: dict, fmt: str = "github") -> dict[str, str]:
     """Every table, rendered, by section name (empty tables omitted)."""
+    from mnist_mlp.report import keras_cost
+
     tables = {
         "Summary": summary_table(run),
         "Training": training_table(run),
+        "What Keras costs": keras_cost.table(run),
         "Inference throughput": inference_table(run),
         "Batch-1 latency": latency_table(run),
         "Accuracy": accuracy_table(run),
@@ -338,6 +335,8 @@ def format_all(run: dict, fmt: str = "github") -> dict[str, str]:
         "Machine": machine_table(run),
     }
     rendered = {name: render(table, fmt) for name, table in tables.items() if table[1]}
+    if "What Keras costs" in rendered:
+        rendered["What Keras costs"] += "\n\n" + keras_cost.note(run)
     if "Data parallel" in rendered:
         from mnist_mlp.parallel.plan import DATA_PARALLEL_NOTE
 

@@ -1,0 +1,211 @@
+"""The seed's model and training without Keras: what every framework's native code shares.
+
+Each framework module (``torch_native``, ``jax_native``, ``tensorflow_native``, ``numpy_native``)
+implements one small ``Trainer`` class per variant (``native``: the plain form a user writes first;
+``native-fast``: the fastest form a skilled user writes for batch 32). This module holds everything
+that must be the same for all of them, so no framework can drift on it:
+
+* the initial weights: the seeded Keras model's own (``keras_initial_weights``), handed over as
+  arrays, because the frameworks' default initialisers differ (``torch.nn.Linear`` is not
+  glorot-uniform with zero bias);
+* the split (the last ``validation_split`` held out, unshuffled, as Keras' ``validation_split``),
+  the shuffle every epoch, the epochs and the batch, the validation pass after every epoch and
+  the test accuracy at the end (``fit``);
+* the clocks: ``epoch_seconds`` spans the whole epoch and ``epoch_train_seconds`` stops when the
+  training steps are done (the trainer synchronises its device before returning), exactly the two
+  spans ``train.EpochTimer`` measures for Keras, so ``bench.metrics`` derives the same statistics
+  (first epoch apart, steady ms per step, time to target) from both.
+
+Keras' Adam and loss are written out in each framework (see ``reference.training`` for the
+formulas); ``reference.verify`` checks each trainer step by step against the NumPy reference.
+
+Imports keras (for the initial weights) only inside ``keras_initial_weights``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from mnist_mlp.config import TrainConfig
+from mnist_mlp.reference.training import PROB_EPSILON, AdamSettings
+
+#: what ``--implementations`` / ``--implementation`` accept; ``keras`` is the seed's own trainer
+IMPLEMENTATIONS = ("keras", "native", "native-fast")
+NATIVE = ("native", "native-fast")
+#: the loss Keras computes on each backend: the clipped probabilities (JAX, torch) or the logits path (TF)
+LOSS_CLIPPED, LOSS_LOGITS = "clipped", "logits"
+
+__all__ = ["IMPLEMENTATIONS", "NATIVE", "LOSS_CLIPPED", "LOSS_LOGITS", "PROB_EPSILON", "AdamSettings",
+           "EpochStats", "Trainer", "NativeRun", "keras_initial_weights", "split", "fit", "keras_alpha"]
+
+
+@dataclass
+class EpochStats:
+    """One epoch's training figures as Keras' history has them: the mean of the per-step losses and
+    the accuracy over every training sample; ``step_losses`` when the trainer keeps them (the fast
+    variants do, ``verify`` reads them)."""
+
+    loss: float
+    accuracy: float
+    step_losses: np.ndarray | None = None
+
+
+class Trainer:
+    """One framework's training state (weights, Adam's m, v and step count) on its device.
+
+    Subclasses take ``(weights, adam, x_train, y_train, batch_size)``: the six float32 arrays
+    ``[W1, b1, W2, b2, W3, b3]`` (kernels ``(fan_in, fan_out)``, Keras' layout), Keras' Adam
+    settings, and the training split, which they may move to the device once.
+    """
+
+    #: the framework's name (``--backend``) and the variant (``native`` or ``native-fast``)
+    framework: str = ""
+    variant: str = "native"
+    #: what this variant changes against the plain one, in a line (the report prints it)
+    summary: str = ""
+
+    def epoch(self, order: np.ndarray) -> EpochStats:
+        """Train one epoch on the training rows in ``order`` (batches of ``batch_size``, the last
+        one partial if it must be, as Keras does); return after the device has finished."""
+        raise NotImplementedError
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """Mean clipped cross-entropy (Keras' JAX/torch formula; TensorFlow's logits path gives the same
+        unless a probability is clipped) and accuracy on ``x``: the validation pass, one forward of it all."""
+        probs = self.probabilities(x)
+        return mean_loss(probs, y), float(np.mean(probs.argmax(axis=1) == y))
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Softmax outputs on ``x`` as float32 NumPy (the test accuracy and the agreement check)."""
+        raise NotImplementedError
+
+    def weights(self) -> list[np.ndarray]:
+        """The current weights as float32 NumPy arrays, in ``[W1, b1, ...]`` order."""
+        raise NotImplementedError
+
+    def step_with_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
+        """Loss and gradients at the current weights, then one Adam update (``verify``'s view of a
+        step). Fast variants that fuse a whole epoch may not expose gradients: they raise
+        ``NotImplementedError`` and ``verify`` checks their per-step losses and weights instead."""
+        raise NotImplementedError
+
+
+def mean_loss(probs: np.ndarray, y: np.ndarray) -> float:
+    """Keras' clipped sparse categorical cross-entropy of float32 probabilities, averaged (float64 sum)."""
+    p = np.clip(probs[np.arange(len(y)), y], PROB_EPSILON, 1.0 - PROB_EPSILON)
+    return float(np.mean(-np.log(p.astype(np.float64))))
+
+
+def keras_alpha(adam: AdamSettings, t: int) -> np.float32:
+    """Keras' step size at step ``t`` (1-based), in float32 as Keras computes it:
+    ``lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)`` (eps then goes on the *uncorrected* sqrt(v))."""
+    f = np.float32
+    tt = f(t)
+    return f(adam.learning_rate) * np.sqrt(f(1) - f(adam.beta_2) ** tt) / (f(1) - f(adam.beta_1) ** tt)
+
+
+def keras_initial_weights(config: TrainConfig) -> tuple[list[np.ndarray], AdamSettings]:
+    """The seeded Keras model's initial weights and its optimizer's settings, as arrays.
+
+    Exactly what ``train.train`` starts from with this config on the backend keras is loaded with
+    (seeded by ``train.set_random_seed``), so a native run and the Keras run of a seed begin at the
+    same point. Imports keras.
+    """
+    import keras
+
+    from mnist_mlp.model import build_model
+    from mnist_mlp.reference.forward import weights_from_model
+    from mnist_mlp.train import set_random_seed
+
+    set_random_seed(config.seed)
+    model = build_model(config)
+    opt = model.optimizer
+    adam = AdamSettings(learning_rate=float(keras.ops.convert_to_numpy(opt.learning_rate)),
+                        beta_1=float(opt.beta_1), beta_2=float(opt.beta_2), epsilon=float(opt.epsilon))
+    return weights_from_model(model), adam
+
+
+def split(x: np.ndarray, y: np.ndarray, validation_split: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Keras' ``validation_split``: the first ``floor(n * (1 - split))`` rows train, the rest validate."""
+    n_train = math.floor(len(x) * (1.0 - validation_split))
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+@dataclass
+class NativeRun:
+    """What a native run hands the benchmark: the fields of ``train.TrainResult`` it reads, with
+    the trained weights and the trainer (for the agreement check) in place of a Keras model."""
+
+    config: TrainConfig
+    history: dict[str, list[float]]
+    test_accuracy: float
+    wall_seconds: float
+    steps_per_epoch: int
+    weights: list[np.ndarray]
+    trainer: Trainer
+    extra: dict = field(default_factory=dict)
+    model: Any = None  # no Keras model: the inference tests serve the Keras cases' models
+
+
+#: epoch hooks: (epoch index) -> None, called outside every timed span
+EpochHook = Callable[[int], None]
+
+
+def fit(make_trainer: Callable[..., Trainer], config: TrainConfig, x_train: np.ndarray, y_train: np.ndarray,
+        x_test: np.ndarray, y_test: np.ndarray, *, initial: Sequence[np.ndarray], adam: AdamSettings,
+        on_epoch_begin: EpochHook | None = None, on_epoch_end: EpochHook | None = None) -> NativeRun:
+    """The seed's training, natively: split, ``epochs`` shuffled epochs with validation, test accuracy.
+
+    ``x_train`` are the prepared images (``train.model_inputs``), cut to ``config.train_samples``.
+    ``wall_seconds`` spans what ``train.train``'s does after building the model: creating the
+    trainer (the weights and the data moved to the device) and every epoch. The shuffle is NumPy's
+    permutation, seeded by the run's seed, one per epoch (Keras' own shuffle differs per backend,
+    so whole runs are compared by accuracy over seeds, not by weights).
+    """
+    xt, yt, xv, yv = split(flat(x_train), y_train, config.validation_split)
+    x_test = flat(x_test)
+    yt = yt.astype(np.int32)
+    yv = yv.astype(np.int32)
+    rng = np.random.default_rng(config.seed)
+    history: dict[str, list[float]] = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy",
+                                                        "epoch_seconds", "epoch_train_seconds")}
+    start = time.perf_counter()
+    trainer = make_trainer([np.array(w, np.float32) for w in initial], adam, xt, yt, config.batch_size)
+    for epoch in range(config.epochs):
+        if on_epoch_begin:
+            on_epoch_begin(epoch)
+        began = time.perf_counter()
+        stats = trainer.epoch(rng.permutation(len(xt)))
+        trained = time.perf_counter()
+        val_loss, val_accuracy = trainer.evaluate(xv, yv)
+        ended = time.perf_counter()
+        history["loss"].append(float(stats.loss))
+        history["accuracy"].append(float(stats.accuracy))
+        history["val_loss"].append(float(val_loss))
+        history["val_accuracy"].append(float(val_accuracy))
+        history["epoch_seconds"].append(ended - began)
+        history["epoch_train_seconds"].append(trained - began)
+        if on_epoch_end:
+            on_epoch_end(epoch)
+    wall = time.perf_counter() - start
+    probs = trainer.probabilities(x_test)
+    accuracy = float(np.mean(probs.argmax(axis=1) == y_test)) if np.all(np.isfinite(probs)) else float("nan")
+    return NativeRun(config=config, history=history, test_accuracy=accuracy, wall_seconds=wall,
+                     steps_per_epoch=math.ceil(len(xt) / config.batch_size), weights=trainer.weights(),
+                     trainer=trainer, extra={"implementation": trainer.variant, "summary": trainer.summary})
+
+
+def flat(x: np.ndarray) -> np.ndarray:
+    """Images as the trainers take them: ``(n, 784)`` float32 rows (a view when already so)."""
+    return np.ascontiguousarray(np.asarray(x, dtype=np.float32).reshape(len(x), -1))
+
+
+def batches_of(order: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``order`` as full batches ``(steps, batch_size)`` and the partial rest (possibly empty)."""
+    full = (len(order) // batch_size) * batch_size
+    return order[:full].reshape(-1, batch_size), order[full:]
