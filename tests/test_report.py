@@ -45,7 +45,8 @@ def test_report_holds_the_expected_numbers(run, tmp_path):
     written = render_report(run, tmp_path)
     text = (tmp_path / "report.md").read_text()
     for expected in (
-        "15.00 ± 1.41",         # jax-cpu training wall seconds over two seeds
+        "| 14.00 ",             # jax-cpu training wall seconds, cold seed 0 (never averaged with the warm one)
+        "| 16.00 ",             # jax-cpu training wall seconds, warm seed 1
         "30.00",                # torch-cpu, one seed
         "4.75 ± 1.06",          # jax-cpu time to 97.5% validation accuracy
         "1.500",                # steady s/epoch (epochs 2..3)
@@ -100,8 +101,25 @@ def test_inference_table_percent_of_peak(run):
 def test_missing_values_show_a_dash(run):
     headers, rows = tables.summary_table(run)
     skipped = next(row for row in rows if row[0] == "jax-gpu")
-    assert skipped[headers.index("train wall s")] == tables.DASH
+    assert skipped[headers.index("train wall s cold")] == tables.DASH
     assert "None" not in tables.render((headers, rows))
+
+
+def test_summary_wall_time_is_cold_and_warm_apart(run):
+    """The Summary once averaged the cold seed 0 with the warm seeds; each now has its column."""
+    headers, rows = tables.summary_table(run)
+    for case in run["cases"]:
+        training = case.get("training")
+        if case["status"] != "ok" or not training:
+            continue
+        row = next(r for r in rows if r[0].startswith(case["id"]))
+        walls = [seed["wall_seconds"] for seed in training["per_seed"]]
+        assert row[headers.index("train wall s cold")] == f"{walls[0]:,.2f}"
+        warm = walls[1:]
+        if len(warm) > 1:
+            assert row[headers.index("train wall s warm")].startswith(f"{sum(warm) / len(warm):,.2f} ± ")
+        elif not warm:
+            assert row[headers.index("train wall s warm")] == f"{tables.DASH} (one seed)"
 
 
 def test_no_figure_without_data(run, tmp_path):

@@ -89,8 +89,9 @@ def _largest(case: dict, path: str) -> dict | None:
 
 
 def summary_table(run: dict) -> Table:
-    """One row per case: status, time, accuracy, throughput at the largest batch, reason."""
-    headers = ["case", "status", "seconds", "train wall s", "test accuracy", "samples/s (largest batch)", "note"]
+    """One row per case: status, time, training wall time cold and warm apart (never averaged: the
+    cold seed pays compilation), accuracy, throughput at the largest batch, reason."""
+    headers = ["case", "status", "seconds", "train wall s cold", "train wall s warm", "test accuracy", "samples/s (largest batch)", "note"]
     rows = []
     for case in run.get("cases", []):
         training = case.get("training") or {}
@@ -99,10 +100,23 @@ def summary_table(run: dict) -> Table:
         note = case.get("reason") or case.get("note") or ""
         rows.append([
             case["id"] + flags(case), case["status"], DASH if case["status"] == "skipped" else num(case.get("duration_s"), 1),
-            mean_sd(training.get("wall_seconds")), accuracy((training.get("test_accuracy") or {}).get("mean")),
+            *_cold_warm_wall(training), accuracy((training.get("test_accuracy") or {}).get("mean")),
             speed, _short(note),
         ])
     return headers, rows
+
+
+def _cold_warm_wall(training: dict) -> list[str]:
+    """The cold seed's wall time and the warm seeds' (``one seed`` when there is no warm one)."""
+    from mnist_mlp.compare.measures import split_cold_warm
+    from mnist_mlp.results import stats
+
+    per_seed = (training or {}).get("per_seed") or []
+    if not per_seed:
+        return [DASH, DASH]
+    cold, warm = (stats(s["wall_seconds"] for s in seeds if isinstance(s.get("wall_seconds"), (int, float)))
+                  for seeds in split_cold_warm(per_seed))
+    return [mean_sd(cold), mean_sd(warm) if warm["n"] else f"{DASH} (one seed)"]
 
 
 def _short(text: str, limit: int = 70) -> str:
