@@ -80,7 +80,8 @@ def load_band(path: str | Path | None = None) -> NoiseBand:
         if path is not None:
             raise
         return NoiseBand({"schema": SCHEMA, "profiles": {}}, None)
-    return NoiseBand(doc if isinstance(doc, dict) else {}, str(chosen))
+    shown = "the packaged mnist_mlp/compare/noise_band.json" if path is None else str(path)
+    return NoiseBand(doc if isinstance(doc, dict) else {}, shown)
 
 
 def per_peak(metric: Metric, value: float, peak: float) -> float:

@@ -123,7 +123,7 @@ def movement_sentence(move: Any) -> str:
         per = f"{move.per_peak} per unit of peak" if move.per_peak_known else "no peak to take out"
         return f"The framework moved: the machine's speed held{machine}; {move.absolute} difference(s) survive ({per})."
     if move.moved == "neither":
-        return f"Neither moved: no difference survives{machine}."
+        return f"Neither moved among the rows tested: no difference survives{machine}."
     return f"Not known: no row could be tested{machine}."
 
 

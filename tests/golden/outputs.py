@@ -48,6 +48,7 @@ def render_all() -> dict[str, str]:
             outputs[f"{label}.report.md"] = (copy / "report.md").read_text(encoding="utf-8")
             outputs[f"{label}.gate.md"] = _cli(["gate", str(copy), "--thresholds", str(THRESHOLDS)])
         compared = tmp_path / "compare"
-        _cli(["compare", str(REFERENCE), str(OUT_OF_SAMPLE), "--out", str(compared)])
+        with contextlib.chdir(ROOT):  # paths relative to the checkout, so the golden file holds no machine's path
+            _cli(["compare", str(REFERENCE.relative_to(ROOT)), str(OUT_OF_SAMPLE.relative_to(ROOT)), "--out", str(compared)])
         outputs["reference_vs_out_of_sample.compare.md"] = (compared / "compare.md").read_text(encoding="utf-8")
     return outputs
