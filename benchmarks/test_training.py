@@ -36,7 +36,10 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
         pytest.skip("the NumPy reference has no training; it serves trained weights")
     from mnist_mlp.train import model_inputs, train
 
+    from mnist_mlp import backends
+
     inputs = model_inputs(mnist, case.train_config())  # scaled once, outside every round
+    sync = backends.get(case.backend).synchronize
     seeds = iter(enumerate(case.seeds))
     runs = []
 
@@ -54,9 +57,11 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
 
             plan = ParallelPlan(**case.data_parallel, base_learning_rate=config.learning_rate)
             runs.append(train_data_parallel(config, plan, mnist, case.backend, case.device))
+            sync()
             return
         callback = suite.progress_callback(progress, seed, index, len(case.seeds), config.epochs)
-        runs.append(train(config, mnist, callbacks=[callback], inputs=inputs))
+        runs.append(train(config, mnist, callbacks=[callback], inputs=inputs, sync=sync))
+        sync()  # the round's clock stops on finished device work
 
     benchmark.pedantic(run_seed, setup=setup, rounds=len(case.seeds), iterations=1, warmup_rounds=0)
 

@@ -71,7 +71,8 @@ class JaxDataParallel:
                 x, y, validation_data = _process_share(x, y, validation_data, global_batch, self.processes)
             return keras_fit(model, x, y, global_batch=global_batch // self.processes, epochs=epochs,
                              shuffle=shuffle and self.processes == 1, validation_data=validation_data,
-                             startup_seconds=time.perf_counter() - started, weights_of=_local_weights)
+                             startup_seconds=time.perf_counter() - started, weights_of=_local_weights,
+                             sync=_synchronize)
         finally:
             keras.distribution.set_distribution(previous)
 
@@ -95,3 +96,10 @@ def _process_share(x: np.ndarray, y: np.ndarray, validation: Any, global_batch: 
 
     val = (share(validation[0]), share(validation[1])) if validation is not None else None
     return share(x), share(y), val
+
+
+def _synchronize() -> None:
+    """The JAX backend's synchronize (every live array finished): the engine's clocks wait for it."""
+    from mnist_mlp.backends import get
+
+    get("jax").synchronize()

@@ -46,7 +46,7 @@ class TensorFlowBackend(Backend):
             return f"this TensorFlow build ({tf.__version__}) has no CUDA support ({self.install_hint(gpu=True)})"
         return f"TensorFlow sees no GPU (CUDA libraries or driver missing? {self.install_hint(gpu=True)})"
 
-    def synchronize(self) -> None:
+    def synchronize(self, *outputs: Any) -> None:
         tf = self.module()
         if tf.config.list_logical_devices("GPU"):
             tf.test.experimental.sync_devices()

@@ -58,4 +58,11 @@ class TensorFlowDataParallel:
             model.set_weights(list(initial))
             startup = time.perf_counter() - started
             return keras_fit(model, x, y, global_batch=global_batch, epochs=epochs, shuffle=shuffle,
-                             validation_data=validation_data, startup_seconds=startup)
+                             validation_data=validation_data, startup_seconds=startup, sync=_synchronize)
+
+
+def _synchronize() -> None:
+    """The TensorFlow backend's synchronize (the GPUs' queues drained): the engine's clocks wait for it."""
+    from mnist_mlp.backends import get
+
+    get("tensorflow").synchronize()

@@ -40,7 +40,7 @@ class TorchBackend(Backend):
             return f"this PyTorch build ({torch.__version__}) is CPU-only ({self.install_hint(gpu=True)})"
         return "PyTorch sees no CUDA device (driver or CUDA_VISIBLE_DEVICES?)"
 
-    def synchronize(self) -> None:
+    def synchronize(self, *outputs: Any) -> None:
         torch = self.module()
         if torch.cuda.is_available():
             torch.cuda.synchronize()

@@ -107,6 +107,9 @@ def _train_rank(rank: int, world: int, job: dict, job_path: Path, torch: Any, di
     startup = time.time() - job["spawned_at"]
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     epoch_seconds = []
+    from mnist_mlp.backends import get
+
+    sync = get("torch").synchronize
     started = time.perf_counter()
     for _ in range(job["epochs"]):
         epoch_start = time.perf_counter()
@@ -127,6 +130,7 @@ def _train_rank(rank: int, world: int, job: dict, job_path: Path, torch: Any, di
                                        (outputs.argmax(-1) == labels).sum().double(),
                                        torch.tensor(float(len(rows)), dtype=torch.float64, device=where)])
         dist.all_reduce(totals)  # the epoch's metrics over all ranks (not the gradients)
+        sync(totals)  # the all-reduce and the last step finished before the clock is read
         epoch_seconds.append(time.perf_counter() - epoch_start)
         history["loss"].append(float(totals[0] / totals[2]))
         history["accuracy"].append(float(totals[1] / totals[2]))

@@ -127,21 +127,25 @@ class FitOutcome:
 
 def keras_fit(model: Any, x: np.ndarray, y: np.ndarray, *, global_batch: int, epochs: int, shuffle: bool,
               validation_data: tuple[np.ndarray, np.ndarray] | None, startup_seconds: float,
-              weights_of: Any = None) -> FitOutcome:
+              weights_of: Any = None, sync: Any = None) -> FitOutcome:
     """Keras ``fit`` at the global batch, timed: what the JAX and TensorFlow engines (and the
     one-device reference) run once their distribution is in place.
 
     ``global_batch`` is what ``fit`` gets as ``batch_size`` (a process's share when several feed
     one global batch); ``weights_of(model)`` reads the trained weights (default ``get_weights``).
+    ``sync`` (the engine's backend's ``synchronize``) runs before every clock reading, the
+    all-reduced update of the last step included.
     """
     import time
 
     from mnist_mlp.train import HISTORY_KEYS, EpochTimer
 
-    timer = EpochTimer()
+    timer = EpochTimer(sync)
     started = time.perf_counter()
     fit = model.fit(x, y, batch_size=global_batch, epochs=epochs, shuffle=shuffle,
                     validation_data=validation_data, verbose=0, callbacks=[timer])
+    if sync is not None:
+        sync()
     seconds = time.perf_counter() - started
     history = {key: [float(v) for v in fit.history.get(key, [])] for key in HISTORY_KEYS}
     weights = [np.asarray(w, dtype=np.float32) for w in (weights_of(model) if weights_of else model.get_weights())]
