@@ -181,7 +181,7 @@ def compare(runs: Sequence[RunInfo], band: NoiseBand | None = None, fdr: bool = 
         case_peaks = [peaks[i].get(case) if i in used else None for i in range(len(runs))]
         if any(case_peaks[i] for i in used):
             rows.append(Row(case, MACHINE_METRIC,
-                            [None if p is None else Measure(p["gflops"], []) for p in case_peaks],
+                            [None if p is None else Measure(p["gflops"], [], "given" if p.get("given") else "") for p in case_peaks],
                             [None if i == 0 or case_peaks[i] is None or case_peaks[0] is None
                              else machine_verdict(case_peaks[0], case_peaks[i], hosts[0] == hosts[i]) for i in range(len(runs))]))
         metrics = sorted({m for i in used for m in per_run[i].get(case, {})}, key=_display_order)

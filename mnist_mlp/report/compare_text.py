@@ -46,6 +46,12 @@ def comparison_markdown(comparison: Comparison, chart: str | None = None) -> str
                   "Values marked [busy] or [unstable] were measured while other processes or the hypervisor took "
                   "CPU time, or while the device's peak moved by more than 10%: treat their differences with care.", ""]
         lines += [f"- run {label}, {case}: {'; '.join(flags)}" for label, case, flags in flagged] + [""]
+    given = [(label, case, text) for label, cases in comparison.given_peaks.items() for case, text in cases.items()]
+    if given:
+        lines += ["## Peaks given, not measured", "",
+                  "These cases' peaks were typed in, so their machine ratio and per-unit-of-peak figures say nothing "
+                  "about the machine:", ""]
+        lines += [f"- run {label}, {case}: {text}" for label, case, text in given] + [""]
     lines += ["## What differs between the runs", ""]
     if comparison.differences:
         diff_rows = [[key, *(short(v) for v in values)] for key, values in comparison.differences]
@@ -139,7 +145,7 @@ def format_measure(metric: Metric, measure: Measure | None) -> str:
     if measure is None or measure.value is None:
         return "—" if measure is None or not measure.note else measure.note
     if metric.kind == MACHINE_METRIC.kind:
-        return f"{measure.value:,.1f}"
+        return f"{measure.value:,.1f}" + (f" [{measure.note}]" if measure.note else "")
     scale = 100.0 if metric.kind == "accuracy" else 1.0
     value, sd = measure.value * scale, (measure.stddev or 0.0) * scale
     if metric.kind == "rate":

@@ -56,8 +56,11 @@ def any_above_peak(run: dict) -> bool:
 
 
 def flags(case: dict) -> str:
-    """``busy``/``unstable`` beside a case's name wherever its numbers are shown."""
+    """``busy``/``unstable`` beside a case's name wherever its numbers are shown, and ``peak given``
+    when its peak was typed in (``$MNIST_MLP_BENCH_PEAK_GFLOPS``) rather than measured."""
     marks = [name for name in ("busy", "unstable") if case.get(name)]
+    if (case.get("peak") or {}).get("given"):
+        marks.append("peak given")
     return f" ({', '.join(marks)})" if marks else ""
 
 
