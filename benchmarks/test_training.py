@@ -87,7 +87,7 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
         target_accuracy=case.target_accuracy,
         per_seed=per_seed,
         fit_seconds=[run.wall_seconds for run in runs],
-        data_parallel=first.extra.get("data_parallel"),
+        data_parallel=_data_parallel_facts(runs),
     )
     _write_side(case, benchmark, machine_info)  # at once: nothing after this can lose the training
     progress.phase("agreement", detail="against the NumPy reference")
@@ -97,6 +97,17 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
     benchmark.extra_info["training_agreement"] = _training_check(case, mnist)
     _write_side(case, benchmark, machine_info)
     state["model"] = first.model
+
+
+def _data_parallel_facts(runs) -> dict | None:
+    """Seed 0's plan and equivalence, with throughput over the warm seeds (cold apart)."""
+    facts = runs[0].extra.get("data_parallel")
+    if not facts:
+        return None
+    from mnist_mlp.parallel.plan import seed_summary
+
+    per_seed = [{**run.extra["data_parallel"], "seed": run.config.seed} for run in runs]
+    return {**facts, **seed_summary(per_seed)}
 
 
 #: steps of the training check per case: cheap (a few seconds), and enough to see a wrong optimizer

@@ -61,7 +61,9 @@ class TorchDataParallel:
             out = json.loads((job / "out.json").read_text(encoding="utf-8"))
             weights = np.load(job / "weights.npz")
             trained = [weights[f"w{i}"] for i in range(len(initial))]
-        return FitOutcome(trained, out["history"], out["train_seconds"], out["startup_seconds"], out["epoch_seconds"])
+        # the training steps of every epoch only (validation outside), the span the Keras engines time
+        return FitOutcome(trained, out["history"], sum(out["epoch_seconds"]), out["startup_seconds"],
+                          out["epoch_seconds"], list(out["epoch_seconds"]))
 
 
 def _rank_main(rank: int, world: int, job_dir: str) -> None:

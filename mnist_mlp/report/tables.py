@@ -318,8 +318,8 @@ def speedup(run: dict, case: dict, facts: dict) -> float | None:
 
 
 def data_parallel_table(run: dict) -> Table:
-    """N, batches, learning rate, throughput, speedup and efficiency against the run's own one-device
-    case, start-up, accuracy, and the N-vs-1 equivalence; simulated devices say so on every row."""
+    """N, batches, learning rate, throughput (the warm seeds' mean, cold apart; the cold seed when it
+    ran alone, said beside it), speedup and efficiency against the run's own one-device case, start-up, accuracy, and the N-vs-1 equivalence; simulated devices say so on every row."""
     headers = ["case", "N", "scaling", "per-device batch", "global batch", "learning rate", "steps/s", "samples/s",
                "speedup T1/TN", "efficiency T1/(N·TN)", "start-up s", "test accuracy", "max |Δw| vs 1 device", "note"]
     rows = []
@@ -332,7 +332,8 @@ def data_parallel_table(run: dict) -> Table:
             case["id"] + flags(case), str(facts.get("devices")), facts.get("scaling", DASH) + (
                 f" (lr {facts['lr_rule']})" if facts.get("lr_rule") not in (None, "none") else ""),
             str(facts.get("per_device_batch")), str(facts.get("global_batch")), f"{facts.get('learning_rate', 0):g}",
-            num(facts.get("steps_per_second"), 1), rate(facts.get("samples_per_second")),
+            num(facts.get("steps_per_second"), 1),
+            rate(facts.get("samples_per_second")) + (f" ({facts['condition']})" if facts.get("condition") else ""),
             num(gain), num(gain / facts["devices"] if gain else None), num(facts.get("startup_seconds"), 1),
             accuracy(((case.get("training") or {}).get("test_accuracy") or {}).get("mean")),
             (_sci(diff) + verdict) if diff is not None else DASH, facts.get("note") or "",
