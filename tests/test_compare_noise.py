@@ -147,3 +147,28 @@ def test_framework_moved_when_per_peak_differs_on_a_steady_machine(tmp_path):
     result = compare.compare(compare.load_runs([a, b]), band=band([compare.load_runs([a])[0].run]))
     assert result.movements["B"].moved == "framework" and result.tests["B"].surviving_per_peak > 0
     assert "The framework moved" in comparison_markdown(result)
+
+
+def test_noise_band_script_writes_the_band_and_refuses_mixed_commits(tmp_path, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "noise_band.py"
+    spec = importlib.util.spec_from_file_location("noise_band_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = random.Random(5)
+    paths = [write_run(tmp_path, _healthy_run(rng, i)) for i in range(3)]
+    out = tmp_path / "band.json"
+    assert module.main([*map(str, paths), "--out", str(out)]) == 0
+    band_doc = json.loads(out.read_text())
+    assert band_doc["profiles"]["full"]["metrics"]["jax-cpu|inference.direct.1"]["runs"] == 3
+    assert "benchmarks/noise_band.py" in band_doc["command"]
+    loaded = compare.load_band(out)
+    assert loaded.entry("full", "jax-cpu", compare.Metric("inference.direct.1", "", "rate", "/s")).runs == 3
+    other = _healthy_run(rng, 9)
+    other["tool"]["commit"] = "deadbeef"
+    mixed = write_run(tmp_path, other)
+    assert module.main([str(paths[0]), str(mixed), "--out", str(tmp_path / "x.json")]) == 2
+    assert "one commit on one machine" in capsys.readouterr().err
