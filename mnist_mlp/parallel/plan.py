@@ -140,12 +140,9 @@ def keras_fit(model: Any, x: np.ndarray, y: np.ndarray, *, global_batch: int, ep
     ``sync`` (the engine's backend's ``synchronize``) runs before every clock reading, the
     all-reduced update of the last step included.
     """
-    import time
-
     from mnist_mlp.train import HISTORY_KEYS, EpochTimer
 
     timer = EpochTimer(sync)
-    started = time.perf_counter()
     fit = model.fit(x, y, batch_size=global_batch, epochs=epochs, shuffle=shuffle,
                     validation_data=validation_data, verbose=0, callbacks=[timer])
     if sync is not None:
