@@ -12,7 +12,9 @@ from typing import Any
 from tabulate import tabulate
 
 from mnist_mlp import backends
+from mnist_mlp.compare.measures import split_cold_warm
 from mnist_mlp.config import seed_span  # noqa: F401  (tables.seed_span: how every table names seeds)
+from mnist_mlp.results import stats
 
 #: marks a figure above the peak measured beside its case (explained under the table, ``ABOVE_PEAK_NOTE``)
 ABOVE_PEAK = "‼"
@@ -111,15 +113,25 @@ def summary_table(run: dict) -> Table:
 
 def _cold_warm_wall(training: dict) -> list[str]:
     """The cold seed's wall time and the warm seeds' (``one seed`` when there is no warm one)."""
-    from mnist_mlp.compare.measures import split_cold_warm
-    from mnist_mlp.results import stats
-
-    per_seed = (training or {}).get("per_seed") or []
-    if not per_seed:
+    if not (training or {}).get("per_seed"):
         return [DASH, DASH]
-    cold, warm = (stats(s["wall_seconds"] for s in seeds if isinstance(s.get("wall_seconds"), (int, float)))
-                  for seeds in split_cold_warm(per_seed))
+    cold, warm = _by_condition(training["per_seed"], "wall_seconds")
     return [mean_sd(cold), mean_sd(warm) if warm["n"] else f"{DASH} (one seed)"]
+
+
+def _by_condition(per_seed: list, key: str) -> tuple[dict, dict]:
+    """(cold, warm) statistics of one per-seed figure, the seeds split as compare splits them."""
+    return tuple(stats(s[key] for s in seeds if isinstance(s.get(key), (int, float)))  # type: ignore[return-value]
+                 for seeds in split_cold_warm(per_seed))
+
+
+def _to_target(seeds: list, stat: dict) -> str:
+    """Time to target over ``seeds``: ``not reached``, or the mean and how many reached it."""
+    if not seeds:
+        return DASH
+    if not stat["n"]:
+        return "not reached"
+    return mean_sd(stat) + (f" ({stat['n']}/{len(seeds)} seeds)" if stat["n"] < len(seeds) else "")
 
 
 def _short(text: str, limit: int = 70) -> str:
@@ -132,24 +144,25 @@ def training_table(run: dict) -> Table:
     caches warm) side by side, each with the statistics of the seeds sharing its condition."""
     headers = [
         "case", "seeds", "cold wall s", "warm wall s", "cold first epoch s", "warm first epoch s",
-        "steady s/epoch", "steady ms/step", f"time to {_target(run)} s", "GFLOP/s", "% of peak",
+        "steady s/epoch", "steady ms/step", f"cold time to {_target(run)} s", f"warm time to {_target(run)} s",
+        "GFLOP/s", "% of peak",
     ]
     rows = []
     for case in _ok(run):
         training = case.get("training")
         if not training:
             continue
-        to_target = training.get("time_to_target_seconds") or {}
-        reached = to_target.get("n") or 0
-        seeds = len(training.get("per_seed") or [])
-        target_text = mean_sd(to_target) if reached else "not reached"
-        if reached and reached < seeds:
-            target_text += f" ({reached}/{seeds} seeds)"
+        per_seed = training.get("per_seed") or []
+        seeds = len(per_seed)
+        target_text = [_to_target(part, stat) for part, stat in
+                       zip(split_cold_warm(per_seed), _by_condition(per_seed, "time_to_target_seconds"))]
+        if seeds == 1:
+            target_text[1] = f"{DASH} (one seed)"
         cold, warm = training.get("cold") or {}, training.get("warm") or {}
         rows.append([
             case["id"] + flags(case), str(seeds), mean_sd(cold.get("wall_seconds")), mean_sd(warm.get("wall_seconds")),
             mean_sd(cold.get("first_epoch_seconds")), mean_sd(warm.get("first_epoch_seconds")),
-            mean_sd(training.get("steady_epoch_seconds"), 3), mean_sd(training.get("steady_ms_per_step"), 3), target_text,
+            mean_sd(training.get("steady_epoch_seconds"), 3), mean_sd(training.get("steady_ms_per_step"), 3), *target_text,
             num(training.get("gflops")), peak_pct(training.get("percent_of_peak")),
         ])
     return headers, rows
