@@ -8,7 +8,7 @@
 # checked out and clean. Settings (environment variables):
 #   QUICK_RUNS (5)  FULL_RUNS (3)  FULL_SEEDS (3: like the reference run)  BACKENDS (all four)
 #   QUICK_ARGS / FULL_ARGS: extra bench options (e.g. "--batch-sizes 1,256,10000" or "--epochs 5")
-#   SLOWDOWN ("taskset -c 0": one core instead of two)  MNIST_MLP ("python -m mnist_mlp")
+#   SLOWDOWN ("taskset -c 0": one core instead of two)  PYTHON ("python")  MNIST_MLP ("$PYTHON -m mnist_mlp")
 # Rough durations on the 2-core development VM: a quick run about 40 s (README: 39.1 s); a full run
 # with 3 seeds about 16 minutes (the reference run: 342 + 83 + 498 + 5 s of cases, plus set-up and
 # reports); the defaults therefore take about 55 minutes, QUICK_RUNS=5 FULL_RUNS=0 about 5.
@@ -25,7 +25,8 @@ BACKENDS=${BACKENDS:-tensorflow,jax,torch,numpy}
 QUICK_ARGS=${QUICK_ARGS:-}
 FULL_ARGS=${FULL_ARGS:-}
 SLOWDOWN=${SLOWDOWN:-taskset -c 0}
-MNIST_MLP=${MNIST_MLP:-python -m mnist_mlp}
+PYTHON=${PYTHON:-python}
+MNIST_MLP=${MNIST_MLP:-$PYTHON -m mnist_mlp}
 ROOT=reports/calibration/noise
 BAND=reports/calibration/noise_band.json
 
@@ -33,7 +34,9 @@ if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
   echo "noise_runs: the working tree has changes; the band must be one commit's" >&2
   exit 2
 fi
-latest() { ls -d "$1"/*/ 2>/dev/null | sort | tail -n 1; }
+shopt -s nullglob
+runs_in() { local found=("$1"/*/); printf '%s\n' "${found[@]}"; }   # run folders, oldest first (UTC names sort)
+latest() { runs_in "$1" | tail -n 1; }
 run() { echo "+ $*" >&2; "$@"; }
 
 mkdir -p "$ROOT/quick" "$ROOT/full" "$ROOT/checks"
@@ -43,12 +46,16 @@ done
 for i in $(seq 1 "$FULL_RUNS"); do
   run $MNIST_MLP bench --profile full --seeds "$FULL_SEEDS" --backends "$BACKENDS" --devices cpu --no-gate $FULL_ARGS --out "$ROOT/full"
 done
-runs=$(ls -d "$ROOT"/quick/*/ "$ROOT"/full/*/ 2>/dev/null | sort)
-run python benchmarks/noise_band.py $runs --out "$BAND" --install
+mapfile -t runs < <(runs_in "$ROOT/quick"; runs_in "$ROOT/full")
+if [ "${#runs[@]}" -lt 2 ]; then
+  echo "noise_runs: fewer than two runs under $ROOT; no band" >&2
+  exit 2
+fi
+run $PYTHON benchmarks/noise_band.py "${runs[@]}" --out "$BAND" --install
 
 # 1. a held-out healthy run (not in the band) against the first noise run: no difference, and
 #    --fail-if-slower 10 passes
-first=$(ls -d "$ROOT"/quick/*/ | sort | head -n 1)
+first=$(runs_in "$ROOT/quick" | sed -n 1p)
 run $MNIST_MLP bench --profile quick --backends "$BACKENDS" --devices cpu --no-gate $QUICK_ARGS --out "$ROOT/checks/healthy"
 run $MNIST_MLP compare "$first" "$(latest "$ROOT/checks/healthy")" --noise-band "$BAND" \
     --out "$ROOT/checks/healthy-compare" --fail-if-slower 10 || echo "noise_runs: the healthy pair FAILED --fail-if-slower 10" >&2
