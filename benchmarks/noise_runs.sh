@@ -27,6 +27,7 @@ FULL_ARGS=${FULL_ARGS:-}
 SLOWDOWN=${SLOWDOWN:-taskset -c 0}
 PYTHON=${PYTHON:-python}
 MNIST_MLP=${MNIST_MLP:-$PYTHON -m mnist_mlp}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"   # this checkout's code, whatever is installed
 ROOT=reports/calibration/noise
 BAND=reports/calibration/noise_band.json
 
@@ -35,7 +36,7 @@ if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
   exit 2
 fi
 shopt -s nullglob
-runs_in() { local found=("$1"/*/); printf '%s\n' "${found[@]}"; }   # run folders, oldest first (UTC names sort)
+runs_in() { local found=("$1"/*/); [ "${#found[@]}" -eq 0 ] || printf '%s\n' "${found[@]}"; }   # run folders, oldest first (UTC names)
 latest() { runs_in "$1" | tail -n 1; }
 run() { echo "+ $*" >&2; "$@"; }
 
