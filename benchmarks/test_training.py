@@ -40,7 +40,10 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
         pytest.skip("the NumPy reference has no training; it serves trained weights")
     from mnist_mlp.train import model_inputs, train
 
+    from mnist_mlp import backends
+
     inputs = model_inputs(mnist, case.train_config())  # scaled once, outside every round
+    sync = backends.get(case.backend).synchronize
     seeds = iter(enumerate(case.seeds))
     runs = []
     native = _native_trainer(case)  # imports the framework now, outside every round
@@ -71,9 +74,11 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
 
             plan = ParallelPlan(**case.data_parallel, base_learning_rate=config.learning_rate)
             runs.append(train_data_parallel(config, plan, mnist, case.backend, case.device))
+            sync()
             return
         callback = suite.progress_callback(progress, seed, index, len(case.seeds), config.epochs)
-        runs.append(train(config, mnist, callbacks=[callback], inputs=inputs))
+        runs.append(train(config, mnist, callbacks=[callback], inputs=inputs, sync=sync))
+        sync()  # the round's clock stops on finished device work
 
     benchmark.pedantic(run_seed, setup=setup, rounds=len(case.seeds), iterations=1, warmup_rounds=0)
 
@@ -100,7 +105,7 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
         target_accuracy=case.target_accuracy,
         per_seed=per_seed,
         fit_seconds=[run.wall_seconds for run in runs],
-        data_parallel=first.extra.get("data_parallel"),
+        data_parallel=_data_parallel_facts(runs),
     )
     _write_side(case, benchmark, machine_info)  # at once: nothing after this can lose the training
     progress.phase("agreement", detail="against the NumPy reference")
@@ -112,6 +117,17 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
     benchmark.extra_info["training_agreement"] = _training_check(case, mnist)
     _write_side(case, benchmark, machine_info)
     state["model"] = first.model
+
+
+def _data_parallel_facts(runs) -> dict | None:
+    """Seed 0's plan and equivalence, with throughput over the warm seeds (cold apart)."""
+    facts = runs[0].extra.get("data_parallel")
+    if not facts:
+        return None
+    from mnist_mlp.parallel.plan import seed_summary
+
+    per_seed = [{**run.extra["data_parallel"], "seed": run.config.seed} for run in runs]
+    return {**facts, **seed_summary(per_seed)}
 
 
 #: steps of the training check per case: cheap (a few seconds), and enough to see a wrong optimizer

@@ -14,6 +14,8 @@ EXIT_BAD_INPUT = 2
 EXIT_CASES_FAILED = 3
 EXIT_OUTPUT_FAILED = 4
 EXIT_INTERRUPTED = 130
+#: bench stopped by SIGTERM (128 + 15), as a scheduler's stop: handled like Ctrl-C
+EXIT_TERMINATED = 143
 
 
 class MnistMlpError(Exception):

@@ -27,7 +27,8 @@ without anything else. Layout (schema_version 2; version 1 files still load)::
           "device_name": "cpu:0" | null, "note": str | null,   # e.g. which case's weights NumPy served
           "flops": {"layers", "forward_per_sample", "train_per_sample", "weight_gradients_per_sample",
                     "input_gradients_per_sample", "elementwise_per_sample", "optimizer_per_step", …},
-          "peak": {"gflops", "before_gflops", "after_gflops", "change_percent", "unstable", "probe", "errors"},
+          "peak": {"gflops", "before_gflops", "after_gflops", "change_percent", "unstable", "probe", "errors",
+                   "given": str | null},   # given: the peak was typed in ($MNIST_MLP_BENCH_PEAK_GFLOPS), not measured
           "precision": {"precision": "fp32" | "tf32", "tf32": bool, "how": str} | null,
           "load": null | {"outside_cores_mean", "outside_cores_max", "steal_percent", "loadavg1_max",
                           "busy", "busy_reasons", …},

@@ -72,3 +72,26 @@ def probes_unstable(before: float | None, after: float | None) -> bool:
     """Whether two peak probes differ by more than ``UNSTABLE_PEAK_PERCENT`` of the higher."""
     change = probe_change_percent(before, after)
     return change is not None and change > UNSTABLE_PEAK_PERCENT
+
+
+def band_p(difference: float, run_sd: float, runs: int) -> float:
+    """Two-sided p-value of one difference between two single-run values, against the measured
+    run-to-run noise: ``run_sd`` is the standard deviation of one run's value (log scale for times
+    and rates) over ``runs`` repeated runs of one commit. The difference of two such runs has
+    sd ``run_sd * sqrt(2)``; t with ``runs - 1`` degrees of freedom because the sd is estimated."""
+    from scipy.stats import t
+
+    if run_sd <= 0.0 or runs < 2:
+        raise ValueError("a noise band needs a positive sd from at least two runs")
+    return float(2.0 * t.sf(abs(difference) / (run_sd * math.sqrt(2.0)), runs - 1))
+
+
+def fdr_adjust(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (q-values) of one family of tests, in order: a
+    difference survives when its q is below the level. Many rows tested at 0.05 each would show
+    about one false difference in twenty; this keeps the expected share of false ones at 5%."""
+    if not p_values:
+        return []
+    from scipy.stats import false_discovery_control
+
+    return [float(q) for q in false_discovery_control(list(p_values), method="bh")]

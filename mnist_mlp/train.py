@@ -10,7 +10,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -33,23 +33,29 @@ class EpochTimer(keras.callbacks.Callback):
     only. The first epoch holds tracing and compilation.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, sync: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.seconds: list[float] = []
         self.train_seconds: list[float] = []
         self._start = 0.0
         self._train_end: float | None = None
+        #: the backend's synchronize: every clock reading waits for the device's queued work first
+        self._sync = sync or (lambda: None)
+
+    def _now(self) -> float:
+        self._sync()
+        return time.perf_counter()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._train_end = None
-        self._start = time.perf_counter()
+        self._start = self._now()
 
     def on_test_begin(self, logs: dict | None = None) -> None:
         if self._train_end is None:  # validation inside fit: the training steps are done
-            self._train_end = time.perf_counter()
+            self._train_end = self._now()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        end = time.perf_counter()
+        end = self._now()
         self.seconds.append(end - self._start)
         self.train_seconds.append((self._train_end or end) - self._start)
 
@@ -134,6 +140,7 @@ def model_inputs(data: Mnist, config: TrainConfig) -> ModelInputs:
 def train(
     config: TrainConfig, data: Mnist, *, verbose: int | str = 0, callbacks: list | None = None,
     inputs: ModelInputs | None = None, hidden_units: tuple[int, int] | None = None,
+    sync: Callable[[], None] | None = None,
 ) -> TrainResult:
     """Seeded fit on the training set with the last ``validation_split`` held out, then test accuracy.
 
@@ -146,13 +153,14 @@ def train(
     ``wall_seconds`` covers building the model and ``fit``; evaluation on the test set is not in it.
     ``config.train_samples`` (a smoke run) fits on the first that many training images only.
     ``hidden_units`` replaces the seed's (128, 32) for the gate's power study only
-    (``mnist_mlp.gate.regressions``).
+    (``mnist_mlp.gate.regressions``). ``sync`` (the backend's ``synchronize``) runs before every
+    clock reading, so on an asynchronous device the epoch timers and the wall time see finished work.
     """
     if inputs is None:
         inputs = model_inputs(data, config)
     x_train, y_train = inputs.x_train, inputs.y_train
     set_random_seed(config.seed)
-    timer = EpochTimer()
+    timer = EpochTimer(sync)
     start = time.perf_counter()
     model = build_model(config) if hidden_units is None else build_model(config, hidden_units)
     fit = model.fit(
@@ -164,6 +172,8 @@ def train(
         verbose=verbose,
         callbacks=[timer, *(callbacks or [])],
     )
+    if sync is not None:
+        sync()
     wall = time.perf_counter() - start
     history = {key: [float(v) for v in fit.history.get(key, [])] for key in HISTORY_KEYS}
     history["epoch_seconds"] = list(timer.seconds)

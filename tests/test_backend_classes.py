@@ -110,10 +110,23 @@ def test_a_failing_gpu_peak_probe_is_reported_not_raised():
     assert torch.module().backends.cuda.matmul.allow_tf32 is False  # restored after the probe
 
 
-def test_peak_probe_times_the_fastest_call():
-    calls = []
-    gflops = best_gflops(lambda: calls.append(1), size=10, repeats=3, budget_s=10.0)
-    assert len(calls) == 4 and gflops > 0  # one warm-up, three timed
+def test_peak_probe_times_the_fastest_call(monkeypatch):
+    """Calls of 1.0 (warm-up), 0.3, 0.1 and 0.2 s on a fake clock: the peak is the 0.1 s call's,
+    not the mean's (0.2 s), the last's (0.2 s) or the warm-up's; each gives another number."""
+    from types import SimpleNamespace
+
+    from mnist_mlp.backends import base
+
+    now = [0.0]
+    durations = iter([1.0, 0.3, 0.1, 0.2])
+    monkeypatch.setattr(base, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+
+    def matmul() -> None:
+        now[0] += next(durations)
+
+    gflops = best_gflops(matmul, size=10, repeats=3, budget_s=10.0)
+    assert gflops == pytest.approx(2.0 * 10**3 / 0.1 / 1e9)
+    assert gflops != pytest.approx(2.0 * 10**3 / 0.2 / 1e9)  # the mean or the last call would give this
 
 
 def test_numpy_probe_measures_this_cpu():

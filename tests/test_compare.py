@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from fixtures.compare.runfactory import WORKLOAD, case, make_run, workload, write_run
+from fixtures.compare.runfactory import WORKLOAD, band, case, make_run, workload, write_run
 from mnist_mlp import compare, results
 from mnist_mlp.cli.main import main
 from mnist_mlp.report.compare_text import comparison_markdown, comparison_table
@@ -29,6 +30,12 @@ def _runs(tmp_path, other_cases, **other):
     return base, write_run(tmp_path, make_run(other_cases, **other))
 
 
+def _compare(paths, **band_options):
+    """Compare the runs at ``paths`` with a noise band covering every metric they hold."""
+    infos = compare.load_runs(paths)
+    return compare.compare(infos, band=band([i.run for i in infos], **band_options))
+
+
 def _rows(comparison, case_key):
     return {row.metric.key: row for row in comparison.rows if row.case == case_key}
 
@@ -36,24 +43,27 @@ def _rows(comparison, case_key):
 def test_same_machine_twice_is_within_noise(tmp_path):
     a, b = _runs(tmp_path, [case(walls=(60.4, 60.9, 60.6), accuracies=(0.976, 0.975, 0.977), seed=5),
                             case("torch", walls=(80.5, 80.0, 79.5), seed=6)])
-    result = compare.compare(compare.load_runs([a, b]))
+    result = _compare([a, b])
     assert not result.not_comparable
-    labels = {row.verdicts[1].label for row in result.rows}
+    labels = {row.verdicts[1].label for row in result.rows if row.metric.kind != "machine"}
     assert labels == {"within noise"}
+    assert {row.verdicts[1].label for row in result.rows if row.metric.kind == "machine"} == {"another machine"}
     assert result.regressions(slower_pct=1, less_accurate_pp=0.01) == []
+    assert result.movements["B"].moved == "neither"
 
 
 def test_real_difference_is_named_with_ratio(tmp_path):
     a, b = _runs(tmp_path, [case(walls=(90.0, 91.0, 92.0), accuracies=(0.95, 0.951, 0.952), seconds_per_batch=0.002, seed=3),
                             case("torch", walls=(80.5, 81.0, 79.5), seed=4)], keras="3.16.0")
-    result = compare.compare(compare.load_runs([a, b]))
+    result = _compare([a, b])
     jax = _rows(result, "jax-cpu")
-    wall = jax["training.wall_seconds"].verdicts[1]
-    assert wall.label == "slower" and wall.ratio == pytest.approx(91.0 / 60.5)
+    cold, warm = jax["training.wall_seconds.cold"].verdicts[1], jax["training.wall_seconds.warm"].verdicts[1]
+    assert cold.label == "slower" and cold.ratio == pytest.approx(90.0 / 60.0) and cold.test == compare.BAND
+    assert warm.label == "slower" and warm.ratio == pytest.approx(91.5 / 60.75) and warm.test == compare.WELCH
     assert jax["training.test_accuracy"].verdicts[1].label == "less accurate"
     assert jax["inference.direct.128"].verdicts[1].label == "slower"
     assert jax["latency.direct.p50"].verdicts[1].label == "slower"
-    assert _rows(result, "torch-cpu")["training.wall_seconds"].verdicts[1].label == "within noise"
+    assert _rows(result, "torch-cpu")["training.wall_seconds.warm"].verdicts[1].label == "within noise"
     differing = dict(result.differences)
     assert differing["software.keras"] == ["3.15.1", "3.16.0"]
     assert differing["machine.host"] == ["hostA", "hostB"]
@@ -61,17 +71,36 @@ def test_real_difference_is_named_with_ratio(tmp_path):
     assert "slower" in markdown and "software.keras" in markdown
 
 
+def test_cold_is_compared_with_cold_and_warm_with_warm(tmp_path):
+    """Seed 0 (cold, 90 s) is never averaged with the warm seeds (60 s): each has a row of its own."""
+    a = write_run(tmp_path, make_run([case(walls=(90.0, 60.0, 61.0))]))
+    b = write_run(tmp_path, make_run([case(walls=(91.0, 60.5, 60.0), seed=2)], run_id="b"))
+    rows = _rows(_compare([a, b]), "jax-cpu")
+    assert rows["training.wall_seconds.cold"].measures[0].samples == [90.0]
+    assert rows["training.wall_seconds.warm"].measures[0].samples == [60.0, 61.0]
+    assert rows["training.wall_seconds.cold"].metric.condition == "cold"
+    assert "training.wall_seconds" not in rows  # the mixed figure is gone
+
+
 def test_judge_rule_is_a_named_test_with_p_value_and_effect():
     metric = compare.Metric("m", "m", "time", "s")
     far_but_overlapping = compare.judge(metric, compare.Measure(10.0, [9.0, 10.0, 11.0]), compare.Measure(10.5, [10.4, 10.5, 10.6]))
     assert far_but_overlapping.label == "within noise" and far_but_overlapping.p_value > 0.05
     clear = compare.judge(metric, compare.Measure(10.0, [9.9, 10.0, 10.1]), compare.Measure(12.0, [11.9, 12.0, 12.1]))
-    assert clear.label == "slower" and clear.significant and clear.test == "Welch's t-test"
+    assert clear.label == "slower" and clear.significant and clear.test == compare.WELCH
     assert clear.p_value < 1e-4 and clear.effect["cohens_d"] == pytest.approx(20.0)  # 2.0 / sd 0.1
     unknown = compare.judge(metric, compare.Measure(10.0, [10.0]), compare.Measure(12.0, [12.0]))
-    assert unknown.label == "spread unknown" and unknown.significant is None and unknown.p_value is None
+    assert unknown.label == "not tested" and unknown.significant is None and unknown.p_value is None
+    assert "no noise band" in unknown.describe()
     rate = compare.Metric("r", "r", "rate", "/s")
     assert compare.judge(rate, compare.Measure(100.0, [99.0, 100.0, 101.0]), compare.Measure(200.0, [199.0, 200.0, 201.0])).label == "faster"
+
+
+def test_no_spread_on_either_side_invents_no_p_value():
+    """Both sides constant: once p was 0 or 1; now, without a band, the row is not tested."""
+    metric = compare.Metric("m", "m", "time", "s")
+    verdict = compare.judge(metric, compare.Measure(10.0, [10.0, 10.0]), compare.Measure(12.0, [12.0, 12.0]))
+    assert verdict.label == "not tested" and verdict.p_value is None and verdict.q_value is None
 
 
 def test_welch_not_student_p_value_by_hand():
@@ -90,50 +119,57 @@ def test_welch_not_student_p_value_by_hand():
     assert abs(student_p - welch_p) > 0.01  # the two differ here, so the check above can tell them apart
 
 
-def test_rounds_use_mann_whitney_with_hodges_lehmann_shift():
-    base = [1.0 + 0.01 * i for i in range(30)]
-    other = [x + 0.3 for x in base]
-    verdict = compare.judge(compare.Metric("l", "l", "time", "ms"), compare.Measure(1.145, base), compare.Measure(1.445, other))
-    assert verdict.test == "Mann-Whitney U" and verdict.label == "slower"
-    assert verdict.effect["hodges_lehmann_shift"] == pytest.approx(0.3)
+def test_rounds_are_not_independent_samples():
+    """30 tight rounds a side 30% apart: no test from the rounds (they share one run's machine state);
+    against a band of 20% run-to-run spread the 30% is within noise, by the band's t on the log ratio."""
     from scipy import stats
 
-    assert verdict.p_value == pytest.approx(stats.mannwhitneyu(other, base, alternative="two-sided").pvalue)
+    base = [1.0 + 0.01 * i for i in range(30)]
+    other = [x + 0.3 for x in base]
+    metric = compare.Metric("l", "l", "time", "ms")
+    rounds_a, rounds_b = compare.Measure(1.145, base, independent=False), compare.Measure(1.445, other, independent=False)
+    assert compare.judge(metric, rounds_a, rounds_b).label == "not tested"
+    entry = compare.noise.BandEntry(sd=0.2, sd_per_peak=None, runs=5, scale="log")
+    verdict = compare.judge(metric, rounds_a, rounds_b, entry)
+    expected = 2 * stats.t.sf(abs(math.log(1.445 / 1.145)) / (0.2 * math.sqrt(2)), 4)
+    assert verdict.test == compare.BAND and verdict.p_value == pytest.approx(expected) and verdict.label == "within noise"
+    tight = compare.judge(metric, rounds_a, rounds_b, compare.noise.BandEntry(0.02, None, 5, "log"))
+    assert tight.label == "slower"
 
 
-def test_small_drift_over_many_rounds_is_within_noise_but_accuracy_has_no_floor():
-    """200 rounds make a 1% drift 'significant' (p tiny); below 5% a time or rate is still within noise."""
-    base = [100.0 + (i % 10) * 0.1 for i in range(200)]
-    other = [x * 1.01 for x in base]
-    rate = compare.judge(compare.Metric("r", "r", "rate", "/s"), compare.Measure(100.45, base), compare.Measure(101.45, other))
-    assert rate.p_value < 1e-6 and rate.label == "within noise" and rate.significant is False
+def test_small_drift_against_the_band_is_within_noise_but_accuracy_has_no_floor():
+    """A 1% drift, even with a band so tight that p is tiny, stays within noise below the 5% floor."""
+    entry = compare.noise.BandEntry(sd=0.001, sd_per_peak=None, runs=5, scale="log")
+    rate = compare.judge(compare.Metric("r", "r", "rate", "/s"), compare.Measure(100.0, independent=False),
+                         compare.Measure(101.0, independent=False), entry)
+    assert rate.p_value < 0.01 and rate.label == "within noise" and rate.significant is False
     accuracy = compare.Metric("a", "a", "accuracy", "%")
     drop = compare.judge(accuracy, compare.Measure(0.976, [0.975, 0.976, 0.977]), compare.Measure(0.966, [0.965, 0.966, 0.967]))
     assert drop.label == "less accurate" and drop.p_value < 0.01
 
 
-def test_one_sample_against_several_is_a_prediction_interval_t():
-    from scipy import stats
-
+def test_one_value_against_several_is_judged_by_the_band():
+    """Three seeds against one: the one-seed side has no spread of its own, so the band judges the ratio."""
     many = [60.0, 61.0, 60.5]
     metric = compare.Metric("m", "m", "time", "s")
-    near = compare.judge(metric, compare.Measure(60.5, many), compare.Measure(60.3, [60.3]))
-    sd = 0.5
-    assert near.p_value == pytest.approx(2 * stats.t.sf(0.2 / (sd * (1 + 1 / 3) ** 0.5), 2))
-    assert near.label == "within noise"
-    far = compare.judge(metric, compare.Measure(60.5, many), compare.Measure(90.0, [90.0]))
-    assert far.label == "slower" and far.p_value < 0.01 and far.effect["cohens_d"] == pytest.approx(59.0)
+    assert compare.judge(metric, compare.Measure(60.5, many), compare.Measure(90.0, [90.0])).label == "not tested"
+    entry = compare.noise.BandEntry(sd=0.05, sd_per_peak=None, runs=5, scale="log")
+    near = compare.judge(metric, compare.Measure(60.5, many), compare.Measure(60.3, [60.3]), entry)
+    assert near.test == compare.BAND and near.label == "within noise"
+    far = compare.judge(metric, compare.Measure(60.5, many), compare.Measure(90.0, [90.0]), entry)
+    assert far.label == "slower" and far.p_value < 0.01
 
 
 def test_markdown_shows_p_value_and_effect(tmp_path):
     a, b = _runs(tmp_path, [case(walls=(90.0, 91.0, 92.0), seed=3), case("torch", walls=(80.5, 81.0, 79.5), seed=4)])
-    result = compare.compare(compare.load_runs([a, b]))
+    result = _compare([a, b])
     markdown = comparison_markdown(result)
-    wall = _rows(result, "jax-cpu")["training.wall_seconds"].verdicts[1]
-    assert f"slower, {wall.describe()}" in markdown and "p=" in wall.describe() and "d=+" in wall.describe()
-    assert "Welch's t-test" in markdown and "Mann-Whitney U" in markdown
-    row = next(r for r in result.to_dict()["rows"] if r["case"] == "jax-cpu" and r["metric"] == "training.wall_seconds")
-    assert row["versus_first"][1]["test"] == "Welch's t-test" and row["versus_first"][1]["p_value"] == wall.p_value
+    wall = _rows(result, "jax-cpu")["training.wall_seconds.warm"].verdicts[1]
+    assert f"slower, {wall.describe()}" in markdown and "p=" in wall.describe() and "q=" in wall.describe() and "d=+" in wall.describe()
+    assert "Welch's t-test" in markdown and "noise band" in markdown and "Mann-Whitney" not in markdown
+    row = next(r for r in result.to_dict()["rows"] if r["case"] == "jax-cpu" and r["metric"] == "training.wall_seconds.warm")
+    assert row["versus_first"][1]["test"] == compare.WELCH and row["versus_first"][1]["p_value"] == wall.p_value
+    assert row["versus_first"][1]["q_value"] == wall.q_value >= wall.p_value
 
 
 @pytest.mark.parametrize(
@@ -171,11 +207,14 @@ def test_seed_list_and_batch_sizes_do_not_make_runs_incomparable(tmp_path):
 def test_one_seed_run_against_three_seed_run(tmp_path):
     a, b = _runs(tmp_path, [case(accuracies=(0.976,), walls=(60.3,), seed=3), case("torch", accuracies=(0.975,), walls=(80.2,), seed=4)],
                  workload=workload(seeds=1))
-    result = compare.compare(compare.load_runs([a, b]))
-    assert result.not_comparable == {} and result.missing == []
-    wall = _rows(result, "jax-cpu")["training.wall_seconds"]
-    assert [len(m.samples) for m in wall.measures] == [3, 1]
-    assert wall.verdicts[1].label == "within noise"  # judged against the 3-seed run's spread
+    result = _compare([a, b])
+    assert result.not_comparable == {}
+    cold = _rows(result, "jax-cpu")["training.wall_seconds.cold"]
+    assert [len(m.samples) for m in cold.measures] == [1, 1]
+    assert cold.verdicts[1].label == "within noise" and cold.verdicts[1].test == compare.BAND
+    warm = _rows(result, "jax-cpu")["training.wall_seconds.warm"]
+    assert warm.measures[1] is None and warm.verdicts[1] is None
+    assert "jax-cpu training wall time, warm: run B ran one seed, a cold figure only (no warm seed to compare with)" in result.missing
     assert "B (vs A)" in comparison_table(result) and "Not comparable" not in comparison_markdown(result)
 
 
@@ -183,12 +222,12 @@ def test_jax_only_run_against_the_full_matrix(tmp_path, capsys):
     full = [case(), case("torch", walls=(80.0, 81.0, 79.0)), case("tensorflow", walls=(70.0, 71.0, 70.5))]
     a = write_run(tmp_path, make_run(full))
     b = write_run(tmp_path, make_run([case(seed=3)], run_id="jax-only", workload=workload(backends=("jax",), devices=("cpu",))))
-    result = compare.compare(compare.load_runs([a, b]))
+    result = _compare([a, b])
     assert result.not_comparable == {}
     assert {row.case for row in result.rows} == {"jax-cpu", "torch-cpu", "tensorflow-cpu"}
     assert all(row.measures[1] is None for row in result.rows if row.case != "jax-cpu")
     assert sorted(m.split(":")[0] for m in result.missing) == ["tensorflow-cpu", "torch-cpu"]
-    assert {row.verdicts[1].label for row in result.rows if row.case == "jax-cpu"} == {"within noise"}
+    assert {row.verdicts[1].label for row in result.rows if row.case == "jax-cpu" and row.metric.kind != "machine"} == {"within noise"}
     assert main(["compare", str(a), str(b), "--out", str(tmp_path / "o"), "--fail-if-slower", "5"]) == 0
     assert "torch-cpu: no successful result in run B" in capsys.readouterr().out
 
@@ -217,8 +256,9 @@ def test_chart_uses_the_largest_batch_every_run_measured(tmp_path):
 
 def test_latency_spread_comes_from_the_latency_rounds_only(tmp_path):
     a, b = _runs(tmp_path, [case(seconds_per_batch=0.002, seed=3), case("torch", seed=4)])
-    latency = _rows(compare.compare(compare.load_runs([a, b])), "jax-cpu")["latency.direct.p50"]
+    latency = _rows(_compare([a, b]), "jax-cpu")["latency.direct.p50"]
     assert [len(m.samples) for m in latency.measures] == [30, 30] and latency.verdicts[1].label == "slower"
+    assert latency.verdicts[1].test == compare.BAND  # the rounds show the spread; the band judges
     # without samples_ms the spread is unknown, though the throughput sweep has batch-1 rounds
     c, d = _runs(tmp_path / "old", [case(seconds_per_batch=0.002, seed=3, latency_samples=False), case("torch", seed=4)])
     base = json.loads((c / "results.json").read_text())
@@ -228,7 +268,7 @@ def test_latency_spread_comes_from_the_latency_rounds_only(tmp_path):
     result = compare.compare(compare.load_runs([c, d]))
     latency = _rows(result, "jax-cpu")["latency.direct.p50"]
     assert latency.measures[0].samples == [] and latency.measures[1].samples == []
-    assert latency.verdicts[1].label == "spread unknown" and latency.verdicts[1].significant is None
+    assert latency.verdicts[1].label == "not tested" and latency.verdicts[1].significant is None
     assert _rows(result, "jax-cpu")["inference.direct.1"].measures[0].samples  # the rounds that are not used
 
 

@@ -75,7 +75,9 @@ def test_real_doctor_says_why_each_gpu_case_is_skipped(real_report):
     for name in BACKENDS:
         gpu = cases[f"{name}-gpu"]
         sees_gpu = any(device["kind"] == "gpu" for device in real_report["backends"][name]["devices"])
-        if not sees_gpu:
+        if sees_gpu:
+            assert gpu["action"] == "run" and gpu["reason"] is None, gpu
+        else:
             assert gpu["action"] == "skip" and gpu["reason"], gpu
         if not real_report["cuda"]["gpu_hardware"]:
             assert gpu["reason"].startswith("no GPU on this machine")
@@ -149,6 +151,27 @@ def test_a_probe_that_fails_or_hangs_is_a_reason_not_a_crash(monkeypatch):
     assert hung["error"] == "jax did not list its devices within 0.5 s"
     verdicts = {c["case"]: c for c in doctor.case_verdicts({"jax": {**hung, "devices": []}})}
     assert verdicts["jax-cpu"]["action"] == "fail" and verdicts["jax-cpu"]["reason"] == hung["error"]
+
+
+def test_on_a_gpu_shaped_machine_the_gpu_cases_run_where_the_framework_sees_one(monkeypatch):
+    """A fake GPU machine: JAX sees cpu and gpu, torch only its cpu; jax-gpu runs, torch-gpu is
+    skipped with the CUDA build to install. On this CPU-only machine the real test cannot show it."""
+    monkeypatch.setattr(backends, "gpu_hardware_present", lambda: True)
+
+    def probe(backend: str, timeout: float = 0) -> dict:
+        devices = [{"id": "cpu:0", "kind": "cpu", "name": "cpu"}]
+        if backend == "jax":
+            devices.append({"id": "cuda:0", "kind": "gpu", "name": "NVIDIA H100 80GB HBM3"})
+        return {"version": "9.9", "devices": devices, "cuda_runtime": "12.4" if backend == "jax" else None,
+                "error": None, "probe_seconds": 0.0}
+
+    report = {name: {**probe(name), "can_run": True} for name in BACKENDS}
+    verdicts = {c["case"]: c for c in doctor.case_verdicts(report)}
+    assert verdicts["jax-gpu"]["action"] == "run" and verdicts["jax-gpu"]["reason"] is None
+    assert verdicts["torch-gpu"]["action"] == "skip"
+    assert "torch sees no GPU here" in verdicts["torch-gpu"]["reason"]
+    assert "pip install 'mnist-mlp[gpu-torch]'" in verdicts["torch-gpu"]["reason"]
+    assert all(verdicts[f"{name}-cpu"]["action"] == "run" for name in BACKENDS)
 
 
 def test_a_gpu_the_framework_cannot_see_names_the_gpu_install(monkeypatch, tmp_path, fake_probe):

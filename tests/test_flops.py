@@ -20,6 +20,24 @@ def test_seed_model_counts():
     assert model.optimizer_per_step == ADAM_OPS_PER_PARAM * EXPECTED_PARAMS
 
 
+@pytest.mark.parametrize("units, forward, train", [
+    # 784-256-32-10 (the power study's wider model), by hand:
+    #   forward 2 x (784x256 + 256x32 + 32x10) = 2 x (200,704 + 8,192 + 320) = 418,432
+    #   train: forward + weight gradients (418,432) + input gradients of layers 2 and 3,
+    #          2 x (8,192 + 320) = 17,024: 853,888
+    ((784, 256, 32, 10), 418_432, 853_888),
+    # 784-64-10: forward 2 x (50,176 + 640) = 101,632; train 2 x 101,632 + 2 x 640 = 204,544
+    ((784, 64, 10), 101_632, 204_544),
+    # 100-7-3-2: forward 2 x (700 + 21 + 6) = 1,454; train 2,908 + 2 x (21 + 6) = 2,962
+    ((100, 7, 3, 2), 1_454, 2_962),
+])
+def test_counts_against_hand_counted_numbers(units, forward, train):
+    model = FlopModel.from_units(units)
+    assert model.forward_per_sample == forward
+    assert model.train_per_sample == train
+    assert model.input_gradients_per_sample == train - 2 * forward
+
+
 @pytest.mark.parametrize("units", [(784, 64, 10), (784, 256, 64, 10), (100, 7, 3, 2)])
 def test_counts_follow_other_layer_sizes(units):
     model = FlopModel.from_units(units)

@@ -99,7 +99,7 @@ def test_busy_machine_marks_every_case_in_results_report_and_terminal(tmp_path):
     assert "already busy" in text and "[busy: other processes used 0.80 cores" in text
     render_report(saved, outcome.run_dir)
     report = (outcome.run_dir / "report.md").read_text()
-    assert "jax-cpu (busy)" in report and "## Machine state per case" in report
+    assert "jax-cpu (busy, peak given)" in report and "## Machine state per case" in report  # the fake child probes no peak
 
 
 def test_quiet_machine_marks_nothing(tmp_path):

@@ -27,9 +27,20 @@ def test_a_constant_ratio_has_no_spread():
     assert low == pytest.approx(1.01) and high == pytest.approx(1.01)
 
 
-def test_bootstrap_is_deterministic():
+def test_bootstrap_is_deterministic_and_resamples_pairs():
+    """Against a bootstrap written out here: the same seed gives the same interval, a pair is
+    resampled as a pair (resampling the two sides apart gives another interval)."""
+    import numpy as np
+
     plain, harness = [10.0, 11.0, 9.5, 10.2], [10.4, 10.9, 10.1, 10.3]
-    assert overhead.bootstrap_interval(plain, harness) == overhead.bootstrap_interval(plain, harness)
+    p, h = np.array(plain), np.array(harness)
+    picks = np.random.default_rng(0).integers(0, 4, size=(10_000, 4))
+    expected = np.quantile(h[picks].mean(axis=1) / p[picks].mean(axis=1), [0.025, 0.975])
+    assert overhead.bootstrap_interval(plain, harness) == pytest.approx(tuple(expected))
+    unpaired = np.random.default_rng(0).integers(0, 4, size=(10_000, 4))
+    shuffled = h[np.random.default_rng(1).integers(0, 4, size=(10_000, 4))].mean(axis=1) / p[unpaired].mean(axis=1)
+    assert overhead.bootstrap_interval(plain, harness) != pytest.approx(tuple(np.quantile(shuffled, [0.025, 0.975])))
+
 
 
 @pytest.mark.parametrize(

@@ -178,6 +178,53 @@ def test_two_devices_train_the_same_model_as_one(backend, data_dir, tmp_path):
     assert 0.0 <= equivalence["max_abs_weight_diff"] <= parallel.EQUIVALENCE_TOLERANCE, equivalence
     assert out["test_accuracy"] > 0.7  # one epoch on 2,048 images: learning happened
     assert (tmp_path / "model.keras").is_file()
+    # the same timed span on every engine: the 2,048 training samples (2,560 less the 20% held out)
+    # of one epoch's training steps, validation outside it
+    assert facts["samples_per_second"] * facts["train_seconds"] == pytest.approx(2048)
+    assert facts["train_seconds"] <= sum(out["history"]["epoch_seconds"]) + 1e-9
+    assert out["history"]["epoch_train_seconds"] and sum(out["history"]["epoch_train_seconds"]) == pytest.approx(facts["train_seconds"])
+
+
+def test_keras_engines_time_the_training_steps_only_with_validation_outside():
+    """keras_fit (the JAX and TensorFlow engines' timed fit) counts each epoch's training steps
+    and not its validation pass, as torch's engine does, and synchronises before each reading."""
+    import time as clock
+
+    synced = []
+
+    class FakeModel:
+        def fit(self, x, y, *, batch_size, epochs, shuffle, validation_data, verbose, callbacks):
+            for epoch in range(epochs):
+                for cb in callbacks:
+                    cb.on_epoch_begin(epoch)
+                clock.sleep(0.05)  # the training steps
+                for cb in callbacks:
+                    cb.on_test_begin()
+                clock.sleep(0.1)  # validation
+                for cb in callbacks:
+                    cb.on_epoch_end(epoch)
+            return type("History", (), {"history": {}})()
+
+        def get_weights(self):
+            return []
+
+    fit = parallel.keras_fit(FakeModel(), None, None, global_batch=32, epochs=2, shuffle=False,
+                             validation_data=object(), startup_seconds=0.0, sync=lambda: synced.append(1))
+    assert len(fit.epoch_train_seconds) == 2 and all(0.045 <= s < 0.1 for s in fit.epoch_train_seconds)
+    assert fit.train_seconds == pytest.approx(sum(fit.epoch_train_seconds))
+    assert all(s >= 0.145 for s in fit.epoch_seconds)  # whole epochs, validation included, kept apart
+    assert len(synced) == 2 * 3 + 1  # every clock reading of both epochs, and the end of fit
+
+
+def test_data_parallel_throughput_over_the_warm_seeds_cold_apart():
+    per_seed = [{"seed": 0, "train_seconds": 4.0, "samples_per_second": 100.0, "steps_per_second": 3.0},
+                {"seed": 1, "train_seconds": 2.0, "samples_per_second": 200.0, "steps_per_second": 6.0},
+                {"seed": 2, "train_seconds": 2.0, "samples_per_second": 220.0, "steps_per_second": 7.0}]
+    summary = parallel.seed_summary(per_seed)
+    assert summary["samples_per_second"] == pytest.approx(210.0) and summary["condition"] == "warm"
+    assert summary["cold"]["samples_per_second"] == 100.0
+    alone = parallel.seed_summary(per_seed[:1])
+    assert alone["samples_per_second"] == 100.0 and alone["condition"] == "cold (one seed)" and alone["warm"] is None
 
 
 # --------------------------------------------------------------------------- report

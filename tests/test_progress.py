@@ -96,8 +96,15 @@ def test_writer_without_a_path_still_counts_phases():
 
 
 def test_writer_never_raises_on_an_unwritable_path(tmp_path):
-    writer = ProgressWriter(tmp_path / "missing-dir" / "p.json")
+    clock = Clock(0.0)
+    writer = ProgressWriter(tmp_path / "missing-dir" / "p.json", clock=clock)
+    clock.now = 1.5
     writer.phase("training")  # no exception: progress is never worth a failed case
+    clock.now = 4.0
+    writer.epoch_started(seed=0, seed_index=0, seeds=1, epoch=1, epochs=2)
+    assert not (tmp_path / "missing-dir").exists()  # nothing written, nothing half-written
+    assert progress_file.read(tmp_path / "missing-dir" / "p.json") is None
+    assert writer.phase_seconds() == {"imports": 1.5, "training": 2.5}  # the phases are still counted
 
 
 @pytest.mark.parametrize("text, phase, detail", [

@@ -45,9 +45,11 @@ def test_report_holds_the_expected_numbers(run, tmp_path):
     written = render_report(run, tmp_path)
     text = (tmp_path / "report.md").read_text()
     for expected in (
-        "15.00 ± 1.41",         # jax-cpu training wall seconds over two seeds
+        "| 14.00 ",             # jax-cpu training wall seconds, cold seed 0 (never averaged with the warm one)
+        "| 16.00 ",             # jax-cpu training wall seconds, warm seed 1
         "30.00",                # torch-cpu, one seed
-        "4.75 ± 1.06",          # jax-cpu time to 97.5% validation accuracy
+        "| 5.50 ",              # jax-cpu time to 97.5% validation accuracy, cold seed 0
+        "| 4.00 ",              # jax-cpu time to 97.5% validation accuracy, warm seed 1
         "1.500",                # steady s/epoch (epochs 2..3)
         "1.000",                # steady ms/step: 1.5 s / 1500 steps
         "97.23%",               # jax-cpu mean test accuracy
@@ -86,7 +88,8 @@ def test_header_says_when_training_used_a_subset(run):
 def test_time_to_target_not_reached_is_said(run):
     headers, rows = tables.training_table(run)
     torch = next(row for row in rows if row[0] == "torch-cpu")
-    assert torch[headers.index("time to 97.50% s")] == "not reached"
+    assert torch[headers.index("cold time to 97.50% s")] == "not reached"
+    assert torch[headers.index("warm time to 97.50% s")] == "– (one seed)"
 
 
 def test_inference_table_percent_of_peak(run):
@@ -100,8 +103,25 @@ def test_inference_table_percent_of_peak(run):
 def test_missing_values_show_a_dash(run):
     headers, rows = tables.summary_table(run)
     skipped = next(row for row in rows if row[0] == "jax-gpu")
-    assert skipped[headers.index("train wall s")] == tables.DASH
+    assert skipped[headers.index("train wall s cold")] == tables.DASH
     assert "None" not in tables.render((headers, rows))
+
+
+def test_summary_wall_time_is_cold_and_warm_apart(run):
+    """The Summary once averaged the cold seed 0 with the warm seeds; each now has its column."""
+    headers, rows = tables.summary_table(run)
+    for case in run["cases"]:
+        training = case.get("training")
+        if case["status"] != "ok" or not training:
+            continue
+        row = next(r for r in rows if r[0].startswith(case["id"]))
+        walls = [seed["wall_seconds"] for seed in training["per_seed"]]
+        assert row[headers.index("train wall s cold")] == f"{walls[0]:,.2f}"
+        warm = walls[1:]
+        if len(warm) > 1:
+            assert row[headers.index("train wall s warm")].startswith(f"{sum(warm) / len(warm):,.2f} ± ")
+        elif not warm:
+            assert row[headers.index("train wall s warm")] == f"{tables.DASH} (one seed)"
 
 
 def test_no_figure_without_data(run, tmp_path):

@@ -494,6 +494,43 @@ def test_cli_ctrl_c_saves_finished_cases_and_exits_130(tmp_path, data_dir):
     assert cases["jax-cpu"]["status"] == "ok"
     assert cases["torch-cpu"]["status"] == "interrupted"
     assert (run_dir / "report.md").is_file()
+    assert f"mnist-mlp bench --resume {run_dir}" in stderr  # the way on is printed
+
+
+def test_cli_sigterm_is_handled_as_ctrl_c_and_exits_143(tmp_path, data_dir):
+    """A scheduler's SIGTERM while the second case runs: that case is 'interrupted' (naming SIGTERM),
+    the first is kept, the reports are written, the resume command is printed, exit 143."""
+    script = _child_script(tmp_path, {"torch-cpu": "sleep"})
+    out = tmp_path / "reports"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mnist_mlp", "bench", "--profile", "quick", "--backends", "jax,torch",
+         "--devices", "cpu", "--out", str(out)],
+        env=_bench_env(script, data_dir, TMPDIR=str(scratch)), cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not list(scratch.glob("mnist-mlp-bench-*/torch-cpu.case.json.started")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the torch case never started"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, stderr
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    saved = results.load(run_dir)
+    cases = {case["id"]: case for case in saved["cases"]}
+    assert saved["status"] == "interrupted"
+    assert cases["jax-cpu"]["status"] == "ok"
+    assert cases["torch-cpu"]["status"] == "interrupted" and "SIGTERM" in cases["torch-cpu"]["reason"]
+    assert (run_dir / "report.md").is_file()
+    assert f"mnist-mlp bench --resume {run_dir}" in stderr and "SIGTERM" in stderr
 
 
 def test_cli_full_profile_nan_run_is_saved_and_exits_1(tmp_path, data_dir):

@@ -168,8 +168,12 @@ class Backend:
             raise BackendUnavailable(f"--device cpu: {self.name} still computes on {name}")
         return name
 
-    def synchronize(self) -> None:
-        """Wait until queued device work is finished (no-op on the CPU)."""
+    def synchronize(self, *outputs: Any) -> None:
+        """Wait until queued device work is finished, ``outputs`` (arrays the work produced) too.
+
+        The harness calls it wherever a clock is read around device work (the epoch timers, the
+        training span, the direct call, the data-parallel fit), so an asynchronous device cannot
+        make a timer stop at the launch instead of the finish. No-op where work is synchronous."""
 
     def direct_call(self, model: Any, x: np.ndarray) -> Callable[[], np.ndarray]:
         """The model on the batch ``x`` through the framework's own compiled path, as NumPy."""

@@ -56,8 +56,16 @@ class JaxBackend(Backend):
             return f"the installed jaxlib is CPU-only: no CUDA plugin ({self.install_hint(gpu=True)})"
         return "JAX sees no GPU (its CUDA plugin found no device: driver or CUDA_VISIBLE_DEVICES?)"
 
-    def synchronize(self) -> None:
-        self.module().effects_barrier()
+    def synchronize(self, *outputs: Any) -> None:
+        """Block until the given outputs are computed, or (none given) every live array is:
+        JAX dispatches asynchronously, and ``effects_barrier`` alone waits only for side effects."""
+        jax = self.module()
+        if outputs:
+            jax.block_until_ready(outputs)
+        else:
+            for array in jax.live_arrays():
+                array.block_until_ready()
+        jax.effects_barrier()
 
     def direct_call(self, model: Any, x: np.ndarray) -> Callable[[], np.ndarray]:
         jax = self.module()
@@ -118,7 +126,7 @@ class JaxBackend(Backend):
     def data_parallel_engine(self, devices: int, device: str, processes: int = 1) -> Any:
         from mnist_mlp.backends.jax_parallel import JaxDataParallel
 
-        return JaxDataParallel(devices, device, processes)
+        return JaxDataParallel(devices, device, processes, sync=self.synchronize)
 
     def data_parallel_device_count(self, device: str) -> int:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -41,8 +41,9 @@ class JaxDataParallel:
 
     engine = "keras.distribution.DataParallel (jax)"
 
-    def __init__(self, devices: int, device: str, processes: int = 1) -> None:
-        self.devices, self.kind, self.processes = devices, device, processes
+    def __init__(self, devices: int, device: str, processes: int = 1, sync: Callable[..., None] = lambda *outputs: None) -> None:
+        """``sync``: the backend's synchronize, which the engine's clocks wait for."""
+        self.devices, self.kind, self.processes, self.sync = devices, device, processes, sync
 
     def check(self) -> list[str]:
         import keras
@@ -71,7 +72,8 @@ class JaxDataParallel:
                 x, y, validation_data = _process_share(x, y, validation_data, global_batch, self.processes)
             return keras_fit(model, x, y, global_batch=global_batch // self.processes, epochs=epochs,
                              shuffle=shuffle and self.processes == 1, validation_data=validation_data,
-                             startup_seconds=time.perf_counter() - started, weights_of=_local_weights)
+                             startup_seconds=time.perf_counter() - started, weights_of=_local_weights,
+                             sync=self.sync)
         finally:
             keras.distribution.set_distribution(previous)
 
@@ -95,3 +97,4 @@ def _process_share(x: np.ndarray, y: np.ndarray, validation: Any, global_batch: 
 
     val = (share(validation[0]), share(validation[1])) if validation is not None else None
     return share(x), share(y), val
+

@@ -46,7 +46,7 @@ class TensorFlowBackend(Backend):
             return f"this TensorFlow build ({tf.__version__}) has no CUDA support ({self.install_hint(gpu=True)})"
         return f"TensorFlow sees no GPU (CUDA libraries or driver missing? {self.install_hint(gpu=True)})"
 
-    def synchronize(self) -> None:
+    def synchronize(self, *outputs: Any) -> None:
         tf = self.module()
         if tf.config.list_logical_devices("GPU"):
             tf.test.experimental.sync_devices()
@@ -113,7 +113,7 @@ class TensorFlowBackend(Backend):
     def data_parallel_engine(self, devices: int, device: str, processes: int = 1) -> Any:
         from mnist_mlp.backends.tensorflow_parallel import TensorFlowDataParallel
 
-        return TensorFlowDataParallel(devices, device)
+        return TensorFlowDataParallel(devices, device, sync=self.synchronize)
 
     def data_parallel_device_count(self, device: str) -> int:
         return len(self.module().config.list_logical_devices(device.upper()))

@@ -10,7 +10,7 @@ see ``mnist_mlp.parallel.plan.MULTI_WORKER_SKIP_REASON``.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -32,7 +32,9 @@ class TensorFlowDataParallel:
 
     engine = "tf.distribute.MirroredStrategy"
 
-    def __init__(self, devices: int, device: str) -> None:
+    def __init__(self, devices: int, device: str, sync: Callable[..., None] = lambda *outputs: None) -> None:
+        """``sync``: the backend's synchronize, which the engine's clocks wait for."""
+        self.sync = sync
         self.devices, self.kind = devices, device
 
     def device_names(self) -> list[str]:
@@ -58,4 +60,5 @@ class TensorFlowDataParallel:
             model.set_weights(list(initial))
             startup = time.perf_counter() - started
             return keras_fit(model, x, y, global_batch=global_batch, epochs=epochs, shuffle=shuffle,
-                             validation_data=validation_data, startup_seconds=startup)
+                             validation_data=validation_data, startup_seconds=startup, sync=self.sync)
+

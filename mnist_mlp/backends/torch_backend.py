@@ -40,7 +40,7 @@ class TorchBackend(Backend):
             return f"this PyTorch build ({torch.__version__}) is CPU-only ({self.install_hint(gpu=True)})"
         return "PyTorch sees no CUDA device (driver or CUDA_VISIBLE_DEVICES?)"
 
-    def synchronize(self) -> None:
+    def synchronize(self, *outputs: Any) -> None:
         torch = self.module()
         if torch.cuda.is_available():
             torch.cuda.synchronize()
@@ -97,7 +97,7 @@ class TorchBackend(Backend):
     def data_parallel_engine(self, devices: int, device: str, processes: int = 1) -> Any:
         from mnist_mlp.backends.torch_parallel import TorchDataParallel
 
-        return TorchDataParallel(devices, device)
+        return TorchDataParallel(devices, device, sync=self.synchronize)
 
     def data_parallel_device_count(self, device: str) -> int:
         """GPUs: one rank per CUDA device; CPU: ranks are processes, as many as asked (they share the cores)."""

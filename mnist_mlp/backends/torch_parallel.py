@@ -19,7 +19,7 @@ import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -37,8 +37,9 @@ class TorchDataParallel:
 
     engine = "torch.nn.parallel.DistributedDataParallel (gloo on CPU, NCCL on GPU)"
 
-    def __init__(self, devices: int, device: str) -> None:
-        self.devices, self.kind = devices, device
+    def __init__(self, devices: int, device: str, sync: Callable[..., None] = lambda *outputs: None) -> None:
+        """``sync``: the backend's synchronize (picklable: each spawned rank's clock waits for it)."""
+        self.devices, self.kind, self.sync = devices, device, sync
 
     def fit(self, config: Any, initial: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray, *, global_batch: int,
             epochs: int, shuffle: bool, seed: int, validation_data: Any = None) -> FitOutcome:
@@ -57,14 +58,16 @@ class TorchDataParallel:
                 "epochs": epochs, "shuffle": shuffle, "seed": seed, "device": self.kind,
                 "port": _free_port(), "spawned_at": time.time(),
             }), encoding="utf-8")
-            mp.spawn(_rank_main, args=(self.devices, str(job)), nprocs=self.devices, join=True)
+            mp.spawn(_rank_main, args=(self.devices, str(job), self.sync), nprocs=self.devices, join=True)
             out = json.loads((job / "out.json").read_text(encoding="utf-8"))
             weights = np.load(job / "weights.npz")
             trained = [weights[f"w{i}"] for i in range(len(initial))]
-        return FitOutcome(trained, out["history"], out["train_seconds"], out["startup_seconds"], out["epoch_seconds"])
+        # the training steps of every epoch only (validation outside), the span the Keras engines time
+        return FitOutcome(trained, out["history"], sum(out["epoch_seconds"]), out["startup_seconds"],
+                          out["epoch_seconds"], list(out["epoch_seconds"]))
 
 
-def _rank_main(rank: int, world: int, job_dir: str) -> None:
+def _rank_main(rank: int, world: int, job_dir: str, sync: Callable[..., None]) -> None:
     """One rank: join the group, build the model from the shared start, run the loop (rank 0 reports)."""
     job_path = Path(job_dir)
     job = json.loads((job_path / "job.json").read_text(encoding="utf-8"))
@@ -79,12 +82,12 @@ def _rank_main(rank: int, world: int, job_dir: str) -> None:
         torch.set_num_threads(1)
     dist.init_process_group("nccl" if gpu else "gloo", rank=rank, world_size=world)
     try:
-        _train_rank(rank, world, job, job_path, torch, dist)
+        _train_rank(rank, world, job, job_path, torch, dist, sync)
     finally:
         dist.destroy_process_group()
 
 
-def _train_rank(rank: int, world: int, job: dict, job_path: Path, torch: Any, dist: Any) -> None:
+def _train_rank(rank: int, world: int, job: dict, job_path: Path, torch: Any, dist: Any, sync: Callable[..., None]) -> None:
     import keras
     from torch.nn.parallel import DistributedDataParallel
 
@@ -127,6 +130,7 @@ def _train_rank(rank: int, world: int, job: dict, job_path: Path, torch: Any, di
                                        (outputs.argmax(-1) == labels).sum().double(),
                                        torch.tensor(float(len(rows)), dtype=torch.float64, device=where)])
         dist.all_reduce(totals)  # the epoch's metrics over all ranks (not the gradients)
+        sync(totals)  # the all-reduce and the last step finished before the clock is read
         epoch_seconds.append(time.perf_counter() - epoch_start)
         history["loss"].append(float(totals[0] / totals[2]))
         history["accuracy"].append(float(totals[1] / totals[2]))

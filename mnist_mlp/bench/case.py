@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from mnist_mlp.bench import collect, load, progress_file
+from mnist_mlp.bench import collect, load, progress_file, stopping
 from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, CaseConfig
 from mnist_mlp.bench.child import ChildInterrupted, describe_returncode, run_child, tail
 from mnist_mlp.bench.plan import BenchOptions, CasePlan
@@ -95,7 +95,7 @@ def _run_case(
     try:
         ended = run_child(argv, env=child_env(case_json), timeout=limit, log_path=log_path, on_poll=on_poll)
     except ChildInterrupted as stop:
-        raise _Interrupted(finish("interrupted", "interrupted by the user (Ctrl-C)", stop.result.seconds)) from None
+        raise _Interrupted(finish("interrupted", stopping.reason(), stop.result.seconds)) from None
     if ended.ending == "timeout":
         return finish("timeout", f"no result within the {limit:g} s limit ({_timeout_rule(run)}); "
                       "raise it with --timeout SECONDS", ended.seconds)

@@ -76,6 +76,8 @@ def case_peak(raw: dict[str, Any] | None, fallback: float | None = None) -> dict
     The higher of the two is the ceiling (a probe slowed by a busy moment must not make the case
     look closer to the hardware than it was); probes more than ``UNSTABLE_PEAK_PERCENT`` apart
     mark the case unstable. Without probes (an old or fake child), ``fallback`` is used and said.
+    A peak typed in rather than measured (``$MNIST_MLP_BENCH_PEAK_GFLOPS``, or the run-level
+    fallback) is recorded as given (``given``: where it came from), so report and compare mark it.
     """
     probes = ((raw or {}).get("machine_info") or {}).get("peak") or {}
     values = {
@@ -87,15 +89,17 @@ def case_peak(raw: dict[str, Any] | None, fallback: float | None = None) -> dict
         if fallback is None:
             return {"gflops": None, "errors": errors} if errors else None
         return {"gflops": float(fallback), "before_gflops": None, "after_gflops": None, "change_percent": None,
-                "unstable": False, "probe": "run-level peak (the case measured none)", "errors": errors}
+                "unstable": False, "probe": "run-level peak (the case measured none)", "errors": errors,
+                "given": "run-level peak: given, the case measured none"}
     before, after = values.get("before"), values.get("after")
     high = max(values.values())
     change = probe_change_percent(before, after)
     probe = next((p.get("probe") for p in probes.values() if isinstance(p, dict) and p.get("probe")), None)
+    given = next((str(p["given"]) for p in probes.values() if isinstance(p, dict) and p.get("given")), None)
     return {
         "gflops": high, "before_gflops": before, "after_gflops": after,
         "change_percent": change, "unstable": probes_unstable(before, after),
-        "probe": probe, "errors": errors,
+        "probe": probe, "errors": errors, "given": given,
     }
 
 

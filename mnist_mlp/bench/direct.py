@@ -6,8 +6,9 @@
   skipping Keras' data pipeline and callbacks;
 * ``numpy``: the framework-free reference forward pass.
 
-Every callable converts its output to NumPy, so on a GPU the timer covers the finished work and
-not merely its launch. Inputs are placed on the device once, outside the timed call.
+Every callable converts its output to NumPy and then calls the backend's ``synchronize`` on it,
+so on a GPU the timer covers the finished work and not merely its launch (explicitly, not by
+relying on the conversion's implicit wait). Inputs are placed on the device once, outside the timed call.
 """
 
 from __future__ import annotations
@@ -25,7 +26,19 @@ def make_callable(path: str, backend: str, model: Any, x: np.ndarray) -> Callabl
         return backends.get("numpy").direct_call(model, x)  # model: a reference.NumpyMLP
     if path == "predict":
         size = len(x)
-        return lambda: model.predict(x, batch_size=size, verbose=0)
+        return synchronized(lambda: model.predict(x, batch_size=size, verbose=0), backends.get(backend).synchronize)
     if path == "direct":
-        return backends.get(backend).direct_call(model, x)
+        chosen = backends.get(backend)
+        return synchronized(chosen.direct_call(model, x), chosen.synchronize)
     raise ValueError(f"unknown inference path {path!r}")
+
+
+def synchronized(call: Callable[[], Any], sync: Callable[..., None]) -> Callable[[], Any]:
+    """``call`` followed by ``sync(output)``: the timed callable returns once the device is done."""
+
+    def timed() -> Any:
+        output = call()
+        sync(output)
+        return output
+
+    return timed

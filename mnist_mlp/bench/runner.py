@@ -8,7 +8,8 @@ After every case ``results.json`` is saved again, and just before a child starts
 saved as ``running``, so a parent killed outright loses nothing that finished and the file says
 where it stopped (``bench --resume`` continues it: ``mnist_mlp.bench.resume``). Ctrl-C at any
 point (in a child, between cases, while saving) stops the running child, marks it
-``interrupted``, saves what finished and ends the run as ``interrupted`` (exit 130).
+``interrupted``, saves what finished and ends the run as ``interrupted`` (exit 130); SIGTERM, a
+scheduler's stop, is handled the same way (exit 143; ``stopping``).
 A child that crashes or times out after its training test keeps that training: the suite writes
 it at once to ``raw/<case>.training.json``, read back when the raw JSON is missing or lacks it.
 
@@ -41,13 +42,13 @@ from typing import Any, Protocol, Sequence
 
 import mnist_mlp
 from mnist_mlp import atomic, backends, results
-from mnist_mlp.bench import load, machine, rundir
+from mnist_mlp.bench import load, machine, rundir, stopping
 from mnist_mlp.bench.case import ChildCommand, _case_config, _Interrupted, _record, _run_case
 from mnist_mlp.bench.plan import BenchOptions, CasePlan, plan_cases
 from mnist_mlp.bench.profiles import Profile
 from mnist_mlp.bench.progress_file import ChildProgress
 from mnist_mlp.config import ModelSpec
-from mnist_mlp.errors import EXIT_CASES_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from mnist_mlp.errors import EXIT_CASES_FAILED, EXIT_OK, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,15 @@ def run_benchmarks(
     that run instead: its kept cases stay as they are, its setup is the run's own, and only the
     other cases run.
     """
+    with stopping.StopSignals():
+        return _run_benchmarks(options, reporter=reporter, child_command=child_command, peak_gflops=peak_gflops,
+                               dataset=dataset, load_source=load_source, opening_check_s=opening_check_s, resume=resume)
+
+
+def _run_benchmarks(
+    options: BenchOptions, *, reporter: Reporter | None, child_command: ChildCommand | None, peak_gflops: float | None,
+    dataset: dict[str, Any] | None, load_source: load.LoadSource | None | str, opening_check_s: float, resume: Any,
+) -> RunOutcome:
     reporter = reporter or NullReporter()
     out_root = atomic.ensure_writable_dir(options.out)
     command = child_command or default_child_command(options.profile)
@@ -217,7 +227,7 @@ def run_benchmarks(
                 except KeyboardInterrupt:  # outside the child: nothing to stop, keep what finished
                     interrupted = True
                     if record is None:
-                        record = _record(plan, "interrupted", "interrupted by the user (Ctrl-C)")
+                        record = _record(plan, "interrupted", stopping.reason())
                 with _DeferredInterrupt() as deferred:  # bookkeeping and the save run to the end
                     record.update(started_utc=started, ended_utc=utc_now())
                     slots[plan.case_id] = record
@@ -246,7 +256,7 @@ def run_benchmarks(
             results.save(run, run_dir)
     folder.release()
     if interrupted:
-        code = EXIT_INTERRUPTED
+        code = stopping.exit_code()
     elif any(record["status"] in ("failed", "timeout") for record in records):
         code = EXIT_CASES_FAILED
     else:
@@ -255,7 +265,7 @@ def run_benchmarks(
 
 
 class _DeferredInterrupt:
-    """Hold a Ctrl-C back until the block ends (``hit`` says one came), so a save is never cut short.
+    """Hold a Ctrl-C (or SIGTERM) back until the block ends (``hit`` says one came), so a save is never cut short.
 
     Only in the main thread (where Python delivers SIGINT); elsewhere it defers nothing.
     """
@@ -266,16 +276,19 @@ class _DeferredInterrupt:
         if threading.current_thread() is threading.main_thread():
             try:
                 self._previous = signal.signal(signal.SIGINT, self._note)
+                self._previous_term = signal.signal(signal.SIGTERM, self._note)
             except (ValueError, OSError):
                 self._previous = None
         return self
 
     def _note(self, signum: int, frame: Any) -> None:
         self.hit = True
+        stopping.note(signum)
 
     def __exit__(self, *exc: Any) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+            signal.signal(signal.SIGTERM, self._previous_term)
 
 
 def reporter_call(reporter: Any, name: str, *args: Any) -> None:

@@ -162,7 +162,8 @@ def probe_peak(case: CaseConfig) -> dict[str, Any]:
 
     fixed = os.environ.get(PEAK_ENV)
     if fixed:
-        return {"gflops": float(fixed), "probe": f"${PEAK_ENV} (test hook, nothing measured)"}
+        return {"gflops": float(fixed), "probe": f"${PEAK_ENV} (test hook, nothing measured)",
+                "given": f"${PEAK_ENV}={fixed}: typed in, not measured"}
     budget = case.peak_probe or {}
     return backends.get(case.backend).probe_peak(
         case.device, repeats=int(budget.get("repeats", 5)), budget_s=float(budget.get("budget_s", 1.5)))

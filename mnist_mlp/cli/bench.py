@@ -3,7 +3,8 @@
 Registered by ``mnist_mlp.cli.main`` through ``add_commands`` (see ``EXTENSION_MODULES`` there).
 Exit codes: 0 every case ok or skipped, 2 bad arguments or a bad results file (or a run that
 cannot be resumed here), 3 some case failed or timed out (the others are saved), 4 the output
-directory is not writable, 130 Ctrl-C.
+directory is not writable, 130 Ctrl-C, 143 SIGTERM (a scheduler's stop, handled as Ctrl-C is:
+cases marked interrupted, reports written, the resume command printed).
 
 The workload options default to None ("not given"), so that ``--resume`` can tell an option the
 user gave (which must agree with the run's) from one left out (which the run supplies).
@@ -91,7 +92,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from mnist_mlp.report.render import render_report
 
     from mnist_mlp import results
-    from mnist_mlp.errors import EXIT_GATE_FAILED, EXIT_OK
+    from mnist_mlp.errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
     from mnist_mlp.runs import write_index
 
     started = time.perf_counter()
@@ -114,7 +115,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cases_done = time.perf_counter()
     exit_code = outcome.exit_code
     gate = None
-    if options.profile.name == "full" and not args.no_gate and exit_code != 130:
+    stopped = exit_code in (EXIT_INTERRUPTED, EXIT_TERMINATED)
+    if options.profile.name == "full" and not args.no_gate and not stopped:
         from mnist_mlp.gate.check import gate_run
         from mnist_mlp.report.gate_text import gate_markdown, write_gate_file
 
@@ -145,8 +147,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f"took {timing['total_s']:.1f} s: set-up {timing['setup_s']:.1f} s (data, machine check), "
         f"cases {timing['cases_s']:.1f} s, reports {timing['report_s']:.1f} s"
     )
-    if exit_code == 130:
-        print("mnist-mlp: interrupted; finished cases were saved", file=sys.stderr)
+    if stopped:
+        how = "by SIGTERM" if exit_code == EXIT_TERMINATED else "by Ctrl-C"
+        print(f"mnist-mlp: interrupted {how}; finished cases were saved; continue with: "
+              f"mnist-mlp bench --resume {outcome.run_dir}", file=sys.stderr)
     return exit_code
 
 

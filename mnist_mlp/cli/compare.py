@@ -29,7 +29,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if len(args.runs) < 2:
         raise UsageError("compare: give at least two runs (run folders or results.json files)")
-    comparison = compare.compare(compare.load_runs(args.runs))
+    try:
+        band = compare.load_band(args.noise_band)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"compare: cannot read the noise band {args.noise_band}: {exc}") from exc
+    comparison = compare.compare(compare.load_runs(args.runs), band=band)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = atomic.ensure_writable_dir(args.out or DEFAULT_REPORTS / f"compare-{stamp}")
     chart = plot_comparison(comparison, out / "compare.png")
@@ -144,6 +148,9 @@ def add_commands(sub: Any) -> None:
     compare.add_argument("--out", type=Path, help="output folder (default: reports/compare-<UTC time>)")
     compare.add_argument("--fail-if-slower", type=argtypes.percent, metavar="PCT", help="exit 1 if a run is slower than the first by more than PCT%% beyond noise")
     compare.add_argument("--fail-if-less-accurate", type=argtypes.points, metavar="PP", help="exit 1 if a run's test accuracy is more than PP points lower, beyond noise")
+    compare.add_argument("--noise-band", type=Path, metavar="FILE",
+                         help="the run-to-run noise band that judges single-value figures (default: the packaged "
+                              "mnist_mlp/compare/noise_band.json; made by benchmarks/noise_runs.sh)")
     compare.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
     compare.set_defaults(handler=cmd_compare)
 

@@ -1,29 +1,28 @@
 """Two or more runs side by side: per backend x device and headline metric, value, ratio, noise.
 
-The first run is the baseline. Headline metrics per case: training wall time, steady-state ms per
-step, time to target accuracy, test accuracy (samples: the seeds), inference samples/s per path
-and batch size (samples: ``batch_size / seconds_per_batch`` of each round) and batch-1 latency
-p50 (samples: ``latency_ms[path]["samples_ms"]``, the latency benchmark's own per-round times;
-a run without them has no latency spread; the throughput sweep's batch-1 rounds are a different
-measurement and are not used for it).
+The first run is the baseline. Per case: the machine's speed (the case's own measured FP32 matmul
+peak in each run, their ratio, and whether it changed beyond the runs' own before/after probe
+spread), then the headline metrics, like with like: training wall time and time to target
+accuracy **cold** (seed 0, the first in its process) and **warm** (the later seeds) in rows of
+their own, never averaged; steady-state ms per step (warm by construction) and test accuracy over
+the seeds; inference samples/s per path and batch size; batch-1 latency p50. A one-seed run has
+a cold figure only, and its warm rows say so.
 
-When is a difference real? A named two-sided test from scipy says whether it is beyond noise
-(``p < ALPHA``, 0.05), and every verdict shows the test, its p-value and an effect size:
+When is a difference real? (``judge``, ``family``, ``noise``)
 
-* seeds (up to 10 samples a side): Welch's t-test (``scipy.stats.ttest_ind(equal_var=False)``),
-  effect size Cohen's d (difference of means over the root mean of the two variances);
-* rounds (more than 10 samples on both sides): the Mann-Whitney U test, as asv does for its
-  samples (no normality assumed: one pause is one outlier, not a shifted mean), effect size the
-  Hodges-Lehmann shift (median of all pairwise differences other - base);
-* one sample against several: a t-test of the single value against the other run's samples as
-  a new draw from them (the prediction-interval t: ``(x - mean) / (sd * sqrt(1 + 1/n))``, n - 1
-  degrees of freedom), effect size ``(x - mean) / sd``.
+* both sides have two or more independent seeds: Welch's t-test, effect size Cohen's d;
+* a side has one value (the cold seed, a one-seed run, every inference and latency figure: the
+  rounds inside one run share its machine state and are not independent samples of the next
+  run): the ratio against the measured run-to-run noise band of that figure;
+* neither: "not tested", with no p-value (none is invented).
 
-For times and rates a difference must also be at least ``MIN_RELATIVE_CHANGE`` (5%) of the
-baseline, as asv's ``compare --factor`` does: samples within one run share that run's machine
-state (clock boost, background load), so 200 rounds can make a 1% drift "significant" that the
-next run would not repeat. Accuracy has no such floor. With a single sample on both sides the
-spread is unknown and the table says so.
+All p-values of one comparison (absolute and per unit of peak) are one family: Benjamini-Hochberg
+keeps the false discovery rate at ``ALPHA`` (0.05), and a difference counts when its adjusted
+q-value is below it and, for times and rates, the change is at least ``MIN_RELATIVE_CHANGE`` (5%)
+of the baseline (as asv's ``compare --factor``). ``Comparison.tests`` counts the rows judged by
+each rule and the differences that survive. Beside each time or rate ratio: the machine's ratio
+and the ratio per unit of peak, judged the same way with the machine's speed taken out;
+``Comparison.movements`` says what moved (the machine, the framework, both or neither).
 
 Runs are "not comparable" with the baseline (and left out of the metric table, with the reason)
 when what is measured differs: the schema version, the dataset's sha256, or the workload's
@@ -32,24 +31,30 @@ in ``results["workload"]`` only chooses how much is measured, or where: the seed
 sizes, the backends and devices selected, the timeout, the profile and its label. Those are
 listed among the differences, and a metric or case present in one run only is shown as missing.
 ``--fail-if-slower PCT`` / ``--fail-if-less-accurate PP`` count a regression only when it exceeds
-the limit and is not within noise (or the spread is unknown), so CI does not fail on jitter.
+the limit and is not within noise (or was not tested), so CI does not fail on jitter.
 
 The package decides (``Comparison``, ``Verdict``: data); ``mnist_mlp.report.compare_text`` writes
 the Markdown a reader sees. ``measures`` reads a case's metrics, ``judge`` decides whether two
-measures differ, ``setups`` whether two runs measured the same work, ``comparison`` puts it together.
+measures differ, ``family`` adjusts one comparison's tests together, ``noise`` holds the band, ``setups`` whether two runs measured the same work, ``comparison`` puts it together.
 """
 
 from __future__ import annotations
 
 from mnist_mlp.compare.comparison import Comparison, Row, RunInfo, compare, load_runs
-from mnist_mlp.compare.judge import ALPHA, FULL_RANGE_MAX_SAMPLES, MIN_RELATIVE_CHANGE, Verdict, judge, significance, slower_percent
+from mnist_mlp.compare.family import MACHINE_METRIC, Movement, TestCount
+from mnist_mlp.compare.judge import (
+    ALPHA, BAND, FULL_RANGE_MAX_SAMPLES, MIN_RELATIVE_CHANGE, NOT_TESTED, WELCH, Verdict, judge, significance, slower_percent,
+    speedup,
+)
 from mnist_mlp.compare.measures import TRAINING_METRICS, Measure, Metric, case_metrics
+from mnist_mlp.compare.noise import NoiseBand, derive_band, load_band
 from mnist_mlp.compare.setups import (
     COMPARED_WORKLOAD_KEYS, MEASURED_MACHINE_KEYS, machine_differences, measured_workload, not_comparable_reasons,
     setup_differences,
 )
 
 __all__ = [
+    "BAND", "MACHINE_METRIC", "NOT_TESTED", "WELCH", "Movement", "NoiseBand", "TestCount", "derive_band", "load_band", "speedup",
     "ALPHA", "COMPARED_WORKLOAD_KEYS", "FULL_RANGE_MAX_SAMPLES", "MEASURED_MACHINE_KEYS", "MIN_RELATIVE_CHANGE",
     "TRAINING_METRICS", "Comparison", "Measure", "Metric", "Row", "RunInfo", "Verdict", "case_metrics", "compare",
     "judge", "load_runs", "machine_differences", "measured_workload", "not_comparable_reasons", "setup_differences",

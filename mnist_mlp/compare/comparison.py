@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mnist_mlp import results
-from mnist_mlp.compare.judge import ALPHA, FULL_RANGE_MAX_SAMPLES, MIN_RELATIVE_CHANGE, Verdict, judge, slower_percent
-from mnist_mlp.compare.measures import Measure, Metric, TRAINING_METRICS, case_metrics
+from mnist_mlp.compare.family import MACHINE_METRIC, Movement, TestCount, adjust_family, machine_verdict, movement
+from mnist_mlp.compare.judge import ALPHA, MIN_RELATIVE_CHANGE, Verdict, judge, slower_percent
+from mnist_mlp.compare.measures import Measure, Metric, TRAINING_METRICS, case_metrics, case_peak
+from mnist_mlp.compare.noise import NoiseBand, load_band
 from mnist_mlp.compare.setups import machine_differences, not_comparable_reasons, setup_differences
 
 
@@ -53,6 +55,14 @@ class Comparison:
     missing: list[str]
     #: run label -> case id -> the case's machine flags (busy, unstable), from each run's results
     machine_flags: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    #: run label -> how many rows were judged by which rule and how many differences survive
+    tests: dict[str, TestCount] = field(default_factory=dict)
+    #: run label -> what moved against A: the machine, the framework, both, neither
+    movements: dict[str, Movement] = field(default_factory=dict)
+    #: what judged the single-value rows ("noise band of 5 quick-profile runs", or that there is none)
+    band: str = ""
+    #: run label -> case id -> "peak given by $MNIST_MLP_BENCH_PEAK_GFLOPS" where the peak was typed in
+    given_peaks: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def marks(self, index: int, case: str) -> str:
         """`` [busy]`` / `` [busy, unstable]`` after a value measured while the machine was not clean."""
@@ -69,6 +79,8 @@ class Comparison:
         found = []
         for row in self.rows:
             base = row.measures[0]
+            if row.metric.kind == MACHINE_METRIC.kind:
+                continue
             for index, (measure, verdict) in enumerate(zip(row.measures, row.verdicts)):
                 if index == 0 or measure is None or verdict is None or verdict.significant is False:
                     continue
@@ -90,13 +102,19 @@ class Comparison:
                 "baseline": self.runs[0].label,
                 "not_comparable": self.not_comparable,
                 "differences": [{"key": k, "values": v} for k, v in self.differences],
-                "rule": (f"different when a two-sided test gives p < {ALPHA:g} (Welch's t-test for seeds, Mann-Whitney U "
-                         f"for more than {FULL_RANGE_MAX_SAMPLES} rounds a side) and, for times and rates, the change is at "
+                "rule": (f"different when the Benjamini-Hochberg adjusted p-value over all rows is below {ALPHA:g} "
+                         f"(Welch's t-test where both sides have two or more seeds; else the ratio against the "
+                         f"run-to-run noise band; else not tested) and, for times and rates, the change is at "
                          f"least {MIN_RELATIVE_CHANGE:.0%}"),
+                "band": self.band,
+                "tests": {label: vars(count) for label, count in self.tests.items()},
+                "movements": {label: vars(move) for label, move in self.movements.items()},
+                "given_peaks": self.given_peaks,
                 "rows": [
                     {
                         "case": row.case,
                         "metric": row.metric.key,
+                        "condition": row.metric.condition or None,
                         "label": row.metric.label,
                         "unit": row.metric.unit,
                         "values": [
@@ -104,9 +122,7 @@ class Comparison:
                             for m in row.measures
                         ],
                         "versus_first": [
-                            None if v is None else {"ratio": v.ratio, "verdict": v.label, "significant": v.significant,
-                                                    "test": v.test, "p_value": v.p_value, "effect": v.effect or None}
-                            for v in row.verdicts
+                            None if v is None else _verdict_dict(v) for v in row.verdicts
                         ],
                     }
                     for row in self.rows
@@ -117,25 +133,43 @@ class Comparison:
         )
 
 
+def _verdict_dict(v: Verdict) -> dict[str, Any]:
+    out = {"ratio": v.ratio, "verdict": v.label, "significant": v.significant, "test": v.test, "p_value": v.p_value,
+           "q_value": v.q_value, "effect": v.effect or None, "why_untested": v.why_untested or None,
+           "machine_ratio": v.machine_ratio, "per_peak_ratio": v.per_peak_ratio}
+    if v.per_peak is not None:
+        out["per_peak"] = {"verdict": v.per_peak.label, "significant": v.per_peak.significant, "test": v.per_peak.test,
+                           "p_value": v.per_peak.p_value, "q_value": v.per_peak.q_value}
+    return out
+
+
 def _display_order(metric: Metric) -> tuple:
-    """Training metrics in ``TRAINING_METRICS`` order, then throughput by path and batch size, then latency."""
+    """The machine's speed first, training metrics in ``TRAINING_METRICS`` order (cold before warm),
+    then throughput by path and batch size, then latency."""
     group, _, rest = metric.key.partition(".")
+    if group == "machine":
+        return (-1, 0, "", 0)
     if group == "training":
-        return (0, [k for k, *_ in TRAINING_METRICS].index(rest), "", 0)
+        key, _, condition = rest.partition(".")
+        return (0, [k for k, *_ in TRAINING_METRICS].index(key), condition, 0)
     if group == "inference":
         path, _, size = rest.rpartition(".")
         return (1, 0, path, int(size))
     return (2, 0, rest, 0)
 
 
-def compare(runs: Sequence[RunInfo]) -> Comparison:
-    """Compare ``runs`` (at least two) against the first."""
+def compare(runs: Sequence[RunInfo], band: NoiseBand | None = None, fdr: bool = True) -> Comparison:
+    """Compare ``runs`` (at least two) against the first; ``band``: the run-to-run noise band
+    (default: the packaged one); ``fdr=False`` leaves each row's test uncorrected (for studies only)."""
+    band = band if band is not None else load_band()
     base = runs[0].run
+    profile = base.get("profile")
     not_comparable = {r.label: reasons for r in runs[1:] if (reasons := not_comparable_reasons(base, r.run))}
     used = [i for i, r in enumerate(runs) if r.label not in not_comparable]
-    per_run = [
-        {c["id"]: case_metrics(c) for c in r.run["cases"] if c.get("status") == "ok"} for r in runs
-    ]
+    ok_cases = [{c["id"]: c for c in r.run["cases"] if c.get("status") == "ok"} for r in runs]
+    per_run = [{key: case_metrics(c) for key, c in cases.items()} for cases in ok_cases]
+    peaks = [{key: case_peak(c) for key, c in cases.items()} for cases in ok_cases]
+    hosts = [(r.run.get("machine") or {}).get("host") for r in runs]
     case_keys: list[str] = []
     for index in used:
         case_keys.extend(k for k in per_run[index] if k not in case_keys)
@@ -144,18 +178,33 @@ def compare(runs: Sequence[RunInfo]) -> Comparison:
         absent = [runs[i].label for i in used if case not in per_run[i]]
         if absent:
             missing.append(f"{case}: no successful result in run {', '.join(absent)}")
+        case_peaks = [peaks[i].get(case) if i in used else None for i in range(len(runs))]
+        if any(case_peaks[i] for i in used):
+            rows.append(Row(case, MACHINE_METRIC,
+                            [None if p is None else Measure(p["gflops"], [], "given" if p.get("given") else "") for p in case_peaks],
+                            [None if i == 0 or case_peaks[i] is None or case_peaks[0] is None
+                             else machine_verdict(case_peaks[0], case_peaks[i], hosts[0] == hosts[i]) for i in range(len(runs))]))
         metrics = sorted({m for i in used for m in per_run[i].get(case, {})}, key=_display_order)
         for metric in metrics:
             measures: list[Measure | None] = [per_run[i].get(case, {}).get(metric) if i in used else None for i in range(len(runs))]
             unmeasured = [runs[i].label for i in used if case in per_run[i] and measures[i] is None]
-            if unmeasured:
+            if unmeasured and metric.condition == "warm":
+                missing.append(f"{case} {metric.label}: run {', '.join(unmeasured)} ran one seed, a cold figure only "
+                               f"(no warm seed to compare with)")
+            elif unmeasured:
                 missing.append(f"{case} {metric.label}: not measured in run {', '.join(unmeasured)}")
-            base_measure = measures[0]
+            base_measure, entry = measures[0], band.entry(profile, case, metric)
+            base_peak = (case_peaks[0] or {}).get("gflops")
             verdicts = [
-                None if i == 0 or measures[i] is None or base_measure is None else judge(metric, base_measure, measures[i])
+                None if i == 0 or measures[i] is None or base_measure is None
+                else judge(metric, base_measure, measures[i], entry, (base_peak, (case_peaks[i] or {}).get("gflops")))
                 for i in range(len(runs))
             ]
             rows.append(Row(case, metric, measures, verdicts))
+    tests, movements = {}, {}
+    for index in used[1:]:
+        tests[runs[index].label] = adjust_family([(row.metric, row.verdicts[index]) for row in rows], fdr)
+        movements[runs[index].label] = movement([(row.case, row.metric, row.verdicts[index]) for row in rows])
     return Comparison(
         runs=list(runs),
         not_comparable=not_comparable,
@@ -166,4 +215,9 @@ def compare(runs: Sequence[RunInfo]) -> Comparison:
             r.label: {c["id"]: list(c.get("machine_flags") or []) for c in r.run["cases"] if c.get("machine_flags")}
             for r in runs
         },
+        tests=tests,
+        movements=movements,
+        band=band.describe(profile),
+        given_peaks={r.label: {key: str(p["given"]) for key, p in peaks[i].items() if p and p.get("given")}
+                     for i, r in enumerate(runs)},
     )

@@ -19,8 +19,8 @@ No framework is imported here at module level.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -115,7 +115,10 @@ class FitOutcome:
     """What an engine hands back: the trained weights, Keras-style history and its clocks.
 
     ``startup_seconds`` is the engine's own start (processes, process groups, strategy), kept
-    outside ``train_seconds``.
+    outside ``train_seconds``. ``train_seconds`` is the same span on every engine: the training
+    steps of every epoch only (``epoch_train_seconds`` summed), validation outside it; the inputs
+    are prepared (scaled, split, trimmed) before any clock starts (``parallel.train``).
+    ``epoch_seconds`` are whole epochs, validation included.
     """
 
     weights: list[np.ndarray]
@@ -123,29 +126,57 @@ class FitOutcome:
     train_seconds: float
     startup_seconds: float
     epoch_seconds: list[float]
+    epoch_train_seconds: list[float] = field(default_factory=list)
 
 
 def keras_fit(model: Any, x: np.ndarray, y: np.ndarray, *, global_batch: int, epochs: int, shuffle: bool,
               validation_data: tuple[np.ndarray, np.ndarray] | None, startup_seconds: float,
-              weights_of: Any = None) -> FitOutcome:
+              weights_of: Any = None, sync: Any = None) -> FitOutcome:
     """Keras ``fit`` at the global batch, timed: what the JAX and TensorFlow engines (and the
     one-device reference) run once their distribution is in place.
 
     ``global_batch`` is what ``fit`` gets as ``batch_size`` (a process's share when several feed
     one global batch); ``weights_of(model)`` reads the trained weights (default ``get_weights``).
+    ``sync`` (the engine's backend's ``synchronize``) runs before every clock reading, the
+    all-reduced update of the last step included.
     """
-    import time
-
     from mnist_mlp.train import HISTORY_KEYS, EpochTimer
 
-    timer = EpochTimer()
-    started = time.perf_counter()
+    timer = EpochTimer(sync)
     fit = model.fit(x, y, batch_size=global_batch, epochs=epochs, shuffle=shuffle,
                     validation_data=validation_data, verbose=0, callbacks=[timer])
-    seconds = time.perf_counter() - started
+    if sync is not None:
+        sync()
     history = {key: [float(v) for v in fit.history.get(key, [])] for key in HISTORY_KEYS}
     weights = [np.asarray(w, dtype=np.float32) for w in (weights_of(model) if weights_of else model.get_weights())]
-    return FitOutcome(weights, history, seconds, startup_seconds, list(timer.seconds))
+    # the timed span: training steps only, as torch's engine times it (validation is outside)
+    return FitOutcome(weights, history, sum(timer.train_seconds), startup_seconds, list(timer.seconds),
+                      list(timer.train_seconds))
+
+
+def seed_summary(per_seed: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A data-parallel case's throughput over its seeds, cold apart: the first seed of the process
+    pays compilation (and the engine's start), the later ones do not. The headline
+    ``samples_per_second`` / ``steps_per_second`` are the warm seeds' mean (speedup and efficiency
+    come from them), or the cold seed's when it ran alone, said by ``condition``."""
+    rows = [{"seed": s.get("seed"), "train_seconds": s.get("train_seconds"),
+             "samples_per_second": s.get("samples_per_second"), "steps_per_second": s.get("steps_per_second")}
+            for s in per_seed]
+    cold, warm = rows[:1], rows[1:]
+
+    def mean(items: Sequence[Mapping[str, Any]], key: str) -> float | None:
+        values = [float(item[key]) for item in items if isinstance(item.get(key), (int, float))]
+        return sum(values) / len(values) if values else None
+
+    chosen = warm if warm else cold
+    return {
+        "per_seed": rows,
+        "cold": {key: mean(cold, key) for key in ("samples_per_second", "steps_per_second", "train_seconds")},
+        "warm": {key: mean(warm, key) for key in ("samples_per_second", "steps_per_second", "train_seconds")} if warm else None,
+        "condition": "warm" if warm else "cold (one seed)",
+        "samples_per_second": mean(chosen, "samples_per_second"),
+        "steps_per_second": mean(chosen, "steps_per_second"),
+    }
 
 
 def reference_fit(config: Any, initial: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray, *,

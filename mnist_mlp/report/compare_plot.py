@@ -18,7 +18,8 @@ def _panel_metrics(comparison: Comparison) -> list[tuple[str, str, float]]:
     """(metric key, axis label, scale) for each panel that has data."""
     keys = {row.metric.key for row in comparison.rows}
     panels = [(k, label, scale) for k, label, scale in (
-        ("training.wall_seconds", "training wall time (s)", 1.0),
+        ("training.wall_seconds.cold", "training wall time, cold (s)", 1.0),
+        ("training.wall_seconds.warm", "training wall time, warm (s)", 1.0),
         ("training.test_accuracy", "test accuracy (%)", 100.0),
     ) if k in keys]
     used = comparison.comparable

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from tabulate import tabulate
 
-from mnist_mlp.compare import ALPHA, FULL_RANGE_MAX_SAMPLES, MIN_RELATIVE_CHANGE, Comparison, Measure, Metric
+from mnist_mlp.compare import ALPHA, MACHINE_METRIC, MIN_RELATIVE_CHANGE, Comparison, Measure, Metric, Verdict, speedup
 
 
 def comparison_markdown(comparison: Comparison, chart: str | None = None) -> str:
@@ -22,11 +22,19 @@ def comparison_markdown(comparison: Comparison, chart: str | None = None) -> str
         lines += ["**Not comparable**: no run can be compared with the baseline A; see the reasons above.", ""]
     else:
         lines += [
-            f"Ratios are to run A. A difference counts when a two-sided test gives p < {ALPHA:g}: Welch's t-test "
-            f"over seeds (effect size Cohen's d), Mann-Whitney U over more than {FULL_RANGE_MAX_SAMPLES} rounds "
-            f"(effect size the Hodges-Lehmann shift), and, for times and rates, the change is at least "
-            f"{MIN_RELATIVE_CHANGE:.0%} (as asv's --factor); otherwise it is within noise.",
+            f"Ratios are to run A. Cold (seed 0, the first in its process) is compared with cold and warm (the later "
+            f"seeds) with warm, never averaged. Where both sides have two or more seeds, Welch's t-test judges a "
+            f"difference (effect size Cohen's d); where a side has one value (the cold seed, a one-seed run, every "
+            f"inference and latency figure: rounds inside one run are not independent runs), the ratio is judged "
+            f"against the measured run-to-run noise band; with neither, the row says \"not tested\". All p-values of "
+            f"a comparison are adjusted together (Benjamini-Hochberg, false discovery rate {ALPHA:g}): a difference "
+            f"counts when q < {ALPHA:g} and, for times and rates, the change is at least {MIN_RELATIVE_CHANGE:.0%} "
+            f"(as asv's --factor). \"machine\" is the ratio of the two cases' measured peaks, \"per unit of peak\" "
+            f"the ratio with the machine's speed taken out.",
             "",
+            f"Single-value rows judged by: {comparison.band}.",
+            "",
+            *summary_lines(comparison),
             comparison_table(comparison),
             "",
         ]
@@ -38,6 +46,12 @@ def comparison_markdown(comparison: Comparison, chart: str | None = None) -> str
                   "Values marked [busy] or [unstable] were measured while other processes or the hypervisor took "
                   "CPU time, or while the device's peak moved by more than 10%: treat their differences with care.", ""]
         lines += [f"- run {label}, {case}: {'; '.join(flags)}" for label, case, flags in flagged] + [""]
+    given = [(label, case, text) for label, cases in comparison.given_peaks.items() for case, text in cases.items()]
+    if given:
+        lines += ["## Peaks given, not measured", "",
+                  "These cases' peaks were typed in, so their machine ratio and per-unit-of-peak figures say nothing "
+                  "about the machine:", ""]
+        lines += [f"- run {label}, {case}: {text}" for label, case, text in given] + [""]
     lines += ["## What differs between the runs", ""]
     if comparison.differences:
         diff_rows = [[key, *(short(v) for v in values)] for key, values in comparison.differences]
@@ -60,18 +74,78 @@ def comparison_table(comparison: Comparison) -> str:
             if text != "—":
                 text += comparison.marks(index, row.case)
             verdict = row.verdicts[index]
-            if position and verdict is not None:
-                ratio = "" if verdict.ratio is None else f"x{verdict.ratio:.2f}, "
-                evidence = f", {verdict.describe()}" if verdict.describe() else ""
-                text = f"{text} ({ratio}{verdict.label}{evidence})" if text != "—" else text
+            if position and verdict is not None and text != "—":
+                text = f"{text} ({verdict_text(row.metric, verdict)})"
             cells.append(text)
         body.append(cells)
     return tabulate(body, headers=headers, tablefmt="github")
 
 
+def verdict_text(metric: Metric, verdict: Verdict) -> str:
+    """``x2.07 faster, p=…, q=…; machine x2.06; per unit of peak x1.00, within noise``.
+
+    Times and rates read as speed ratios (B's speed over A's, above 1 is faster), so the machine's
+    ratio (its peak) and the per-peak one can be read against the absolute one directly."""
+    if metric.kind == MACHINE_METRIC.kind:
+        return f"x{verdict.ratio:.2f}, {verdict.label}: {verdict.why_untested}"
+    times = speedup(verdict.ratio, metric.kind)
+    if times is not None and verdict.significant:
+        head = f"x{times:.2f} {verdict.label}" if times >= 1 else f"x{1 / times:.2f} {verdict.label}"
+    elif times is not None:
+        head = f"speed x{times:.2f}, {verdict.label}"
+    elif verdict.ratio is not None:
+        head = f"x{verdict.ratio:.2f}, {verdict.label}"
+    else:
+        head = verdict.label
+    evidence = verdict.describe()
+    text = head + (f", {evidence}" if evidence else "")
+    scaled = speedup(verdict.per_peak_ratio, metric.kind)
+    if verdict.machine_ratio is not None and scaled is not None:
+        peak_label = verdict.per_peak.label if verdict.per_peak is not None else "not tested"
+        text += f"; machine x{verdict.machine_ratio:.2f}; per unit of peak x{scaled:.2f}, {peak_label}"
+    return text
+
+
+def summary_lines(comparison: Comparison) -> list[str]:
+    """Per compared run: what moved (one sentence) and how many rows were judged by which rule."""
+    lines = []
+    for label, count in comparison.tests.items():
+        move = comparison.movements.get(label)
+        lines.append(f"- **{label} against A**: {movement_sentence(move)} " + tests_sentence(count))
+    return lines + ([""] if lines else [])
+
+
+def movement_sentence(move: Any) -> str:
+    if move is None:
+        return ""
+    machine = "" if move.machine_ratio is None else f" (median peak ratio x{move.machine_ratio:.2f})"
+    changed = f"the machine's speed changed in {', '.join(move.machine_changed)}{machine}" if move.machine_changed else ""
+    if move.moved == "both":
+        return f"Both moved: {changed}, and {move.per_peak} difference(s) survive per unit of peak (the framework)."
+    if move.moved == "machine":
+        return (f"The machine moved, not the framework: {changed}; {move.absolute} difference(s) survive in absolute "
+                f"terms and none per unit of peak.")
+    if move.moved == "framework":
+        per = f"{move.per_peak} per unit of peak" if move.per_peak_known else "no peak to take out"
+        return f"The framework moved: the machine's speed held{machine}; {move.absolute} difference(s) survive ({per})."
+    if move.moved == "neither":
+        return f"Neither moved among the rows tested: no difference survives{machine}."
+    return f"Not known: no row could be tested{machine}."
+
+
+def tests_sentence(count: Any) -> str:
+    correction = "Benjamini-Hochberg" if count.corrected else "no correction"
+    return (f"{count.rows} rows: {count.welch} by Welch's t-test over seeds, {count.band} against the noise band, "
+            f"{count.not_tested} not tested; {count.welch + count.band + count.per_peak_tests} tests "
+            f"({count.per_peak_tests} per unit of peak, {correction}), {count.surviving} absolute and "
+            f"{count.surviving_per_peak} per-peak differences survive.")
+
+
 def format_measure(metric: Metric, measure: Measure | None) -> str:
     if measure is None or measure.value is None:
         return "—" if measure is None or not measure.note else measure.note
+    if metric.kind == MACHINE_METRIC.kind:
+        return f"{measure.value:,.1f}" + (f" [{measure.note}]" if measure.note else "")
     scale = 100.0 if metric.kind == "accuracy" else 1.0
     value, sd = measure.value * scale, (measure.stddev or 0.0) * scale
     if metric.kind == "rate":

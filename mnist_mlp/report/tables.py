@@ -12,8 +12,10 @@ from typing import Any
 from tabulate import tabulate
 
 from mnist_mlp import backends
+from mnist_mlp.compare.measures import split_cold_warm
 from mnist_mlp.config import seed_span  # noqa: F401  (tables.seed_span: how every table names seeds)
 from mnist_mlp.report.fmt import DASH, num
+from mnist_mlp.results import stats
 
 #: marks a figure above the peak measured beside its case (explained under the table, ``ABOVE_PEAK_NOTE``)
 ABOVE_PEAK = "‼"
@@ -50,8 +52,11 @@ def any_above_peak(run: dict) -> bool:
 
 
 def flags(case: dict) -> str:
-    """``busy``/``unstable`` beside a case's name wherever its numbers are shown."""
+    """``busy``/``unstable`` beside a case's name wherever its numbers are shown, and ``peak given``
+    when its peak was typed in (``$MNIST_MLP_BENCH_PEAK_GFLOPS``) rather than measured."""
     marks = [name for name in ("busy", "unstable") if case.get(name)]
+    if (case.get("peak") or {}).get("given"):
+        marks.append("peak given")
     return f" ({', '.join(marks)})" if marks else ""
 
 
@@ -83,8 +88,9 @@ def _largest(case: dict, path: str) -> dict | None:
 
 
 def summary_table(run: dict) -> Table:
-    """One row per case: status, time, accuracy, throughput at the largest batch, reason."""
-    headers = ["case", "status", "seconds", "train wall s", "test accuracy", "samples/s (largest batch)", "note"]
+    """One row per case: status, time, training wall time cold and warm apart (never averaged: the
+    cold seed pays compilation), accuracy, throughput at the largest batch, reason."""
+    headers = ["case", "status", "seconds", "train wall s cold", "train wall s warm", "test accuracy", "samples/s (largest batch)", "note"]
     rows = []
     for case in run.get("cases", []):
         training = case.get("training") or {}
@@ -93,10 +99,33 @@ def summary_table(run: dict) -> Table:
         note = case.get("reason") or case.get("note") or ""
         rows.append([
             case["id"] + flags(case), case["status"], DASH if case["status"] == "skipped" else num(case.get("duration_s"), 1),
-            mean_sd(training.get("wall_seconds")), accuracy((training.get("test_accuracy") or {}).get("mean")),
+            *_cold_warm_wall(training), accuracy((training.get("test_accuracy") or {}).get("mean")),
             speed, _short(note),
         ])
     return headers, rows
+
+
+def _cold_warm_wall(training: dict) -> list[str]:
+    """The cold seed's wall time and the warm seeds' (``one seed`` when there is no warm one)."""
+    if not (training or {}).get("per_seed"):
+        return [DASH, DASH]
+    cold, warm = _by_condition(training["per_seed"], "wall_seconds")
+    return [mean_sd(cold), mean_sd(warm) if warm["n"] else f"{DASH} (one seed)"]
+
+
+def _by_condition(per_seed: list, key: str) -> tuple[dict, dict]:
+    """(cold, warm) statistics of one per-seed figure, the seeds split as compare splits them."""
+    return tuple(stats(s[key] for s in seeds if isinstance(s.get(key), (int, float)))  # type: ignore[return-value]
+                 for seeds in split_cold_warm(per_seed))
+
+
+def _to_target(seeds: list, stat: dict) -> str:
+    """Time to target over ``seeds``: ``not reached``, or the mean and how many reached it."""
+    if not seeds:
+        return DASH
+    if not stat["n"]:
+        return "not reached"
+    return mean_sd(stat) + (f" ({stat['n']}/{len(seeds)} seeds)" if stat["n"] < len(seeds) else "")
 
 
 def _short(text: str, limit: int = 70) -> str:
@@ -109,24 +138,25 @@ def training_table(run: dict) -> Table:
     caches warm) side by side, each with the statistics of the seeds sharing its condition."""
     headers = [
         "case", "seeds", "cold wall s", "warm wall s", "cold first epoch s", "warm first epoch s",
-        "steady s/epoch", "steady ms/step", f"time to {_target(run)} s", "GFLOP/s", "% of peak",
+        "steady s/epoch", "steady ms/step", f"cold time to {_target(run)} s", f"warm time to {_target(run)} s",
+        "GFLOP/s", "% of peak",
     ]
     rows = []
     for case in _ok(run):
         training = case.get("training")
         if not training:
             continue
-        to_target = training.get("time_to_target_seconds") or {}
-        reached = to_target.get("n") or 0
-        seeds = len(training.get("per_seed") or [])
-        target_text = mean_sd(to_target) if reached else "not reached"
-        if reached and reached < seeds:
-            target_text += f" ({reached}/{seeds} seeds)"
+        per_seed = training.get("per_seed") or []
+        seeds = len(per_seed)
+        target_text = [_to_target(part, stat) for part, stat in
+                       zip(split_cold_warm(per_seed), _by_condition(per_seed, "time_to_target_seconds"))]
+        if seeds == 1:
+            target_text[1] = f"{DASH} (one seed)"
         cold, warm = training.get("cold") or {}, training.get("warm") or {}
         rows.append([
             case["id"] + flags(case), str(seeds), mean_sd(cold.get("wall_seconds")), mean_sd(warm.get("wall_seconds")),
             mean_sd(cold.get("first_epoch_seconds")), mean_sd(warm.get("first_epoch_seconds")),
-            mean_sd(training.get("steady_epoch_seconds"), 3), mean_sd(training.get("steady_ms_per_step"), 3), target_text,
+            mean_sd(training.get("steady_epoch_seconds"), 3), mean_sd(training.get("steady_ms_per_step"), 3), *target_text,
             num(training.get("gflops")), peak_pct(training.get("percent_of_peak")),
         ])
     return headers, rows
@@ -295,8 +325,8 @@ def speedup(run: dict, case: dict, facts: dict) -> float | None:
 
 
 def data_parallel_table(run: dict) -> Table:
-    """N, batches, learning rate, throughput, speedup and efficiency against the run's own one-device
-    case, start-up, accuracy, and the N-vs-1 equivalence; simulated devices say so on every row."""
+    """N, batches, learning rate, throughput (the warm seeds' mean, cold apart; the cold seed when it
+    ran alone, said beside it), speedup and efficiency against the run's own one-device case, start-up, accuracy, and the N-vs-1 equivalence; simulated devices say so on every row."""
     headers = ["case", "N", "scaling", "per-device batch", "global batch", "learning rate", "steps/s", "samples/s",
                "speedup T1/TN", "efficiency T1/(N·TN)", "start-up s", "test accuracy", "max |Δw| vs 1 device", "note"]
     rows = []
@@ -309,7 +339,8 @@ def data_parallel_table(run: dict) -> Table:
             case["id"] + flags(case), str(facts.get("devices")), facts.get("scaling", DASH) + (
                 f" (lr {facts['lr_rule']})" if facts.get("lr_rule") not in (None, "none") else ""),
             str(facts.get("per_device_batch")), str(facts.get("global_batch")), f"{facts.get('learning_rate', 0):g}",
-            num(facts.get("steps_per_second"), 1), rate(facts.get("samples_per_second")),
+            num(facts.get("steps_per_second"), 1),
+            rate(facts.get("samples_per_second")) + (f" ({facts['condition']})" if facts.get("condition") else ""),
             num(gain), num(gain / facts["devices"] if gain else None), num(facts.get("startup_seconds"), 1),
             accuracy(((case.get("training") or {}).get("test_accuracy") or {}).get("mean")),
             (_sci(diff) + verdict) if diff is not None else DASH, facts.get("note") or "",
