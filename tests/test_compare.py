@@ -17,6 +17,7 @@ import pytest
 
 from fixtures.compare.runfactory import WORKLOAD, band, case, make_run, workload, write_run
 from mnist_mlp import compare, results
+from mnist_mlp.compare.noise import NoiseBand
 from mnist_mlp.cli.main import main
 from mnist_mlp.report.compare_text import comparison_markdown, comparison_table
 
@@ -265,7 +266,7 @@ def test_latency_spread_comes_from_the_latency_rounds_only(tmp_path):
     for entry in base["cases"]:
         entry["latency_ms"]["direct"].pop("samples_ms")
     (c / "results.json").write_text(json.dumps(base))
-    result = compare.compare(compare.load_runs([c, d]))
+    result = compare.compare(compare.load_runs([c, d]), band=NoiseBand({"profiles": {}}))  # no band either
     latency = _rows(result, "jax-cpu")["latency.direct.p50"]
     assert latency.measures[0].samples == [] and latency.measures[1].samples == []
     assert latency.verdicts[1].label == "not tested" and latency.verdicts[1].significant is None

@@ -31,6 +31,15 @@ OLD = "hostA/old/20261126T040000Z_hostA"
 EVIL = "visitors/<i>bold &amp; <u>run"
 BROKEN = "broken/20261129T000000Z_hostA"
 
+@pytest.fixture(autouse=True)
+def no_packaged_noise_band(monkeypatch, tmp_path):
+    """Judge the fixture runs without the packaged noise band (whatever it holds today): seeds by
+    Welch's test, single values not tested, so that these tests do not move with a calibration."""
+    from mnist_mlp.compare import noise
+
+    monkeypatch.setattr(noise, "PACKAGED_BAND", tmp_path / "no-noise-band.json")
+
+
 
 def copy_fixtures(tmp_path: Path) -> Path:
     """The fixture runs in ``tmp_path/reports``, the markup run's folder renamed to ``EVIL``."""

@@ -29,6 +29,15 @@ from test_dashboard import BROKEN, EVIL, LATER, REFERENCE, copy_fixtures
 EVIL_FOLDER = EVIL  # markup in a run's name: trace names, ticks, hover, select
 VERDICT_LINE = re.compile(r"^    (\S+) (.+): (faster|slower|more accurate|less accurate), ratio ")
 
+@pytest.fixture(autouse=True)
+def no_packaged_noise_band(monkeypatch, tmp_path):
+    """Judge the fixture runs without the packaged noise band (whatever it holds today): seeds by
+    Welch's test, single values not tested, so that these tests do not move with a calibration."""
+    from mnist_mlp.compare import noise
+
+    monkeypatch.setattr(noise, "PACKAGED_BAND", tmp_path / "no-noise-band.json")
+
+
 
 def _browser_or_skip() -> None:
     missing = []
