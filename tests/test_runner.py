@@ -458,12 +458,10 @@ def _bench_env(script: Path, data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def test_cli_ctrl_c_saves_finished_cases_and_exits_130(tmp_path, data_dir):
-    """SIGINT while the second case runs: the first is kept, the second is 'interrupted'.
-
-    No timing assumptions: the signal goes out only once the torch child has written its marker
-    (so the parent is inside that case), and every wait is generous for a loaded machine.
-    """
+def _stop_bench_in_second_case(tmp_path, data_dir, sig):
+    """Run a quick bench (jax, then a torch child that sleeps) and send ``sig`` once the torch child
+    has written its marker (so the parent is inside that case; every wait is generous for a loaded
+    machine). Returns (exit code, stderr, the run folder, its cases by id, its status)."""
     script = _child_script(tmp_path, {"torch-cpu": "sleep"})
     out = tmp_path / "reports"
     scratch = tmp_path / "tmp"  # the runner's work dir lands here, where this test can see it
@@ -480,17 +478,22 @@ def test_cli_ctrl_c_saves_finished_cases_and_exits_130(tmp_path, data_dir):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the torch case never started"
             time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=300)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 130, stderr
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]  # beside it: index.md
     saved = results.load(run_dir)
-    cases = {case["id"]: case for case in saved["cases"]}
-    assert saved["status"] == "interrupted"
+    return proc.returncode, stderr, run_dir, {case["id"]: case for case in saved["cases"]}, saved["status"]
+
+
+def test_cli_ctrl_c_saves_finished_cases_and_exits_130(tmp_path, data_dir):
+    """SIGINT while the second case runs: the first is kept, the second is 'interrupted'."""
+    code, stderr, run_dir, cases, status = _stop_bench_in_second_case(tmp_path, data_dir, signal.SIGINT)
+    assert code == 130, stderr
+    assert status == "interrupted"
     assert cases["jax-cpu"]["status"] == "ok"
     assert cases["torch-cpu"]["status"] == "interrupted"
     assert (run_dir / "report.md").is_file()
@@ -500,33 +503,9 @@ def test_cli_ctrl_c_saves_finished_cases_and_exits_130(tmp_path, data_dir):
 def test_cli_sigterm_is_handled_as_ctrl_c_and_exits_143(tmp_path, data_dir):
     """A scheduler's SIGTERM while the second case runs: that case is 'interrupted' (naming SIGTERM),
     the first is kept, the reports are written, the resume command is printed, exit 143."""
-    script = _child_script(tmp_path, {"torch-cpu": "sleep"})
-    out = tmp_path / "reports"
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mnist_mlp", "bench", "--profile", "quick", "--backends", "jax,torch",
-         "--devices", "cpu", "--out", str(out)],
-        env=_bench_env(script, data_dir, TMPDIR=str(scratch)), cwd=ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while not list(scratch.glob("mnist-mlp-bench-*/torch-cpu.case.json.started")):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the torch case never started"
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 143, stderr
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    saved = results.load(run_dir)
-    cases = {case["id"]: case for case in saved["cases"]}
-    assert saved["status"] == "interrupted"
+    code, stderr, run_dir, cases, status = _stop_bench_in_second_case(tmp_path, data_dir, signal.SIGTERM)
+    assert code == 143, stderr
+    assert status == "interrupted"
     assert cases["jax-cpu"]["status"] == "ok"
     assert cases["torch-cpu"]["status"] == "interrupted" and "SIGTERM" in cases["torch-cpu"]["reason"]
     assert (run_dir / "report.md").is_file()
