@@ -108,6 +108,77 @@ def test_fast_and_plain_fit_the_same_run(mnist, framework):
     assert plain.history["loss"][1] < plain.history["loss"][0]
 
 
+def _counting(base):
+    """``base`` with every ``probabilities`` call's row count recorded (the forward passes)."""
+
+    class Counting(base):
+        def probabilities(self, x):
+            self.forward_rows = [*getattr(self, "forward_rows", []), len(x)]
+            return super().probabilities(x)
+
+    return Counting
+
+
+class RowwiseTrainer:
+    """A trainer whose probabilities depend on each row alone (a fixed softmax of its first ten
+    pixels): batching cannot change a figure, so the batched and one-pass values must be equal."""
+
+    def __init__(self, weights, adam, x_train, y_train, batch_size):
+        pass
+
+    def epoch(self, order):
+        from mnist_mlp.native.base import EpochStats
+
+        return EpochStats(loss=1.0, accuracy=0.5)
+
+    def probabilities(self, x):
+        logits = x[:, :10].astype(np.float64) * 7.0
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def weights(self):
+        return []
+
+
+def test_validation_is_one_forward_per_batch_with_the_one_pass_values():
+    """Keras validates ``validation_split`` in batches of the fit's batch size; so do the native
+    cases: ceil(n_val / batch) forwards per epoch (here 7: six of 32, one of 10), the loss and
+    accuracy the means over samples, exactly what one forward of all rows gives."""
+    from mnist_mlp.native.base import Trainer, fit, mean_loss, split
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((1010, 784), dtype=np.float32), rng.integers(0, 10, 1010)
+    config = TrainConfig(epochs=2)
+    trainer_class = _counting(type("Rowwise", (RowwiseTrainer, Trainer), {}))
+    run = fit(trainer_class, config, x, y, x[:50], y[:50], initial=[], adam=None)
+    assert run.trainer.forward_rows == [32] * 6 + [10] + [32] * 6 + [10] + [50]  # 2 epochs, then the test set
+    _, _, xv, yv = split(x, y, config.validation_split)
+    probs = RowwiseTrainer(None, None, None, None, None).probabilities(xv)
+    assert run.history["val_loss"] == [mean_loss(probs, yv)] * 2
+    assert run.history["val_accuracy"] == [float(np.mean(probs.argmax(axis=1) == yv))] * 2
+
+
+@pytest.mark.parametrize("framework, implementation", [
+    ("numpy", "native"), ("jax", "native"), ("jax", "native-fast"), ("torch", "native"), ("torch", "native-fast")])
+def test_each_trainer_validates_in_batches_of_the_batch_size(mnist, framework, implementation):
+    """A real small run per trainer: the validation forwards are batches of 32 through the
+    framework's own forward, and the figures are those of one forward of the validation rows."""
+    from mnist_mlp import native
+    from mnist_mlp.native.base import fit, flat, keras_initial_weights, mean_loss, split
+    from mnist_mlp.train import model_inputs
+
+    config = TrainConfig(epochs=1, train_samples=1010)  # 202 validation rows: six batches of 32, one of 10
+    initial, adam = keras_initial_weights(config)
+    inputs = model_inputs(mnist, config)
+    run = fit(_counting(native.get(framework, implementation)), config, inputs.x_train, inputs.y_train,
+              inputs.x_test, mnist.y_test, initial=initial, adam=adam)
+    assert run.trainer.forward_rows == [32] * 6 + [10] + [len(mnist.y_test)]
+    _, _, xv, yv = split(flat(inputs.x_train), inputs.y_train, config.validation_split)
+    probs = run.trainer.probabilities(xv)  # the one-pass figures, at the same (final) weights
+    assert run.history["val_loss"][0] == pytest.approx(mean_loss(probs, yv.astype(np.int32)), rel=1e-6)
+    assert run.history["val_accuracy"][0] == float(np.mean(probs.argmax(axis=1) == yv))
+
+
 # --------------------------------------------------------------------------- torch
 
 
@@ -210,8 +281,19 @@ TF_SCRIPT = textwrap.dedent("""
     config = TrainConfig(epochs=1, train_samples=1010)  # a partial last batch: the fast form's rest step
     initial, adam = keras_initial_weights(config)
     inputs = model_inputs(data, config)
-    out["fit"] = [fit(native.get("tensorflow", v), config, inputs.x_train, inputs.y_train, inputs.x_test, data.y_test,
-                      initial=initial, adam=adam).history["loss"][0] for v in ("native", "native-fast")]
+    class Counting:
+        def probabilities(self, x):
+            self.forward_rows = [*getattr(self, "forward_rows", []), len(x)]
+            return super().probabilities(x)
+
+    runs = [fit(type("C", (Counting, native.get("tensorflow", v)), {}), config, inputs.x_train, inputs.y_train,
+                inputs.x_test, data.y_test, initial=initial, adam=adam) for v in ("native", "native-fast")]
+    out["fit"] = [r.history["loss"][0] for r in runs]
+    out["forward_rows"] = [r.trainer.forward_rows for r in runs]
+    from mnist_mlp.native.base import flat, mean_loss, split
+    _, _, xv, yv = split(flat(inputs.x_train), inputs.y_train, config.validation_split)
+    probs = runs[0].trainer.probabilities(xv)
+    out["val"] = [runs[0].history["val_loss"][0], mean_loss(probs, yv.astype("int32"))]
     for variant in ("native", "native-fast"):
         base = native.get("tensorflow", variant)
         for name, cls in (("ok", None), ("broken", type("B", (MisplacedEps, base), {}))):
@@ -227,6 +309,8 @@ def test_tensorflow_native_trains_as_the_reference_and_a_break_fails(data_dir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["fit"][0] == pytest.approx(out["fit"][1], rel=1e-5)
+    assert out["forward_rows"] == [[32] * 6 + [10] + [10000]] * 2  # validation in batches of 32, then the test set
+    assert out["val"][0] == pytest.approx(out["val"][1], rel=1e-6)  # the one-pass loss
     for variant in ("native", "native-fast"):
         assert out[f"{variant}/ok"]["ok"], out
         assert not out[f"{variant}/broken"]["ok"], out
