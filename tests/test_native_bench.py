@@ -120,6 +120,26 @@ def test_what_keras_costs_gives_ratios_and_floor_multiples():
     assert keras_cost.rows(one_epoch) == []  # no steady ms/step anywhere: no row of dashes
 
 
+def test_what_keras_costs_marks_every_figure_a_flagged_case_went_into():
+    """A busy or unstable case's ms/step is marked, and so is each ratio with it on either side, its
+    floor multiple, and the row's floor where its peak gave it; figures of unflagged cases are not."""
+    run = _run([
+        _case("torch-cpu", "torch", 2.0), {**_case("torch-cpu-native", "torch", 0.5, overrides={"implementation": "native"}), "busy": True},
+        _case("torch-cpu-native-fast", "torch", 0.4, peak=200.0, overrides={"implementation": "native-fast"}),
+        {**_case("jax-cpu", "jax", 0.5, peak=400.0), "unstable": True},
+        _case("jax-cpu-native-fast", "jax", 0.2, overrides={"implementation": "native-fast"}),
+    ])
+    headers, body = keras_cost.table(run)
+    torch, jax = ({h: cell for h, cell in zip(headers, line)} for line in body)
+    assert torch["native ms/step"] == "0.500 *" and torch["native/Keras"] == "0.25x *" and torch["native × floor"] == "3.7 *"
+    assert torch["fast/Keras"] == "0.20x" and torch["fast × floor"] == "5.8" and torch["Keras × floor"] == "14.6"
+    assert torch["floor ms"] == "0.0685"  # the fast case's (doubled) peak gave the lowest floor: not marked
+    assert jax["Keras ms/step"] == "0.500 *" and jax["fast/Keras"] == "0.40x *" and jax["Keras × floor"] == "14.6 *"
+    assert jax["floor ms"] == "0.0342 *"  # from the unstable case's peak
+    assert jax["fast ms/step"] == "0.200" and jax["fast × floor"] == "1.5" and jax["native/Keras"] == "–"
+    assert "every figure they went into" in keras_cost.note(run)
+
+
 def test_what_keras_costs_figure_is_drawn(tmp_path):
     from mnist_mlp.report.render import draw_figures
 

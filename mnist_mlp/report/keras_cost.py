@@ -30,7 +30,8 @@ NOTE = (
     "ms/step over its own FLOP floor of one step, batch × training "
     "FLOPs per sample (427,904 for the seed's model) / the FP32 matmul peak probed beside that case. native: the "
     "framework's own plain code; fast: the fastest form for batch 32 (mnist_mlp.native says what each changes). "
-    "Busy or unstable cases are marked as everywhere in this report."
+    "Busy or unstable cases are marked as everywhere in this report, and so is every figure they went into "
+    "(a ratio with a marked case on either side, a floor from a marked case's peak)."
 )
 
 
@@ -86,23 +87,26 @@ def table(run: dict) -> tuple[list[str], list[list[str]]]:
     """(headers, rows) of formatted strings, like every ``report.tables`` table."""
     from mnist_mlp.report.fmt import DASH, num
 
-    def ms(cell: dict) -> str:
-        text = num(cell["ms_per_step"], 3)
-        return text + " *" if cell["flags"] and cell["ms_per_step"] is not None else text
+    def marked(text: str, value: float | None, *cells: dict) -> str:
+        """A figure that any flagged case went into carries the flag, not the ms column alone."""
+        return text + " *" if value is not None and any(cell["flags"] for cell in cells) else text
 
-    def ratio(value: float | None) -> str:
-        return DASH if value is None else f"{value:.2f}x"
+    def ratio(cell: dict, keras: dict) -> str:
+        value = cell["vs_keras"]
+        return marked(DASH if value is None else f"{value:.2f}x", value, cell, keras)
 
     headers = ["backend", "device", "Keras ms/step", "native ms/step", "fast ms/step", "native/Keras", "fast/Keras",
                "floor ms", "Keras × floor", "native × floor", "fast × floor"]
     body = []
     for row in rows(run):
-        floors = [row[name]["floor_ms"] for name in ORDER if row[name]["floor_ms"]]
+        cells = [row[name] for name in ORDER]
+        lowest = min((cell for cell in cells if cell["floor_ms"]), key=lambda cell: cell["floor_ms"], default=None)
         body.append([
-            row["backend"], row["device"], ms(row["keras"]), ms(row["native"]), ms(row["native-fast"]),
-            ratio(row["native"]["vs_keras"]), ratio(row["native-fast"]["vs_keras"]),
-            num(min(floors), 4) if floors else DASH,
-            *(num(row[name]["floor_multiple"], 1) for name in ORDER),
+            row["backend"], row["device"],
+            *(marked(num(cell["ms_per_step"], 3), cell["ms_per_step"], cell) for cell in cells),
+            ratio(row["native"], row["keras"]), ratio(row["native-fast"], row["keras"]),
+            marked(num(lowest["floor_ms"], 4), lowest["floor_ms"], lowest) if lowest else DASH,
+            *(marked(num(cell["floor_multiple"], 1), cell["floor_multiple"], cell) for cell in cells),
         ])
     return headers, body
 
