@@ -35,8 +35,11 @@ class _Interrupted(Exception):
 
 def _case_config(
     plan: CasePlan, options: BenchOptions, work: Path, raw_dir: Path, weights: tuple[str, str] | None,
+    key: str | None = None,
 ) -> CaseConfig:
+    """The child's settings; ``key`` names its files (``torch-cpu.r2`` for a second repeat; default the case id)."""
     profile = options.profile
+    key = key or plan.case_id
     return CaseConfig(
         case_id=plan.case_id,
         backend=plan.backend,
@@ -53,10 +56,10 @@ def _case_config(
         data_dir=str(options.data_dir) if options.data_dir else None,
         weights_in=weights[0] if not plan.trains and weights else None,
         weights_from=weights[1] if not plan.trains and weights else None,
-        weights_out=None if not plan.serves_weights else str(work / f"{plan.case_id}.weights.npz"),
-        progress_path=str(work / f"{plan.case_id}.progress"),
-        outcome_path=str(work / f"{plan.case_id}.outcome.json"),
-        training_path=None if not plan.trains else str(collect.training_side_path(raw_dir / f"{plan.case_id}.json")),
+        weights_out=None if not plan.serves_weights else str(work / f"{key}.weights.npz"),
+        progress_path=str(work / f"{key}.progress"),
+        outcome_path=str(work / f"{key}.outcome.json"),
+        training_path=None if not plan.trains else str(collect.training_side_path(raw_dir / f"{key}.json")),
     )
 
 
@@ -72,11 +75,13 @@ def child_env(case_json: Path) -> dict[str, str]:
 
 def _run_case(
     case: CaseConfig, plan: CasePlan, run: dict[str, Any], run_dir: Path, raw_dir: Path, work: Path,
-    command: ChildCommand, reporter: Any, source: load.LoadSource | None = None,
+    command: ChildCommand, reporter: Any, source: load.LoadSource | None = None, key: str | None = None,
 ) -> dict[str, Any]:
-    case_json = case.write(work / f"{plan.case_id}.case.json")
-    raw_json = raw_dir / f"{plan.case_id}.json"
-    log_path = raw_dir / f"{plan.case_id}.log"
+    """Run the case's child once; ``key`` names its files (a later repeat's: ``torch-cpu.r2``)."""
+    key = key or plan.case_id
+    case_json = case.write(work / f"{key}.case.json")
+    raw_json = raw_dir / f"{key}.json"
+    log_path = raw_dir / f"{key}.log"
     progress_path = Path(case.progress_path or work / "progress")
     monitor = load.LoadMonitor(source)
 
@@ -140,7 +145,7 @@ def _finish(
     raw, recovered = collect.merge_training_side(raw, side)
     record = _record(plan, status, reason)
     record.update(collect.measurements(raw, (run["machine"].get("peak_gflops") or {}).get("fallback")))
-    if (record.get("peak") or {}).get("gflops"):
+    if (record.get("peak") or {}).get("gflops") and raw_json.stem == plan.case_id:  # the first repeat's
         run["machine"]["peak_gflops"][plan.case_id] = record["peak"]["gflops"]
     record["load"] = load_summary
     record.update(machine_verdict(record.get("peak"), load_summary))

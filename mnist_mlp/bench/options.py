@@ -81,4 +81,5 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         data_dir=str(args.data_dir) if args.data_dir else None,
         first_seed=getattr(args, "first_seed", None) or 0,
         implementations=getattr(args, "implementations", None) or IMPLEMENTATIONS,
+        repeats=getattr(args, "repeats", None) or 1,
     )

@@ -62,6 +62,9 @@ class BenchOptions:
     #: the first training seed (``--first-seed``): seeds run ``first_seed .. first_seed + N - 1``, so
     #: a run can hold seeds a calibration never saw (out-of-sample checks of the gate)
     first_seed: int = 0
+    #: ``--repeats``: each case runs this many times, each in a fresh process, interleaved
+    #: (round-robin over the cases), so every figure has a sample across processes of its own
+    repeats: int = 1
 
     @property
     def seeds(self) -> list[int]:

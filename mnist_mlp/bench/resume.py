@@ -51,7 +51,7 @@ KEEP_STATUSES = ("ok", "skipped")
 WORKLOAD_OPTIONS = (
     "profile", "backends", "devices", "seeds", "first_seed", "epochs", "batch_sizes", "target_accuracy", "jit_compile",
     "steps_per_execution", "learning_rate", "unscaled_inputs", "timeout", "precision", "train_samples",
-    "data_parallel", "scaling", "lr_rule", "implementations",
+    "data_parallel", "scaling", "lr_rule", "implementations", "repeats",
 )
 #: not compared: measured afresh by every run (the peaks), or the parent process's loaded thread
 #: pools (they follow the imports done so far; the thread settings that set them are compared)
@@ -140,6 +140,7 @@ def run_arguments(run: Mapping[str, Any]) -> dict[str, Any]:
         "precision": _unique([workload.get("precision", "fp32"), *(v["precision"] for v in variants if "precision" in v)]),
         "train_samples": train.get("train_samples") or profiles.MAX_TRAIN_SAMPLES,  # None in a run: all of them
         "implementations": tuple(workload.get("implementations", ["keras"])),
+        "repeats": int(workload.get("repeats", 1)),  # older runs: one process per case
         **_data_parallel_arguments(variants),
     }
 

@@ -32,9 +32,7 @@ import datetime as dt
 import logging
 import os
 import re
-import signal
 import sys
-import threading
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -47,6 +45,7 @@ from mnist_mlp.bench.case import ChildCommand, _case_config, _Interrupted, _reco
 from mnist_mlp.bench.plan import BenchOptions, CasePlan, plan_cases
 from mnist_mlp.bench.profiles import Profile
 from mnist_mlp.bench.progress_file import ChildProgress
+from mnist_mlp.bench.repeats import repeat_entry, schedule, shown_id, shown_plans, statuses
 from mnist_mlp.config import ModelSpec
 from mnist_mlp.errors import EXIT_CASES_FAILED, EXIT_OK, UsageError
 
@@ -195,7 +194,7 @@ def _run_benchmarks(
     plans = plan_cases(options.backends, options.devices, variants=options.variants, precision=options.precision,
                        implementations=options.implementations)
     kept = set(resume.keep) if resume is not None else set()
-    reporter_call(reporter, "run_started", [replace(p, kept=p.case_id in kept) for p in plans], options)
+    reporter_call(reporter, "run_started", shown_plans([replace(p, kept=p.case_id in kept) for p in plans], options.repeats), options)
     # every planned case's record in plan order, None until it has one (a resume keeps some)
     slots: dict[str, dict[str, Any] | None] = {plan.case_id: resume.keep.get(plan.case_id) if resume else None for plan in plans}
     if resume is not None:
@@ -204,7 +203,14 @@ def _run_benchmarks(
     try:
         with tempfile.TemporaryDirectory(prefix="mnist-mlp-bench-") as work:
             weights: tuple[str, str] | None = None  # (path, case id) of the first trained weights
-            for index, plan in enumerate(plans, 1):
+            for repeat, index, plan in schedule(plans, options.repeats):
+                if repeat > 1:  # a later repeat of a case whose first one ended ok
+                    base = slots[plan.case_id]
+                    if interrupted or plan.case_id in kept or base is None or base["status"] != "ok":
+                        continue
+                    interrupted = _run_repeat(plan, repeat, index, options, run, slots, Path(work), raw_dir,
+                                              run_dir, weights, command, reporter, source)
+                    continue
                 if slots[plan.case_id] is not None:  # kept from the run being resumed
                     continue
                 if interrupted:
@@ -228,8 +234,10 @@ def _run_benchmarks(
                     interrupted = True
                     if record is None:
                         record = _record(plan, "interrupted", stopping.reason())
-                with _DeferredInterrupt() as deferred:  # bookkeeping and the save run to the end
+                with stopping.DeferredInterrupt() as deferred:  # bookkeeping and the save run to the end
                     record.update(started_utc=started, ended_utc=utc_now())
+                    if options.repeats > 1 and not plan.skip_reason:
+                        record["repeats"] = [repeat_entry(record, 1)]
                     slots[plan.case_id] = record
                     try:
                         reporter.case_finished(plan, record)
@@ -247,48 +255,57 @@ def _run_benchmarks(
     records = _filled(slots)
     run["cases"] = records
     run["status"] = _run_status(records, interrupted)
-    with _DeferredInterrupt() as deferred:
+    with stopping.DeferredInterrupt() as deferred:
         results.save(run, run_dir)
     if deferred.hit and not interrupted:  # Ctrl-C during the last save: record it, save again
         interrupted = True
         run["status"] = _run_status(records, interrupted)
-        with _DeferredInterrupt():
+        with stopping.DeferredInterrupt():
             results.save(run, run_dir)
     folder.release()
     if interrupted:
         code = stopping.exit_code()
-    elif any(record["status"] in ("failed", "timeout") for record in records):
+    elif any(status in ("failed", "timeout") for status in statuses(records)):
         code = EXIT_CASES_FAILED
     else:
         code = EXIT_OK
     return RunOutcome(run=run, run_dir=run_dir, exit_code=code, records=records)
 
 
-class _DeferredInterrupt:
-    """Hold a Ctrl-C (or SIGTERM) back until the block ends (``hit`` says one came), so a save is never cut short.
+def _run_repeat(
+    plan: CasePlan, repeat: int, index: int, options: BenchOptions, run: dict[str, Any],
+    slots: dict[str, dict[str, Any] | None], work: Path, raw_dir: Path, run_dir: Path,
+    weights: tuple[str, str] | None, command: ChildCommand, reporter: Reporter, source: Any,
+) -> bool:
+    """Run repeat ``repeat`` of a case in a fresh child; add it to the case's ``repeats`` and save.
 
-    Only in the main thread (where Python delivers SIGINT); elsewhere it defers nothing.
+    The case's own figures stay its first repeat's; a later repeat that fails is kept with its
+    status (the run's exit code says so) and takes nothing else with it. True when interrupted.
     """
-
-    def __enter__(self) -> "_DeferredInterrupt":
-        self.hit = False
-        self._previous = None
-        if threading.current_thread() is threading.main_thread():
-            try:
-                self._previous = signal.signal(signal.SIGINT, self._note)
-                self._previous_term = signal.signal(signal.SIGTERM, self._note)
-            except (ValueError, OSError):
-                self._previous = None
-        return self
-
-    def _note(self, signum: int, frame: Any) -> None:
-        self.hit = True
-        stopping.note(signum)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            signal.signal(signal.SIGTERM, self._previous_term)
+    key = f"{plan.case_id}.r{repeat}"
+    shown = replace(plan, case_id=shown_id(plan.case_id, repeat, options.repeats))
+    started, interrupted = utc_now(), False
+    record: dict[str, Any] | None = None
+    try:
+        reporter.case_started(index, len(slots), shown)
+        case = _case_config(plan, options, work, raw_dir, weights, key=key)
+        record = _run_case(case, plan, run, run_dir, raw_dir, work, command, reporter, source, key=key)
+    except _Interrupted as stop:
+        record, interrupted = stop.record, True
+    except KeyboardInterrupt:
+        interrupted = True
+        record = record or _record(plan, "interrupted", stopping.reason())
+    with stopping.DeferredInterrupt() as deferred:
+        record.update(started_utc=started, ended_utc=utc_now())
+        slots[plan.case_id]["repeats"].append(repeat_entry(record, repeat))
+        try:
+            reporter.case_finished(shown, record)
+        except KeyboardInterrupt:
+            interrupted = True
+        run["cases"] = _filled(slots)
+        run["status"] = "interrupted" if interrupted or deferred.hit else "partial"
+        results.save(run, run_dir)
+    return interrupted or deferred.hit
 
 
 def reporter_call(reporter: Any, name: str, *args: Any) -> None:
@@ -325,7 +342,7 @@ def _peak_from_env(text: str) -> float:
 def _run_status(records: list[dict[str, Any]], interrupted: bool) -> str:
     if interrupted:
         return "interrupted"
-    return "partial" if any(r["status"] in ("failed", "timeout") for r in records) else "complete"
+    return "partial" if any(status in ("failed", "timeout") for status in statuses(records)) else "complete"
 
 
 def new_run_record(options: BenchOptions, run_id: str, peak_gflops: float | None, dataset: dict[str, Any]) -> dict[str, Any]:
@@ -358,6 +375,7 @@ def new_run_record(options: BenchOptions, run_id: str, peak_gflops: float | None
             "compile_variants": [dict(variant) for variant in options.variants],
             "precision": options.precision,
             **({"implementations": list(options.implementations)} if options.implementations != ("keras",) else {}),
+            **({"repeats": options.repeats} if options.repeats > 1 else {}),
         },
         "cases": [],
         "gate": None,

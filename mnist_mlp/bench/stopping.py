@@ -66,3 +66,30 @@ def reason() -> str:
 
 def exit_code() -> int:
     return EXIT_TERMINATED if StopSignals.received == signal.SIGTERM else EXIT_INTERRUPTED
+
+
+class DeferredInterrupt:
+    """Hold a Ctrl-C (or SIGTERM) back until the block ends (``hit`` says one came), so a save is never cut short.
+
+    Only in the main thread (where Python delivers SIGINT); elsewhere it defers nothing.
+    """
+
+    def __enter__(self) -> "DeferredInterrupt":
+        self.hit = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._previous = signal.signal(signal.SIGINT, self._note)
+                self._previous_term = signal.signal(signal.SIGTERM, self._note)
+            except (ValueError, OSError):
+                self._previous = None
+        return self
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.hit = True
+        note(signum)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            signal.signal(signal.SIGTERM, self._previous_term)

@@ -72,6 +72,9 @@ def add_commands(sub: Any) -> None:
                        metavar="keras,native,native-fast",
                        help="whose training code each case runs: Keras' trainer, the framework's own plain code, its "
                             "fastest form (mnist_mlp.native; default: all three)")
+    bench.add_argument("--repeats", type=argtypes.positive_int,
+                       help="run each case N times, each in a fresh process, round-robin over the cases (not N in a "
+                            "row), and keep every repeat's figures: compare then tests them as samples (default: 1)")
     bench.add_argument("--out", type=Path, help="where run folders go (default: reports/)")
     bench.add_argument("--data-dir", type=Path, help="MNIST directory (default: $MNIST_DATA_DIR, else Keras' cache)")
     bench.add_argument("--resume", type=Path, metavar="RUN_DIR",
