@@ -60,6 +60,21 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
     return float(ttest_ind(b, a, equal_var=False).pvalue)
 
 
+def prediction_p(value: float, sample: Sequence[float]) -> float | None:
+    """Two-sided p-value of one new value against a sample of two or more from the other side: t
+    on the prediction interval, ``(value - mean) / (sd * sqrt(1 + 1/n))`` with n-1 degrees of
+    freedom (the sample's spread stands in for the single value's too). None without a spread."""
+    from scipy.stats import t
+
+    n = len(sample)
+    if n < 2:
+        return None
+    sd = statistics.stdev(sample)
+    if sd <= 0.0:
+        return None
+    return float(2.0 * t.sf(abs(value - statistics.fmean(sample)) / (sd * math.sqrt(1.0 + 1.0 / n)), n - 1))
+
+
 def probe_change_percent(before: float | None, after: float | None) -> float | None:
     """How far apart two peak probes are, in % of the higher; None without both."""
     if before is None or after is None:

@@ -10,11 +10,16 @@ a cold figure only, and its warm rows say so.
 
 When is a difference real? (``judge``, ``family``, ``noise``)
 
-* both sides have two or more independent seeds: Welch's t-test, effect size Cohen's d;
-* a side has one value (the cold seed, a one-seed run, every inference and latency figure: the
-  rounds inside one run share its machine state and are not independent samples of the next
-  run): the ratio against the measured run-to-run noise band of that figure;
-* neither: "not tested", with no p-value (none is invented).
+* both sides ran the case as repeats (``bench --repeats N``, each a fresh process): Welch's t-test
+  on the repeats, on the log scale for times and rates, effect size Cohen's d;
+* one side ran repeats, the other one process: the single value against the repeats' prediction
+  interval;
+* accuracy over two or more seeds a side (each seed trains anew): Welch's t-test over seeds;
+* both sides one process (the rounds and the seeds' times inside one process share its machine
+  state and are no sample of the next run): the ratio against the measured run-to-run noise band
+  of that figure, only where the band measured that case on both runs' machine (host and CPU)
+  and workload;
+* none of these: "not tested", with no p-value (none is invented), and why.
 
 All p-values of one comparison (absolute and per unit of peak) are one family: Benjamini-Hochberg
 keeps the false discovery rate at ``ALPHA`` (0.05), and a difference counts when its adjusted
@@ -43,8 +48,8 @@ from __future__ import annotations
 from mnist_mlp.compare.comparison import Comparison, Row, RunInfo, compare, load_runs
 from mnist_mlp.compare.family import MACHINE_METRIC, Movement, TestCount
 from mnist_mlp.compare.judge import (
-    ALPHA, BAND, FULL_RANGE_MAX_SAMPLES, MIN_RELATIVE_CHANGE, NOT_TESTED, WELCH, Verdict, judge, significance, slower_percent,
-    speedup,
+    ALPHA, BAND, FULL_RANGE_MAX_SAMPLES, MIN_RELATIVE_CHANGE, NOT_TESTED, ONE_AGAINST_REPEATS, REPEAT_TESTS, REPEATS, WELCH,
+    Verdict, judge, significance, slower_percent, speedup,
 )
 from mnist_mlp.compare.measures import TRAINING_METRICS, Measure, Metric, case_metrics
 from mnist_mlp.compare.noise import NoiseBand, derive_band, load_band
@@ -54,7 +59,7 @@ from mnist_mlp.compare.setups import (
 )
 
 __all__ = [
-    "BAND", "MACHINE_METRIC", "NOT_TESTED", "WELCH", "Movement", "NoiseBand", "TestCount", "derive_band", "load_band", "speedup",
+    "BAND", "MACHINE_METRIC", "NOT_TESTED", "ONE_AGAINST_REPEATS", "REPEAT_TESTS", "REPEATS", "WELCH", "Movement", "NoiseBand", "TestCount", "derive_band", "load_band", "speedup",
     "ALPHA", "COMPARED_WORKLOAD_KEYS", "FULL_RANGE_MAX_SAMPLES", "MEASURED_MACHINE_KEYS", "MIN_RELATIVE_CHANGE",
     "TRAINING_METRICS", "Comparison", "Measure", "Metric", "Row", "RunInfo", "Verdict", "case_metrics", "compare",
     "judge", "load_runs", "machine_differences", "measured_workload", "not_comparable_reasons", "setup_differences",

@@ -103,8 +103,10 @@ class Comparison:
                 "not_comparable": self.not_comparable,
                 "differences": [{"key": k, "values": v} for k, v in self.differences],
                 "rule": (f"different when the Benjamini-Hochberg adjusted p-value over all rows is below {ALPHA:g} "
-                         f"(Welch's t-test where both sides have two or more seeds; else the ratio against the "
-                         f"run-to-run noise band; else not tested) and, for times and rates, the change is at "
+                         f"(Welch's t-test on the log scale where both sides ran repeats, each a fresh process; one "
+                         f"value against the other side's repeats where one side did; Welch's t-test over seeds for "
+                         f"accuracy; else the ratio against the run-to-run noise band measured on both runs' machine "
+                         f"and workload; else not tested) and, for times and rates, the change is at "
                          f"least {MIN_RELATIVE_CHANGE:.0%}"),
                 "band": self.band,
                 "tests": {label: vars(count) for label, count in self.tests.items()},
@@ -170,6 +172,9 @@ def compare(runs: Sequence[RunInfo], band: NoiseBand | None = None, fdr: bool = 
     per_run = [{key: case_metrics(c) for key, c in cases.items()} for cases in ok_cases]
     peaks = [{key: case_peak(c) for key, c in cases.items()} for cases in ok_cases]
     hosts = [(r.run.get("machine") or {}).get("host") for r in runs]
+    # the band judges a pair of single values only where it measured both runs' machine and workload
+    base_problem = band.scope_problem(profile, base)
+    band_problems = [base_problem or band.scope_problem(profile, r.run) for r in runs]
     case_keys: list[str] = []
     for index in used:
         case_keys.extend(k for k in per_run[index] if k not in case_keys)
@@ -197,7 +202,8 @@ def compare(runs: Sequence[RunInfo], band: NoiseBand | None = None, fdr: bool = 
             base_peak = (case_peaks[0] or {}).get("gflops")
             verdicts = [
                 None if i == 0 or measures[i] is None or base_measure is None
-                else judge(metric, base_measure, measures[i], entry, (base_peak, (case_peaks[i] or {}).get("gflops")))
+                else judge(metric, base_measure, measures[i], None if band_problems[i] else entry,
+                           (base_peak, (case_peaks[i] or {}).get("gflops")), band_note=band_problems[i] or "")
                 for i in range(len(runs))
             ]
             rows.append(Row(case, metric, measures, verdicts))

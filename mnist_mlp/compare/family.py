@@ -20,7 +20,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from mnist_mlp.compare.judge import ALPHA, BAND, MIN_RELATIVE_CHANGE, WELCH, Verdict, decide
+from mnist_mlp.compare.judge import ALPHA, BAND, MIN_RELATIVE_CHANGE, REPEAT_TESTS, WELCH, Verdict, decide
 from mnist_mlp.compare.measures import Metric
 from mnist_mlp.stats import fdr_adjust
 
@@ -34,7 +34,8 @@ OTHER_MACHINE = "another machine"
 @dataclass
 class TestCount:
     rows: int = 0  # rows with a value on both sides
-    welch: int = 0  # judged by Welch's t-test over seeds
+    welch: int = 0  # judged by Welch's t-test over seeds (accuracy)
+    repeats: int = 0  # judged on repeats (fresh processes): Welch over repeats, or one value against them
     band: int = 0  # judged by the ratio against the noise band
     not_tested: int = 0  # neither applied: said plainly, no p-value
     per_peak_tests: int = 0  # of the tests, those made per unit of peak
@@ -82,6 +83,8 @@ def adjust_family(pairs: Sequence[tuple[Metric, Verdict | None]], fdr: bool = Tr
         count.rows += 1
         if verdict.test == WELCH:
             count.welch += 1
+        elif verdict.test in REPEAT_TESTS:
+            count.repeats += 1
         elif verdict.test == BAND:
             count.band += 1
         else:

@@ -1,24 +1,28 @@
 """Whether two measures of one metric differ beyond noise: which rule, its p-value, the effect size.
 
-Two rules, chosen by what each side holds, and nothing invented where neither applies:
+The rules, chosen by what each side holds, and nothing invented where none applies:
 
-* **seeds** (two or more independent values a side: the warm seeds, per-seed steady times,
-  test accuracy over seeds): Welch's t-test (``scipy.stats.ttest_ind(equal_var=False)``),
-  effect size Cohen's d; where the band also covers the figure, the larger of Welch's p and the
-  band's (the seeds of one run share its machine state, so their mean moves from run to run too);
-* **the noise band** (a side has one value: the cold seed, every inference and latency figure,
-  a one-seed run): the ratio against the measured run-to-run spread of that figure
-  (``mnist_mlp.compare.noise``; ``stats.band_p``: t on the log ratio with the band's sd);
-* neither (one value a side, or no spread on either, and no band for the figure):
-  **not tested**, with no p-value.
+* **repeats** (both sides ran the case as two or more fresh processes, ``bench --repeats N``):
+  Welch's t-test (``scipy.stats.ttest_ind(equal_var=False)``) on the repeats, on the log scale
+  for times and rates (a ratio is what is compared), effect size Cohen's d;
+* **one value against repeats** (one side has repeats, the other one process): the single value
+  against the prediction interval of the repeats (t with n-1 degrees of freedom and the repeats'
+  spread standing in for both sides), on the log scale for times and rates;
+* **seeds** (accuracy only: each seed trains anew, so two or more seeds a side are independent
+  draws of the accuracy): Welch's t-test over seeds;
+* **the noise band** (both sides one process): the ratio against the measured run-to-run spread of
+  that figure (``mnist_mlp.compare.noise``; ``stats.band_p``), only where the band was measured on
+  the same machine (host and CPU) and the same workload as both runs, and for that very case;
+* none of these: **not tested**, with no p-value, and why said plainly.
 
-Rounds inside one run are not independent samples of the next run (they share its machine
-state), so they never feed a test; they remain the run's own spread in the tables. A verdict
-holds the raw p-value; ``comparison`` controls the false discovery rate over all rows of one
-comparison (Benjamini-Hochberg) and decides with the adjusted q-value (``decide``). For times and
-rates a difference must also be at least ``MIN_RELATIVE_CHANGE`` (5%) of the baseline, as asv's
-``compare --factor``. Beside each ratio, when both cases measured their peak, the machine's ratio
-and the ratio per unit of peak, judged by the same rules with the peak taken out.
+Rounds inside one process, and the seeds' times of one process, share its machine state (clock
+boost, cache placement, background load), so they never feed a test; they remain the process's
+own spread in the tables. A verdict holds the raw p-value; ``comparison`` controls the false
+discovery rate over all rows of one comparison (Benjamini-Hochberg) and decides with the
+adjusted q-value (``decide``). For times and rates a difference must also be at least
+``MIN_RELATIVE_CHANGE`` (5%) of the baseline, as asv's ``compare --factor``. Beside each ratio,
+when both cases measured their peak, the machine's ratio and the ratio per unit of peak, judged
+by the same rules with the peak taken out (each repeat by its own peak).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import numpy as np
 
 from mnist_mlp.compare.measures import Measure, Metric
 from mnist_mlp.compare.noise import BandEntry, per_peak
-from mnist_mlp.stats import band_p, welch_p
+from mnist_mlp.stats import band_p, prediction_p, welch_p
 
 #: a two-sided (FDR-adjusted) p-value below this is a difference beyond noise
 ALPHA = 0.05
@@ -41,7 +45,11 @@ MIN_RELATIVE_CHANGE = 0.05
 FULL_RANGE_MAX_SAMPLES = 10
 
 WELCH = "Welch's t-test over seeds"
+REPEATS = "Welch's t-test over repeats"
+ONE_AGAINST_REPEATS = "one value against the other side's repeats"
 BAND = "ratio against the noise band"
+#: the rules that test samples of fresh processes (counted together as "repeats")
+REPEAT_TESTS = (REPEATS, ONE_AGAINST_REPEATS)
 NOT_TESTED = "not tested"
 
 
@@ -109,45 +117,73 @@ def _band_test(metric: Metric, base: float, other: float, sd: float | None, runs
     return BAND, band_p(difference, sd, runs), {"band_sd": sd, "band_runs": float(runs)}
 
 
-def _test(metric: Metric, base: Measure, other: Measure, sd: float | None, runs: int,
-          scale: tuple[float, float] | None = None) -> tuple[str, float, dict] | None | str:
-    a = list(base.samples) if base.independent and base.samples else [base.value]
-    b = list(other.samples) if other.independent and other.samples else [other.value]
-    if scale is not None:
-        a, b = [per_peak(metric, v, scale[0]) for v in a], [per_peak(metric, v, scale[1]) for v in b]
-    values = (base.value, other.value) if scale is None else (per_peak(metric, base.value, scale[0]), per_peak(metric, other.value, scale[1]))
-    welch = significance(a, b)
-    band = _band_test(metric, values[0], values[1], sd, runs)
-    if welch is not None and band is not None:
-        # seeds of one run share its machine state too: the difference must clear both the seeds'
-        # spread and the run-to-run spread of their mean (the larger p; an intersection test)
-        test, p_value, effect = welch
-        return test, max(p_value, band[1]), {**effect, "welch_p": p_value, "band_p": band[1]}
-    return welch if welch is not None else band
+def _sample(metric: Metric, measure: Measure, peak: float | None) -> list[float]:
+    """The independent values of one side (its repeats, or an accuracy's seeds), else its one value;
+    with ``peak`` given, per unit of peak (each repeat by its own peak where it has one)."""
+    values = list(measure.samples) if measure.independent and len(measure.samples) >= 2 else [measure.value]
+    if peak is None:
+        return values
+    peaks = measure.peaks if len(measure.peaks) == len(values) and all(measure.peaks) else [peak] * len(values)
+    return [per_peak(metric, v, p) for v, p in zip(values, peaks)]
+
+
+def _log(metric: Metric, values: list[float]) -> list[float] | None:
+    """Times and rates on the log scale (ratios are what is compared); None where one is not positive."""
+    if metric.kind == "accuracy":
+        return values
+    return [math.log(v) for v in values] if min(values) > 0 else None
+
+
+def _test(metric: Metric, base: Measure, other: Measure, band: BandEntry | None,
+          peaks: tuple[float, float] | None = None) -> tuple[str, float, dict] | None:
+    """The rule that applies (module docstring) and its result, or None where none does."""
+    a = _log(metric, _sample(metric, base, peaks[0] if peaks else None))
+    b = _log(metric, _sample(metric, other, peaks[1] if peaks else None))
+    if a is None or b is None:
+        return None
+    repeats = "repeats" in (base.source, other.source)
+    if len(a) >= 2 and len(b) >= 2:
+        found = significance(a, b)
+        if found is None:
+            return None
+        return (REPEATS if repeats else WELCH), found[1], found[2]
+    if repeats and max(len(a), len(b)) >= 2:
+        single, sample = (a[0], b) if len(a) == 1 else (b[0], a)
+        p_value = prediction_p(single, sample)
+        return None if p_value is None else (ONE_AGAINST_REPEATS, p_value, {"repeats": float(len(sample))})
+    if band is None:
+        return None
+    sd = band.sd_per_peak if peaks else band.sd
+    return _band_test(metric, math.exp(a[0]) if metric.kind != "accuracy" else a[0],
+                      math.exp(b[0]) if metric.kind != "accuracy" else b[0], sd, band.runs)
 
 
 def judge(metric: Metric, base: Measure, other: Measure, band: BandEntry | None = None,
-          peaks: tuple[float | None, float | None] = (None, None)) -> Verdict:
+          peaks: tuple[float | None, float | None] = (None, None), band_note: str = "") -> Verdict:
     """Ratio ``other/base`` and the raw test (module docstring); decided as a family of one (its
-    q is its p) until ``comparison`` adjusts the family. ``peaks``: each case's measured peak."""
+    q is its p) until ``comparison`` adjusts the family. ``peaks``: each case's measured peak;
+    ``band_note``: why no band judges this row (another machine or workload), said when untested."""
     if base.value is None or other.value is None:
         return Verdict(None, "n/a", None, kind=metric.kind)
     ratio = other.value / base.value if base.value else None
-    found = _test(metric, base, other, band.sd if band else None, band.runs if band else 0)
-    verdict = _verdict(metric, ratio, found, band)
+    verdict = _verdict(metric, ratio, _test(metric, base, other, band), band, band_note)
     if metric.kind != "accuracy" and all(p is not None and p > 0 for p in peaks):
         machine = peaks[1] / peaks[0]
         verdict.machine_ratio = machine
         scaled_ratio = None if ratio is None else (ratio * machine if metric.kind == "time" else ratio / machine)
         verdict.per_peak_ratio = scaled_ratio
-        scaled = _test(metric, base, other, band.sd_per_peak if band else None, band.runs if band else 0, (peaks[0], peaks[1]))
-        verdict.per_peak = _verdict(metric, scaled_ratio, scaled, band)
+        scaled = _test(metric, base, other, band, (peaks[0], peaks[1]))
+        verdict.per_peak = _verdict(metric, scaled_ratio, scaled, band, band_note)
     return verdict
 
 
-def _verdict(metric: Metric, ratio: float | None, found: tuple | None, band: BandEntry | None) -> Verdict:
+def _verdict(metric: Metric, ratio: float | None, found: tuple | None, band: BandEntry | None, band_note: str = "") -> Verdict:
     if found is None:
-        why = "no seeds to test, no noise band" if band is None else "no seeds to test, the band has no spread here"
+        if band is not None:
+            why = "one process a side, and the noise band has no spread for this figure"
+        else:
+            why = "one process a side (run with --repeats N for a sample), and " + (
+                band_note or "no noise band measured for this case and figure")
         return Verdict(ratio, NOT_TESTED, None, why_untested=why, kind=metric.kind)
     test, p_value, effect = found
     verdict = Verdict(ratio, "", None, test, p_value, effect, kind=metric.kind)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -25,9 +26,14 @@ class Measure:
     value: float | None
     samples: list[float] = field(default_factory=list)
     note: str = ""
-    #: whether the samples are independent draws of the figure (seeds: each trains anew) or rounds
-    #: inside one run, which share its machine state: those show the run's spread but feed no test
+    #: whether the samples are independent draws of the figure (repeats: each a fresh process; for
+    #: accuracy also seeds: each trains anew) or draws inside one process (rounds, or the seeds'
+    #: times), which share its machine state: those show the process's spread but feed no test
     independent: bool = True
+    #: where the samples are repeats: each repeat's own measured peak (per unit of peak per sample)
+    peaks: list[float | None] = field(default_factory=list)
+    #: "repeats" when the samples are the case's repeats, each a fresh process; "" otherwise
+    source: str = ""
 
     @property
     def stddev(self) -> float | None:
@@ -50,7 +56,53 @@ COLD_WARM_METRICS = ("wall_seconds", "time_to_target_seconds")
 
 
 def case_metrics(case: Mapping[str, Any]) -> dict[Metric, Measure]:
-    """The headline metrics of one case, in display order."""
+    """The headline metrics of one case, in display order.
+
+    A case run as repeats (``bench --repeats N``, each a fresh process) gives each time and rate one
+    value per repeat that ended ok: those are its samples, independent draws of the figure (their
+    geometric mean is the value). Accuracy stays the first repeat's seeds: every repeat trains the
+    same seeds, so its repeats are no new draws of the accuracy. A case of one process
+    gives one value per metric; its seeds' times share that process's machine state, so only the
+    seeds' accuracies count as a sample.
+    """
+    repeats = [entry for entry in (case.get("repeats") or []) if isinstance(entry, Mapping) and entry.get("status") == "ok"]
+    if len(repeats) >= 2:
+        return _over_repeats(repeats)
+    return _one_process(case)
+
+
+def center(values: list[float], kind: str) -> float:
+    """The value of a sample of repeats: the geometric mean of times and rates (they are compared
+    on the log scale), the arithmetic mean of accuracies."""
+    if kind in ("time", "rate") and values and min(values) > 0:
+        return math.exp(statistics.fmean(math.log(v) for v in values))
+    return statistics.fmean(values)
+
+
+def _over_repeats(repeats: list[Mapping[str, Any]]) -> dict[Metric, Measure]:
+    per_repeat = [(_one_process(entry), (case_peak(entry) or {}).get("gflops")) for entry in repeats]
+    metrics: list[Metric] = []
+    for found, _ in per_repeat:
+        metrics.extend(m for m in found if m not in metrics)
+    out: dict[Metric, Measure] = {}
+    for metric in metrics:
+        if metric.kind == "accuracy":  # every repeat trains the same seeds: its accuracies are the first's
+            out[metric] = per_repeat[0][0].get(metric) or Measure(None)
+            continue
+        pairs = [(found[metric].value, peak) for found, peak in per_repeat if metric in found and found[metric].value is not None]
+        values = [float(v) for v, _ in pairs]
+        if not values:
+            out[metric] = Measure(None, note=f"no value in {len(repeats)} repeats")
+            continue
+        missing = len(repeats) - len(values)
+        note = f"{len(values)} repeats" + (f" ({missing} without a value)" if missing else "")
+        out[metric] = Measure(center(values, metric.kind), values, note, independent=True,
+                              peaks=[peak for _, peak in pairs], source="repeats")
+    return out
+
+
+def _one_process(case: Mapping[str, Any]) -> dict[Metric, Measure]:
+    """The metrics of one process's figures (a case, or one of its repeats)."""
     out: dict[Metric, Measure] = {}
     training = case.get("training") or {}
     per_seed = training.get("per_seed") or []
@@ -104,4 +156,6 @@ def _seed_measure(per_seed: list[Mapping[str, Any]], summary: Mapping[str, Any] 
     if not finite and summary and isinstance(summary.get("samples"), list):
         finite = [float(v) for v in summary["samples"] if v is not None]
     value = statistics.fmean(finite) if finite else None
-    return Measure(value, finite, note)
+    # seeds are independent draws of an accuracy (each trains anew), not of a time: the seeds of
+    # one process share its machine state, and their mean moves with it from run to run
+    return Measure(value, finite, note, independent=key == "test_accuracy")

@@ -13,8 +13,12 @@ is stored inside) and written to ``reports/calibration/noise_band.json``; a pack
 per case and metric it holds the standard deviation of one run's value over the runs, absolute
 (on the log scale for times and rates, so it reads as a relative spread; in accuracy points for
 accuracy) and per unit of peak (the value divided by, for a time multiplied by, the case's own
-measured peak: what remains when the machine's speed is taken out). A metric's entry over all
-cases (the widest) stands in for a case the band did not measure.
+measured peak: what remains when the machine's speed is taken out).
+
+A band holds for what it measured and nothing else: the machine (host name and CPU model: one
+host name has been an AMD EPYC one day and an Intel Xeon the next), the workload (the training
+settings, the inference batch sizes, the number of seeds) and the cases it ran. ``scope_problem``
+says why a run falls outside it, and compare then leaves such a row "not tested", said as such.
 """
 
 from __future__ import annotations
@@ -54,11 +58,28 @@ class NoiseBand:
     path: str | None = None
 
     def entry(self, profile: str | None, case: str, metric: Metric) -> BandEntry | None:
+        """The spread of that case's figure, or None where the band did not measure that case."""
         metrics = ((self.doc.get("profiles") or {}).get(profile or "") or {}).get("metrics") or {}
-        raw = metrics.get(f"{case}|{metric.key}") or metrics.get(f"*|{metric.key}")
+        raw = metrics.get(f"{case}|{metric.key}")
         if not isinstance(raw, Mapping) or int(raw.get("runs") or 0) < 2:
             return None
         return BandEntry(_positive(raw.get("sd")), _positive(raw.get("sd_per_peak")), int(raw["runs"]), str(raw.get("scale", "log")))
+
+    def scope_problem(self, profile: str | None, run: Mapping[str, Any]) -> str | None:
+        """Why the band's ``profile`` entry does not hold for ``run`` (another machine, another
+        workload, or a band that does not say which it measured); None when it holds."""
+        chosen = (self.doc.get("profiles") or {}).get(profile or "")
+        if not chosen:
+            return f"no noise band for the {profile or '?'} profile"
+        machines, workload = chosen.get("machines"), chosen.get("workload")
+        if not machines or not workload:
+            return "the noise band does not record the machine and workload it measured"
+        here = machine_key(run)
+        if here not in machines:
+            return f"the noise band was measured on {', '.join(machines)}, not on {here}"
+        if workload_key(run) != workload:
+            return "the noise band was measured on another workload (" + _workload_text(workload) + ")"
+        return None
 
     def describe(self, profile: str | None) -> str:
         chosen = (self.doc.get("profiles") or {}).get(profile or "")
@@ -89,6 +110,27 @@ def per_peak(metric: Metric, value: float, peak: float) -> float:
     return value * peak if metric.kind == "time" else value / peak
 
 
+def machine_key(run: Mapping[str, Any]) -> str:
+    """``vm / AMD EPYC``: the host name and CPU model a run was measured on."""
+    machine = run.get("machine") or {}
+    return f"{machine.get('host') or '?'} / {(machine.get('cpu') or {}).get('model') or '?'}"
+
+
+def workload_key(run: Mapping[str, Any]) -> dict[str, Any]:
+    """What a run timed, as far as a figure's noise depends on it: the training settings (epochs,
+    training images, batch, compile options) and the inference batch sizes. The number of seeds is
+    not part of it: the cold seed is timed alike in a run of one seed or of ten, and a warm figure
+    has a band entry only where the band's runs had warm seeds."""
+    workload = run.get("workload") or {}
+    return {"train": dict(workload.get("train") or {}), "batch_sizes": list(workload.get("batch_sizes") or [])}
+
+
+def _workload_text(workload: Mapping[str, Any]) -> str:
+    train = workload.get("train") or {}
+    return (f"{train.get('epochs')} epoch(s) on {train.get('train_samples') or 'all'} training images, "
+            f"inference batch sizes {workload.get('batch_sizes')}")
+
+
 def _spread(values: Sequence[float], scale: str) -> float | None:
     if len(values) < 2 or (scale == "log" and min(values) <= 0):
         return None
@@ -103,6 +145,10 @@ def derive_band(runs: Sequence[Mapping[str, Any]], command: str = "") -> dict[st
         by_profile.setdefault(str(run.get("profile") or "?"), []).append(run)
     profiles = {}
     for profile, chosen in by_profile.items():
+        workloads = {json.dumps(workload_key(run), sort_keys=True) for run in chosen}
+        if len(workloads) > 1:
+            raise ValueError(f"the {profile}-profile runs timed {len(workloads)} different workloads; "
+                             "a band is the spread of one workload")
         values: dict[str, tuple[Metric, list[float], list[float]]] = {}
         for run in chosen:
             for case in run.get("cases") or []:
@@ -123,16 +169,13 @@ def derive_band(runs: Sequence[Mapping[str, Any]], command: str = "") -> dict[st
                      "sd_per_peak": _spread(scaled, scale) if len(scaled) == len(plain) else None,
                      "max_ratio": max(plain) / min(plain) if scale == "log" and min(plain) > 0 else None}
             metrics[key] = entry
-            widest = metrics.setdefault(f"*|{metric.key}", {"runs": entry["runs"], "scale": scale, "sd": None, "sd_per_peak": None})
-            for field in ("sd", "sd_per_peak"):
-                if entry[field] is not None and (widest[field] is None or entry[field] > widest[field]):
-                    widest[field] = entry[field]
-            widest["runs"] = min(widest["runs"], entry["runs"])
         profiles[profile] = {"runs": [r.get("run_id") for r in chosen],
                              "commits": sorted({str((r.get("tool") or {}).get("commit")) for r in chosen}),
                              "hosts": sorted({str((r.get("machine") or {}).get("host")) for r in chosen}),
+                             "machines": sorted({machine_key(r) for r in chosen}),
+                             "workload": workload_key(chosen[0]),
                              "metrics": metrics}
-    return {"schema": SCHEMA, "version": 1, "command": command,
+    return {"schema": SCHEMA, "version": 2, "command": command,
             "about": "sd of one run's value over repeated runs of one commit: log scale for times and rates, "
                      "points of accuracy for accuracy; *_per_peak with each case's measured peak taken out",
             "profiles": profiles}

@@ -23,14 +23,17 @@ def comparison_markdown(comparison: Comparison, chart: str | None = None) -> str
     else:
         lines += [
             f"Ratios are to run A. Cold (seed 0, the first in its process) is compared with cold and warm (the later "
-            f"seeds) with warm, never averaged. Where both sides have two or more seeds, Welch's t-test judges a "
-            f"difference (effect size Cohen's d); where a side has one value (the cold seed, a one-seed run, every "
-            f"inference and latency figure: rounds inside one run are not independent runs), the ratio is judged "
-            f"against the measured run-to-run noise band; with neither, the row says \"not tested\". All p-values of "
-            f"a comparison are adjusted together (Benjamini-Hochberg, false discovery rate {ALPHA:g}): a difference "
-            f"counts when q < {ALPHA:g} and, for times and rates, the change is at least {MIN_RELATIVE_CHANGE:.0%} "
-            f"(as asv's --factor). \"machine\" is the ratio of the two cases' measured peaks, \"per unit of peak\" "
-            f"the ratio with the machine's speed taken out.",
+            f"seeds) with warm, never averaged. Where both sides ran the case as repeats (bench --repeats N, each a "
+            f"fresh process), Welch's t-test on the log scale judges a difference (effect size Cohen's d); where one "
+            f"side did, the other side's single value is judged against the repeats' prediction interval; accuracy "
+            f"over two or more seeds a side by Welch's t-test over seeds. Where both sides are one process (rounds "
+            f"and the seeds' times inside one process share its machine state: they are no sample of the next run), "
+            f"the ratio is judged against the measured run-to-run noise band, only where the band measured that case "
+            f"on both runs' machine (host and CPU) and workload; otherwise the row says \"not tested\" and why. All "
+            f"p-values of a comparison are adjusted together (Benjamini-Hochberg, false discovery rate {ALPHA:g}): a "
+            f"difference counts when q < {ALPHA:g} and, for times and rates, the change is at least "
+            f"{MIN_RELATIVE_CHANGE:.0%} (as asv's --factor). \"machine\" is the ratio of the two cases' measured "
+            f"peaks, \"per unit of peak\" the ratio with the machine's speed taken out.",
             "",
             f"Single-value rows judged by: {comparison.band}.",
             "",
@@ -135,8 +138,9 @@ def movement_sentence(move: Any) -> str:
 
 def tests_sentence(count: Any) -> str:
     correction = "Benjamini-Hochberg" if count.corrected else "no correction"
-    return (f"{count.rows} rows: {count.welch} by Welch's t-test over seeds, {count.band} against the noise band, "
-            f"{count.not_tested} not tested; {count.welch + count.band + count.per_peak_tests} tests "
+    repeats = getattr(count, "repeats", 0)
+    return (f"{count.rows} rows: {repeats} on repeats, {count.welch} by Welch's t-test over seeds, {count.band} against "
+            f"the noise band, {count.not_tested} not tested; {repeats + count.welch + count.band + count.per_peak_tests} tests "
             f"({count.per_peak_tests} per unit of peak, {correction}), {count.surviving} absolute and "
             f"{count.surviving_per_peak} per-peak differences survive.")
 
