@@ -27,6 +27,8 @@ import runfactory as rf  # noqa: E402
 REFERENCE = "reference/20261127T040000Z_hostA"
 LATER = "hostA/20261128T040000Z_hostA"
 OLD = "hostA/old/20261126T040000Z_hostA"
+#: hostA's quick-profile run (1 epoch on 10,000 images): another workload than the others
+QUICK = "hostA/quick/20261129T050000Z_hostA"
 #: the run full of markup, moved to a folder whose name is markup too (trace names, ticks, hover)
 EVIL = "visitors/<i>bold &amp; <u>run"
 BROKEN = "broken/20261129T000000Z_hostA"
@@ -57,7 +59,7 @@ def fixture_reports(tmp_path: Path) -> Path:
 def test_collect_finds_runs_at_any_depth_lists_the_truncated_one_and_keeps_the_old_schema(fixture_reports):
     found = collect.collect(fixture_reports)
     names = [entry.name for entry in found.runs]
-    assert names == [OLD, REFERENCE, LATER, EVIL]  # oldest first; OLD is three levels deep
+    assert names == [OLD, REFERENCE, LATER, EVIL, QUICK]  # oldest first; OLD is three levels deep
     assert list(found.unreadable) == [BROKEN]
     assert "not valid JSON, truncated or damaged" in found.unreadable[BROKEN]
     assert found.runs[found.baseline].name == REFERENCE  # default: the newest run under reference/
@@ -120,6 +122,63 @@ def test_score_counts_only_shared_cases_and_leaves_accuracy_out():
     assert scores.score(table, 1, 0, "per_peak") == (None, 0)  # no peak measured: no per-peak figure
 
 
+def _quick_workload() -> dict:
+    return rf.workload(seeds=1, profile="quick", epochs=1, train_samples=10_000)
+
+
+def test_a_run_of_another_workload_is_not_scored_against_the_baseline():
+    """Issue 23: quick runs (1 epoch on 10,000 images) showed as 8x to 114x "faster" than the
+    full-profile reference. Scored only against a baseline of the same workload, whichever it is."""
+    full = rf.make_run([_case("jax", 1.0, 100.0), _case("torch", 1.0, 100.0)])
+    one_seed = rf.make_run([_case("jax", 1.1, 100.0)], workload=rf.workload(seeds=1))  # the same work, fewer seeds
+    quick = rf.make_run([_case("jax", 0.01, 100.0), _case("torch", 0.01, 100.0)], workload=_quick_workload())
+    quick_again = rf.make_run([_case("jax", 0.02, 100.0), _case("torch", 0.01, 100.0)], workload=_quick_workload())
+    table = scores.table(_loaded(full, one_seed, quick, quick_again))
+    assert scores.score(table, 2, 0) == (None, 0)  # not "100x faster"
+    why = scores.unscored(table, 2, 0)
+    assert why[:2] == ["workload.train.epochs 1 vs 25", "workload.train.train_samples 10000 vs None"]  # compare's own
+    assert "workload.profile.name 'quick' vs 'full'" in why
+    assert scores.score(table, 0, 2) == (None, 0) and scores.unscored(table, 0, 2)  # nor the other way round
+    # the baseline switched to the quick run: the other quick run is scored, the full ones are not
+    assert scores.unscored(table, 3, 2) == []
+    assert scores.score(table, 3, 2) == (pytest.approx(0.5 ** 0.5, rel=1e-3), 2)
+    assert scores.score(table, 1, 2) == (None, 0)
+    assert scores.unscored(table, 1, 0) == []  # seeds say how much was measured, not what
+    assert scores.score(table, 1, 0) == (pytest.approx(1 / 1.1, rel=1e-3), 1)
+
+
+def test_the_inference_sweep_profile_and_precision_decide_too_where_both_runs_record_them():
+    base = rf.make_run([_case("jax", 1.0, 100.0)])
+    sweep = rf.make_run([_case("jax", 1.0, 100.0)], workload=rf.workload(batch_sizes=(1, 128, 1024)))
+    assert scores.unscored_reasons(base, sweep) == ["workload.batch_sizes [1, 128, 1024] vs [1, 128]"]
+    tf32 = rf.make_run([_case("jax", 1.0, 100.0)])
+    base["workload"]["precision"], tf32["workload"]["precision"] = "fp32", "tf32"
+    assert scores.unscored_reasons(base, tf32) == ["workload.precision 'tf32' vs 'fp32'"]
+    del base["workload"]["precision"]  # an older run that does not record it: not a reason by itself
+    assert scores.unscored_reasons(base, tf32) == []
+    custom = rf.make_run([_case("jax", 1.0, 100.0)], workload=rf.workload(profile="quick", epochs=25))
+    custom["workload"]["train"]["train_samples"] = None  # quick's timing rounds on the full work
+    assert scores.unscored_reasons(base, custom) == ["workload.profile.name 'quick' vs 'full'"]
+
+
+def test_the_page_carries_for_every_baseline_which_runs_it_scores_and_why_not(fixture_reports, tmp_path):
+    text = _page(fixture_reports, tmp_path)
+    data = json.loads(re.search(r'<script type="application/json" id="dashboard-data">(.*?)</script>', text, re.S).group(1))
+    names = [run["name"] for run in data["runs"]]
+    board = data["board"]
+    reference, quick, later, old = (names.index(n) for n in (REFERENCE, QUICK, LATER, OLD))
+    assert scores.unscored(board, quick, reference) == [
+        "workload.train.epochs 1 vs 25", "workload.train.train_samples 10000 vs None",
+        "workload.profile.name 'quick' vs 'full'"]
+    assert scores.unscored(board, reference, quick) == [
+        "workload.train.epochs 25 vs 1", "workload.train.train_samples None vs 10000",
+        "workload.profile.name 'full' vs 'quick'"]
+    assert scores.unscored(board, old, reference) == ["schema_version 1 vs 2"]  # compare refuses it too
+    assert scores.unscored(board, later, reference) == [] and scores.unscored(board, reference, later) == []
+    assert scores.score(board, quick, reference) == (None, 0) and scores.score(board, quick, quick)[0] == pytest.approx(1.0)
+    assert data["not_scored"] == "not scored: a different workload than the baseline"
+
+
 def test_case_figures_of_a_failed_case_are_empty_and_per_peak_keeps_accuracy():
     assert figures.case_figures(rf.case("jax", status="failed")) == {}
     accuracy = figures.Figure("train.test_accuracy", "test accuracy", "accuracy", "%")
@@ -130,14 +189,15 @@ def test_changes_are_compares_own_verdicts_and_the_peak_change(fixture_reports):
     found = collect.collect(fixture_reports)
     steps = changes.steps(found.runs)
     by_later = {s.later: s for s in steps}
-    assert set(by_later) == {REFERENCE, LATER}  # hostA's runs after its first; EVIL's machine has one run
+    assert set(by_later) == {REFERENCE, LATER, QUICK}  # hostA's runs after its first; EVIL's machine has one run
     assert by_later[REFERENCE].earlier is None and "schema_version 2 vs 1" in by_later[REFERENCE].why_alone
+    assert by_later[QUICK].earlier is None and "workload.train.epochs 1 vs 25" in by_later[QUICK].why_alone
     step = by_later[LATER]
     assert step.earlier == REFERENCE
     comparison = compare.compare(compare.load_runs([fixture_reports / REFERENCE, fixture_reports / LATER]))
     expected = {(r.case, r.metric.label, r.verdicts[1].label) for r in comparison.rows if r.verdicts[1] and r.verdicts[1].significant}
     assert expected and {(c.case, c.metric, c.verdict) for c in step.changes} == expected
-    assert ("jax-cpu", "training wall time, warm", "slower") in expected  # compare's own label: warm seeds against warm
+    assert ("torch-cpu", "test accuracy", "less accurate") in expected  # compare's own label
     assert [(p.case, round(p.percent)) for p in step.peaks] == [("jax-cpu", -20)]
 
 
@@ -145,7 +205,7 @@ def _page(fixture_reports: Path, tmp_path: Path) -> str:
     from mnist_mlp.report.dashboard import write_dashboard
 
     written = write_dashboard(fixture_reports, tmp_path / "site" / "dashboard.html")
-    assert written.runs == 4 and list(written.unreadable) == [BROKEN]
+    assert written.runs == 5 and list(written.unreadable) == [BROKEN]
     assert written.script.is_file() and written.script.parent == written.page.parent
     return written.page.read_text(encoding="utf-8")
 
@@ -178,7 +238,7 @@ def test_cli_writes_the_page_and_names_a_bad_argument(fixture_reports, tmp_path,
     out = tmp_path / "page" / "index.html"
     assert main(["dashboard", "--reports", str(fixture_reports), "--out", str(out), "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert payload["runs"] == 4 and BROKEN in payload["unreadable"] and out.is_file()
+    assert payload["runs"] == 5 and BROKEN in payload["unreadable"] and out.is_file()
     assert payload["page_bytes"] == out.stat().st_size
     assert main(["dashboard", "--reports", str(tmp_path / "nope")]) == 2
     assert "--reports" in capsys.readouterr().err
@@ -252,7 +312,7 @@ def test_odd_but_valid_fields_are_shown_not_fatal(fixture_reports, tmp_path):
     path.write_text(json.dumps(run))
     written = write_dashboard(fixture_reports, tmp_path / "page.html")
     text = written.page.read_text(encoding="utf-8")
-    assert written.runs == 4 and "<b>nested</b>" not in text and "window.__pwned=4</script>" not in text
+    assert written.runs == 5 and "<b>nested</b>" not in text and "window.__pwned=4</script>" not in text
     assert "&lt;b&gt;nested&lt;/b&gt;" in text
 
 

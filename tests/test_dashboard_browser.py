@@ -7,7 +7,9 @@ no request but file:, data: or blob: (every other one is aborted and recorded); 
 readable run and the unreadable one listed with its reason; five charts that drew (their pixels
 are not blank: hundreds in the traces' colours); hover text with run, case and value; the planted markup shown as text and never run; picking another baseline makes
 that run's ratios and score 1.00, and the page's score for another run equals
-``mnist_mlp.dashboard.scores.score``; the plain-text list of changes holds exactly the verdicts
+``mnist_mlp.dashboard.scores.score``; a run of another workload than the baseline (the quick run
+against the full ones, and the other way round once the quick run is the baseline) shows its own
+figures with no ratio and no score, and says why; the plain-text list of changes holds exactly the verdicts
 ``mnist_mlp.compare`` gives for the same two runs, and its copy button answers. A full-page screenshot is saved in the test's
 folder. Under CI (``CI=true``) a missing browser or Playwright fails the test; elsewhere it skips.
 """
@@ -24,7 +26,7 @@ import pytest
 from browser import HANG_GUARD_MS, LOCAL_SCHEMES, chromium_path, open_page
 from mnist_mlp import compare
 from mnist_mlp.dashboard import collect, scores
-from test_dashboard import BROKEN, EVIL, LATER, REFERENCE, copy_fixtures
+from test_dashboard import BROKEN, EVIL, LATER, OLD, QUICK, REFERENCE, copy_fixtures
 
 EVIL_FOLDER = EVIL  # markup in a run's name: trace names, ticks, hover, select
 VERDICT_LINE = re.compile(r"^    (\S+) (.+): (faster|slower|more accurate|less accurate), ratio ")
@@ -82,7 +84,7 @@ def test_dashboard_in_chromium(page_file: Path, tmp_path: Path):
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
 
         # the machines table: one row per readable run, the truncated one listed with its reason
-        assert page.locator("#runs-table tbody tr").count() == 4
+        assert page.locator("#runs-table tbody tr").count() == 5
         unreadable = page.locator("#unreadable-table tbody tr")
         assert unreadable.count() == 1
         assert BROKEN in unreadable.inner_text() and "truncated" in unreadable.inner_text()
@@ -129,6 +131,26 @@ def test_dashboard_in_chromium(page_file: Path, tmp_path: Path):
 
         assert ratios_of(reference) and set(ratios_of(reference)) == {"1.00"}
         assert set(ratios_of(later)) != {"1.00"}
+
+        # another workload than the baseline's: its own figures, no ratio, no score, and why
+        quick, old = names.index(QUICK), names.index(OLD)
+
+        def not_scored(run: int) -> str | None:
+            cell = page.locator(f'#score-table td.score-cell[data-run="{run}"]')
+            assert cell.get_attribute("data-score") is None or cell.get_attribute("data-unscored") is None
+            return cell.inner_text() if cell.get_attribute("data-unscored") == "true" else None
+
+        def figures_of(run: int) -> int:
+            return page.locator(f'#score-table td[data-run="{run}"][data-figure]').count()
+
+        assert "not scored: a different workload than the baseline: workload.train.epochs 1 vs 25" in not_scored(quick)
+        assert ratios_of(quick) == [] and figures_of(quick) > 0
+        assert "schema_version 1 vs 2" in not_scored(old)  # compare refuses it too
+        assert not_scored(later) is None and not_scored(reference) is None
+        page.select_option("#baseline", str(quick))  # the switch follows the same rule, per baseline
+        assert ratios_of(quick) and set(ratios_of(quick)) == {"1.00"} and not_scored(quick) is None
+        assert "workload.train.epochs 25 vs 1" in not_scored(reference) and ratios_of(reference) == []
+        assert not_scored(later) is not None and figures_of(reference) > 0
         page.select_option("#baseline", str(later))
         assert ratios_of(later) and set(ratios_of(later)) == {"1.00"}
         assert set(ratios_of(reference)) != {"1.00"}

@@ -1,7 +1,8 @@
 // mnist-mlp dashboard: the page's own controls. Data comes from the JSON block; every text from a
 // results.json goes into the page through textContent only (never innerHTML), so it stays text.
 // The scoreboard's ratios and scores follow mnist_mlp/dashboard/scores.py (the browser test checks
-// the score against it).
+// the score against it); whether a run is scored against a baseline at all comes from that module
+// too (board.unscored[baseline][run]: indexes into board.reasons, empty when scored), never decided here.
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("dashboard-data").textContent);
@@ -30,7 +31,9 @@
     return Math.exp(good.reduce(function (s, x) { return s + Math.log(x); }, 0) / good.length);
   }
   function isSpeed(key) { return kinds[key] === "time" || kinds[key] === "rate"; }
+  function unscored(run, base) { return board.unscored[base][run].map(function (k) { return board.reasons[k]; }); }
   function score(run, base, col) {
+    if (unscored(run, base).length) return [null, 0];
     var mine = board.values[run], theirs = board.values[base], perCase = [];
     board.cases.forEach(function (c) {
       if (!mine[c] || !theirs[c]) return;
@@ -64,11 +67,18 @@
     sr.appendChild(el("td", "all shared cases"));
     sr.appendChild(el("td", "score (geometric mean; > 1 faster)"));
     data.runs.forEach(function (r, i) {
-      var s = score(i, base, col), td = el("td", null, "num score-cell");
+      var s = score(i, base, col), td = el("td", null, "num score-cell"), why = unscored(i, base);
       td.dataset.run = String(i);
-      if (s[0] !== null) { td.dataset.score = String(s[0]); td.appendChild(document.createTextNode(s[0].toFixed(2))); }
-      else td.appendChild(document.createTextNode("n/a"));
-      td.appendChild(el("small", s[1] + (s[1] === 1 ? " case" : " cases")));
+      if (why.length) {
+        td.dataset.unscored = "true";
+        td.className += " unscored";
+        td.appendChild(document.createTextNode("not scored"));
+        td.appendChild(el("small", data.not_scored + ": " + why.join("; ")));
+      } else {
+        if (s[0] !== null) { td.dataset.score = String(s[0]); td.appendChild(document.createTextNode(s[0].toFixed(2))); }
+        else td.appendChild(document.createTextNode("n/a"));
+        td.appendChild(el("small", s[1] + (s[1] === 1 ? " case" : " cases")));
+      }
       sr.appendChild(td);
     });
     body.appendChild(sr);
@@ -87,7 +97,8 @@
           var mine = board.values[i][c] && board.values[i][c][f.key];
           var theirs = board.values[base][c] && board.values[base][c][f.key];
           var v = mine ? mine[col] : null;
-          var q = ratio(v, theirs ? theirs[col] : null);
+          // no ratio against a baseline of another workload: the run's own figure only
+          var q = unscored(i, base).length ? null : ratio(v, theirs ? theirs[col] : null);
           if (v !== null) {
             td.dataset.run = String(i);
             td.dataset.case = c;

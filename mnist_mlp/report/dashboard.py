@@ -136,6 +136,7 @@ def build(collection: collect.Collection, page_dir: Path, script_name: str, gene
         "runs": [{"name": e.name, "run_id": e.run.get("run_id"), "created": e.created} for e in collection.runs],
         "baseline": collection.baseline if collection.runs else None,
         "board": board,
+        "not_scored": scores.NOT_SCORED,
         "charts": [fig.to_plotly_json() for _, fig in specs],
     }
     data_json = _json_for_script(data)
@@ -158,7 +159,7 @@ def build(collection: collect.Collection, page_dir: Path, script_name: str, gene
 {_machines(collection)}
 </section>
 <section id="scoreboard"><h2>Scoreboard</h2>
-<p>Each cell: the run's figure over the baseline's, for the same case (baseline: 1.00), and the figure itself. Score: the geometric mean over the cases shared with the baseline of each case's geometric mean speed ratio (above 1: faster than the baseline; accuracy is not in it), with the number of shared cases. Per unit of peak: times multiplied and rates divided by the case's own measured FP32 matmul peak (GFLOP/s).</p>
+<p>Each cell: the run's figure over the baseline's, for the same case (baseline: 1.00), and the figure itself. Score: the geometric mean over the cases shared with the baseline of each case's geometric mean speed ratio (above 1: faster than the baseline; accuracy is not in it), with the number of shared cases. Only runs of the baseline's workload are scored (the measured work as <code>mnist-mlp compare</code> defines it: epochs, training images, batch size and the rest of the training settings, model, dataset, schema; and the inference batch sizes, profile and precision): any other run shows its own figures, no ratio, and why it is not scored. Per unit of peak: times multiplied and rates divided by the case's own measured FP32 matmul peak (GFLOP/s).</p>
 <div class="controls"><label>baseline <select id="baseline">{options}</select></label>
 <label>case <select id="case-filter"><option value="">all cases</option>{case_options}</select></label>
 <label><input type="radio" name="basis" value="0" checked> absolute</label>
