@@ -179,6 +179,31 @@ def test_the_page_carries_for_every_baseline_which_runs_it_scores_and_why_not(fi
     assert data["not_scored"] == "not scored: a different workload than the baseline"
 
 
+def test_changes_take_the_machine_speed_from_compare_not_a_percent_rule_of_their_own(tmp_path):
+    """Issue 23: "Changes" called a peak changed past 10%; compare, past both runs' own probe spread
+    and its 5%. The page shows compare's machine verdicts and its sentence of what moved."""
+    from mnist_mlp.report.compare_text import movement_sentence
+    from mnist_mlp.report.dashboard_text import changes_text
+
+    base = rf.make_run([rf.case("jax", peak=100.0, peak_spread=1.0), rf.case("torch", peak=100.0, peak_spread=20.0)])
+    later = rf.make_run([rf.case("jax", peak=93.0, peak_spread=1.0),
+                         rf.case("torch", peak=85.0, peak_spread=20.0, accuracies=(0.955, 0.957, 0.956))],
+                        run_id="20261128T040000Z_hostA", created="2026-11-28T04:00:00Z")
+    folders = [rf.write_run(tmp_path, run) for run in (base, later)]
+    (step,) = changes.steps([collect.LoadedRun(f.name, f, run) for f, run in zip(folders, (base, later))])
+    comparison = compare.compare(compare.load_runs(folders))
+    move = comparison.movements["B"]
+    # jax: 7% apart, its probes 1% apart: changed; torch: 15% apart, within its probes' own 20%
+    assert move.machine_changed == ["jax-cpu"]
+    assert [(p.case, p.before, p.after) for p in step.peaks] == [("jax-cpu", 100.0, 93.0)]
+    assert step.movement == move
+    judged = {(r.case, r.metric.label, r.verdicts[1].label) for r in comparison.rows if r.verdicts[1] and r.verdicts[1].significant}
+    assert judged and {(c.case, c.metric, c.verdict) for c in step.changes} == judged
+    text = changes_text([step])
+    assert "peak jax-cpu: 100.0 -> 93.0 GFLOP/s (-7.0%)" in text and "peak torch-cpu" not in text
+    assert f"    {movement_sentence(move)}" in text.splitlines()
+
+
 def test_case_figures_of_a_failed_case_are_empty_and_per_peak_keeps_accuracy():
     assert figures.case_figures(rf.case("jax", status="failed")) == {}
     accuracy = figures.Figure("train.test_accuracy", "test accuracy", "accuracy", "%")

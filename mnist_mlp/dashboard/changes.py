@@ -6,9 +6,12 @@ each run is compared with the latest earlier run of that machine that compare fi
 a finished case with it (else the latest comparable one), through
 ``compare.load_runs`` and ``compare.compare``, and every verdict compare marks significant is a
 change. Nothing here re-implements compare's rules (test, threshold, correction): when compare
-changes, this page follows. Beside them: the machine's own measured peak per case, where it moved
-by more than the harness calls unstable within one case (``UNSTABLE_PEAK_PERCENT``), and what
-differs in the machine, software and tool (compare's own ``differences``).
+changes, this page follows. Beside them, also compare's own: the cases whose measured peak
+changed (``compare.family.machine_verdict``: further apart than both runs' own probe spread and at
+least ``MIN_RELATIVE_CHANGE``; the cases of ``Movement.machine_changed``), what moved, the machine
+or the framework (``compare.family.movement``), and what differs in the machine, software and tool
+(compare's ``differences``). The dashboard has no threshold of its own, so it and ``mnist-mlp
+compare`` cannot disagree about whether something changed.
 """
 
 from __future__ import annotations
@@ -17,9 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from mnist_mlp import compare
-from mnist_mlp.stats import UNSTABLE_PEAK_PERCENT
 from mnist_mlp.dashboard.collect import LoadedRun
-from mnist_mlp.dashboard.figures import case_peak, machine_key
+from mnist_mlp.dashboard.figures import machine_key
 from mnist_mlp.errors import MnistMlpError
 
 
@@ -34,6 +36,8 @@ class Change:
 
 @dataclass
 class PeakChange:
+    """A case whose measured peak compare says changed (its machine row, ``machine_verdict``)."""
+
     case: str
     before: float
     after: float
@@ -56,6 +60,7 @@ class Step:
     peaks: list[PeakChange] = field(default_factory=list)
     differences: list[str] = field(default_factory=list)
     why_alone: str = ""  # when earlier is None: why no earlier run was compared
+    movement: compare.Movement | None = None  # compare's: what moved, the machine or the framework
 
 
 def machine_label(key: tuple[str, str, tuple[str, ...]]) -> str:
@@ -102,12 +107,13 @@ def _step(machine: str, earlier_runs: Sequence[LoadedRun], later: LoadedRun) -> 
         return step
     for row in comparison.rows:
         verdict = row.verdicts[1]
-        if verdict is None or verdict.significant is not True:
+        if verdict is None or verdict.significant is not True or row.metric.kind == compare.MACHINE_METRIC.kind:
             continue
         evidence = ", ".join(x for x in (verdict.test or "", verdict.describe()) if x)
         step.changes.append(Change(row.case, row.metric.label, verdict.label, verdict.ratio, evidence))
     step.differences = [f"{key}: {values[0]!r} -> {values[1]!r}" for key, values in comparison.differences]
-    step.peaks = peak_changes(earlier, later)
+    step.movement = comparison.movements.get(comparison.runs[1].label)
+    step.peaks = peak_changes(comparison)
     return step
 
 
@@ -115,14 +121,17 @@ def _ok_ids(run: dict[str, Any]) -> set[str]:
     return {str(c.get("id")) for c in run.get("cases") or [] if c.get("status") == "ok"}
 
 
-def peak_changes(earlier: LoadedRun, later: LoadedRun) -> list[PeakChange]:
-    """Cases whose measured peak moved by more than ``UNSTABLE_PEAK_PERCENT`` between the runs."""
-    before = {c.get("id"): case_peak(earlier.run, c) for c in earlier.run.get("cases") or []}
+def peak_changes(comparison: compare.Comparison) -> list[PeakChange]:
+    """The cases whose measured peak changed between the two runs, as compare judged them: its
+    machine rows' verdicts (``machine_verdict``), the cases its ``movement`` names."""
+    move = comparison.movements.get(comparison.runs[1].label)
+    changed = set(move.machine_changed) if move is not None else set()
     out = []
-    for case in later.run.get("cases") or []:
-        old, new = before.get(case.get("id")), case_peak(later.run, case)
-        if old and new and abs(new / old - 1.0) * 100.0 > UNSTABLE_PEAK_PERCENT:
-            out.append(PeakChange(str(case.get("id")), old, new))
+    for row in comparison.rows:
+        before, after = row.measures[0], row.measures[1]
+        if (row.metric.kind == compare.MACHINE_METRIC.kind and row.case in changed
+                and before is not None and after is not None and before.value and after.value):
+            out.append(PeakChange(row.case, before.value, after.value))
     return out
 
 
@@ -131,6 +140,7 @@ def to_dicts(found: Sequence[Step]) -> list[dict[str, Any]]:
         {"machine": s.machine, "earlier": s.earlier, "later": s.later, "why_alone": s.why_alone,
          "changes": [vars(c) for c in s.changes],
          "peaks": [{"case": p.case, "before": p.before, "after": p.after, "percent": p.percent} for p in s.peaks],
+         "moved": s.movement.moved if s.movement is not None else None,
          "differences": s.differences}
         for s in found
     ]
