@@ -107,10 +107,12 @@ def find_benchmarks_dir() -> Path:
     )
 
 
-def child_argv(case_json: Path, raw_json: Path, profile: Profile, bench_dir: Path) -> list[str]:
-    """``python -m pytest`` on the two suites (training first), writing the raw JSON."""
+def child_argv(case_json: Path, raw_json: Path, profile: Profile, bench_dir: Path,
+               python: Sequence[str] = (sys.executable,)) -> list[str]:
+    """``python -m pytest`` on the two suites (training first), writing the raw JSON; ``python``:
+    the command that starts the child's Python (an A/B side's own, ``bench.sides``)."""
     return [
-        sys.executable, "-m", "pytest", *(str(bench_dir / name) for name in SUITE_FILES),
+        *python, "-m", "pytest", *(str(bench_dir / name) for name in SUITE_FILES),
         "--rootdir", str(bench_dir), "-p", "no:cacheprovider", "-p", "no:warnings", "-q", "-o", "addopts=",
         f"--benchmark-json={raw_json}",
         f"--benchmark-max-time={profile.max_time}",

@@ -34,47 +34,11 @@ def add_commands(sub: Any) -> None:
         description="Run every backend x device case in a fresh pytest-benchmark process; write "
         "results.json, raw/*.json, report.md and figures under OUT/<UTC time>_<host>/.",
     )
-    all_backends = ALL_BACKENDS
-    bench.add_argument("--backends", type=argtypes.choices(all_backends, "--backends"),
-                       help=f"comma-separated, from {','.join(all_backends)} (default: all)")
-    bench.add_argument("--devices", type=argtypes.choices(DEVICES, "--devices"),
-                       help="comma-separated cpu,gpu (default: both; gpu is skipped where absent)")
-    bench.add_argument("--profile", choices=tuple(PROFILES),
-                       help="quick: smoke run, 1 epoch on 10,000 images; full: the seed workload, 25 epochs (default)")
-    bench.add_argument("--seeds", type=argtypes.positive_int, help="training rounds, seeds 0..N-1 (default: 1)")
-    bench.add_argument("--first-seed", type=argtypes.non_negative_int,
-                       help="start the seeds here: --first-seed 10 --seeds 20 trains seeds 10..29 (default: 0)")
-    bench.add_argument("--epochs", type=argtypes.positive_int, help="override the profile's epochs")
-    bench.add_argument("--train-samples", type=argtypes.int_in(10, MAX_TRAIN_SAMPLES, " (the training set)"),
-                       help=f"train on the first N training images (quick: 10000; full: all {MAX_TRAIN_SAMPLES})")
-    bench.add_argument("--batch-sizes", type=argtypes.int_list(1, MAX_BATCH_SIZE, " (the test set)"),
-                       help="inference batch sizes, e.g. 1,32,256,1024,10000")
-    bench.add_argument("--target-accuracy", type=argtypes.fraction, help="validation accuracy for time-to-target (default 0.975)")
-    bench.add_argument("--jit-compile", type=argtypes.jit_list, metavar="auto,true,false",
-                       help="Keras compile jit_compile: one value or several, each a case of its own (default: auto)")
-    bench.add_argument("--steps-per-execution", type=argtypes.int_list(1, 100_000), metavar="N[,N...]",
-                       help="Keras compile steps_per_execution: one value or several, each a case of its own (default: 1)")
-    bench.add_argument("--learning-rate", type=argtypes.positive_float, help="Adam learning rate (default 0.001, the seed's)")
-    bench.add_argument("--unscaled-inputs", action="store_true",
-                       help="train on raw 0-255 pixels: a deliberately broken variant, to show the accuracy gate")
-    bench.add_argument("--no-gate", action="store_true", help="skip the accuracy gate that ends a full-profile run")
-    bench.add_argument("--timeout", type=argtypes.positive_float, help="wall-clock seconds per case (default: quick 240 s, full 300 s, plus 60/30 s per seed x epoch)")
-    bench.add_argument("--precision", type=argtypes.choices(PRECISIONS, "--precision"),
-                       help="matmul precision on GPUs: fp32 (TF32 off, the default) and/or tf32, each a case of its own")
-    bench.add_argument("--data-parallel", type=argtypes.int_list(1, 4096), metavar="N[,N...]",
-                       help="add data-parallel cases on N devices each (e.g. 1,2,4: jax-cpu-dp2 ...), "
-                       "through each framework's own engine; on a CPU the devices are simulated")
-    bench.add_argument("--scaling", choices=("strong", "weak"),
-                       help="data-parallel cases: strong keeps the global batch 32 (default), weak gives 32 to each device")
-    bench.add_argument("--lr-rule", choices=("none", "linear", "sqrt"),
-                       help="weak scaling: learning rate x1, xN or x sqrt(N) (default: none)")
-    bench.add_argument("--implementations", type=argtypes.choices(IMPLEMENTATIONS, "--implementations"),
-                       metavar="keras,native,native-fast",
-                       help="whose training code each case runs: Keras' trainer, the framework's own plain code, its "
-                            "fastest form (mnist_mlp.native; default: all three)")
+    add_workload_arguments(bench)
     bench.add_argument("--repeats", type=argtypes.positive_int,
                        help="run each case N times, each in a fresh process, round-robin over the cases (not N in a "
                             "row), and keep every repeat's figures: compare then tests them as samples (default: 1)")
+    bench.add_argument("--no-gate", action="store_true", help="skip the accuracy gate that ends a full-profile run")
     bench.add_argument("--out", type=Path, help="where run folders go (default: reports/)")
     bench.add_argument("--data-dir", type=Path, help="MNIST directory (default: $MNIST_DATA_DIR, else Keras' cache)")
     bench.add_argument("--resume", type=Path, metavar="RUN_DIR",
@@ -86,6 +50,48 @@ def add_commands(sub: Any) -> None:
     report = sub.add_parser("report", help="draw a run's tables and figures again from its results.json")
     report.add_argument("run_dir", type=Path, help="a run folder (or its results.json)")
     report.set_defaults(handler=cmd_report)
+
+
+def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
+    """What a run measures (backends, devices, profile, workload, implementations, repeats): shared
+    by ``bench`` and ``ab``, which plans its cases the same way."""
+    all_backends = ALL_BACKENDS
+    parser.add_argument("--backends", type=argtypes.choices(all_backends, "--backends"),
+                       help=f"comma-separated, from {','.join(all_backends)} (default: all)")
+    parser.add_argument("--devices", type=argtypes.choices(DEVICES, "--devices"),
+                       help="comma-separated cpu,gpu (default: both; gpu is skipped where absent)")
+    parser.add_argument("--profile", choices=tuple(PROFILES),
+                       help="quick: smoke run, 1 epoch on 10,000 images; full: the seed workload, 25 epochs (default)")
+    parser.add_argument("--seeds", type=argtypes.positive_int, help="training rounds, seeds 0..N-1 (default: 1)")
+    parser.add_argument("--first-seed", type=argtypes.non_negative_int,
+                       help="start the seeds here: --first-seed 10 --seeds 20 trains seeds 10..29 (default: 0)")
+    parser.add_argument("--epochs", type=argtypes.positive_int, help="override the profile's epochs")
+    parser.add_argument("--train-samples", type=argtypes.int_in(10, MAX_TRAIN_SAMPLES, " (the training set)"),
+                       help=f"train on the first N training images (quick: 10000; full: all {MAX_TRAIN_SAMPLES})")
+    parser.add_argument("--batch-sizes", type=argtypes.int_list(1, MAX_BATCH_SIZE, " (the test set)"),
+                       help="inference batch sizes, e.g. 1,32,256,1024,10000")
+    parser.add_argument("--target-accuracy", type=argtypes.fraction, help="validation accuracy for time-to-target (default 0.975)")
+    parser.add_argument("--jit-compile", type=argtypes.jit_list, metavar="auto,true,false",
+                       help="Keras compile jit_compile: one value or several, each a case of its own (default: auto)")
+    parser.add_argument("--steps-per-execution", type=argtypes.int_list(1, 100_000), metavar="N[,N...]",
+                       help="Keras compile steps_per_execution: one value or several, each a case of its own (default: 1)")
+    parser.add_argument("--learning-rate", type=argtypes.positive_float, help="Adam learning rate (default 0.001, the seed's)")
+    parser.add_argument("--unscaled-inputs", action="store_true",
+                       help="train on raw 0-255 pixels: a deliberately broken variant, to show the accuracy gate")
+    parser.add_argument("--timeout", type=argtypes.positive_float, help="wall-clock seconds per case (default: quick 240 s, full 300 s, plus 60/30 s per seed x epoch)")
+    parser.add_argument("--precision", type=argtypes.choices(PRECISIONS, "--precision"),
+                       help="matmul precision on GPUs: fp32 (TF32 off, the default) and/or tf32, each a case of its own")
+    parser.add_argument("--data-parallel", type=argtypes.int_list(1, 4096), metavar="N[,N...]",
+                       help="add data-parallel cases on N devices each (e.g. 1,2,4: jax-cpu-dp2 ...), "
+                       "through each framework's own engine; on a CPU the devices are simulated")
+    parser.add_argument("--scaling", choices=("strong", "weak"),
+                       help="data-parallel cases: strong keeps the global batch 32 (default), weak gives 32 to each device")
+    parser.add_argument("--lr-rule", choices=("none", "linear", "sqrt"),
+                       help="weak scaling: learning rate x1, xN or x sqrt(N) (default: none)")
+    parser.add_argument("--implementations", type=argtypes.choices(IMPLEMENTATIONS, "--implementations"),
+                       metavar="keras,native,native-fast",
+                       help="whose training code each case runs: Keras' trainer, the framework's own plain code, its "
+                            "fastest form (mnist_mlp.native; default: all three)")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

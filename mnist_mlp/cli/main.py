@@ -322,7 +322,7 @@ def _add_extension_commands(sub: Any) -> None:
 
 
 #: each module has ``add_commands(subparsers)`` registering parsers with ``handler`` defaults
-EXTENSION_MODULES: tuple[str, ...] = ("mnist_mlp.cli.bench", "mnist_mlp.cli.compare", "mnist_mlp.cli.doctor", "mnist_mlp.cli.dashboard")
+EXTENSION_MODULES: tuple[str, ...] = ("mnist_mlp.cli.bench", "mnist_mlp.cli.ab", "mnist_mlp.cli.compare", "mnist_mlp.cli.doctor", "mnist_mlp.cli.dashboard")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -68,7 +68,7 @@ def case_metrics(case: Mapping[str, Any]) -> dict[Metric, Measure]:
     repeats = [entry for entry in (case.get("repeats") or []) if isinstance(entry, Mapping) and entry.get("status") == "ok"]
     if len(repeats) >= 2:
         return _over_repeats(repeats)
-    return _one_process(case)
+    return process_metrics(case)
 
 
 def center(values: list[float], kind: str) -> float:
@@ -80,7 +80,7 @@ def center(values: list[float], kind: str) -> float:
 
 
 def _over_repeats(repeats: list[Mapping[str, Any]]) -> dict[Metric, Measure]:
-    per_repeat = [(_one_process(entry), (case_peak(entry) or {}).get("gflops")) for entry in repeats]
+    per_repeat = [(process_metrics(entry), (case_peak(entry) or {}).get("gflops")) for entry in repeats]
     metrics: list[Metric] = []
     for found, _ in per_repeat:
         metrics.extend(m for m in found if m not in metrics)
@@ -101,7 +101,7 @@ def _over_repeats(repeats: list[Mapping[str, Any]]) -> dict[Metric, Measure]:
     return out
 
 
-def _one_process(case: Mapping[str, Any]) -> dict[Metric, Measure]:
+def process_metrics(case: Mapping[str, Any]) -> dict[Metric, Measure]:
     """The metrics of one process's figures (a case, or one of its repeats)."""
     out: dict[Metric, Measure] = {}
     training = case.get("training") or {}
