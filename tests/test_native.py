@@ -321,11 +321,23 @@ def test_tensorflow_native_trains_as_the_reference_and_a_break_fails(data_dir):
         assert broken["max_diff"]["weights"] > BREAK_MARGIN * broken["tolerance"]["weights"], out
 
 
-def test_verify_cli_numpy_native(data_dir):
-    result = run_cli_json("verify", "--training", "--backend", "numpy", "--implementation", "native", "--steps", "3",
-                          "--data-dir", str(data_dir))
-    assert result["ok"] and result["implementation"] == "native"
+def test_verify_cli_numpy_native_says_it_compares_the_reference_with_itself(data_dir):
+    """NumPy's native trainer is the reference: its zeros are no agreement, and verify says so
+    instead of OK (the JSON too); a trainer that is not the reference is not flagged."""
+    args = ("verify", "--training", "--backend", "numpy", "--implementation", "native", "--steps", "3", "--data-dir", str(data_dir))
+    result = run_cli_json(*args)
+    assert result["ok"] and result["implementation"] == "native" and result["reference_itself"] is True
     assert result["max_diff"] == {"loss": 0.0, "gradients": 0.0, "weights": 0.0}  # it is the reference
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert "the reference itself: nothing to compare" in proc.stdout.splitlines()[1]
+    assert proc.stdout.strip().splitlines()[-1].endswith(": the reference itself: nothing to compare")
+    assert "OK" not in proc.stdout
+
+
+def test_a_native_trainer_that_is_not_the_reference_is_compared(mnist):
+    result = check(mnist, "jax", "native", steps=2)
+    assert result["ok"] and result["reference_itself"] is False
 
 
 @pytest.mark.parametrize("args, message", [

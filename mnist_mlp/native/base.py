@@ -68,6 +68,9 @@ class Trainer:
     variant: str = "native"
     #: what this variant changes against the plain one, in a line (the report prints it)
     summary: str = ""
+    #: True where the trainer *is* the NumPy training reference: ``verify`` then compares the
+    #: reference with itself, and its zero differences say nothing about agreement
+    is_reference: bool = False
 
     def epoch(self, order: np.ndarray) -> EpochStats:
         """Train one epoch on the training rows in ``order`` (batches of ``batch_size``, the last

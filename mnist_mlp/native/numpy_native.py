@@ -19,6 +19,7 @@ class NumpyNative(Trainer):
     framework = "numpy"
     variant = "native"
     summary = "the NumPy training reference itself (float32, BLAS matmuls), one batch at a time"
+    is_reference = True
 
     def __init__(self, weights, adam: AdamSettings, x_train: np.ndarray, y_train: np.ndarray, batch_size: int) -> None:
         self.reference = NumpyTrainer(list(weights), adam=adam)

@@ -109,8 +109,9 @@ def _verify_native(backend_name: str, implementation: str, batches: list, config
     trainer_class = trainer_class or native.get(backend_name, implementation)
     initial, model_adam = keras_initial_weights(config)
     records = native_records(trainer_class, initial, model_adam, batches, reference_adam, **trainer_options)
-    return _verdict(backend_name, implementation, len(batches), config, model_adam, reference_adam or model_adam,
-                    tolerance, records)
+    result = _verdict(backend_name, implementation, len(batches), config, model_adam, reference_adam or model_adam,
+                      tolerance, records)
+    return {**result, "reference_itself": trainer_class.is_reference}
 
 
 def _verdict(backend_name: str, implementation: str, steps: int, config: TrainConfig, model_adam: AdamSettings,
@@ -133,4 +134,5 @@ def _verdict(backend_name: str, implementation: str, steps: int, config: TrainCo
         "max_diff": worst,
         "per_step": records,
         "ok": all(worst[q] is None or worst[q] <= tolerance[q] for q in worst) and worst["weights"] is not None,
+        "reference_itself": False,  # a trainer that is the reference (NumPy's native) compares it with itself
     }
