@@ -1,6 +1,6 @@
 """Where a native training step's time goes, for the two goals the benchmark missed (issue 17).
 
-    python benchmarks/profile_native.py [--steps 1500]
+    python benchmarks/profile_native.py [--steps 1500] [--out profile.json]
 
 * torch (``TorchNative``, eager): ``torch.profiler`` over one epoch of batch-32 steps; the table
   groups the time by operator, so the share of the ~30 small eager kernels and of Python's
@@ -10,13 +10,18 @@
   each against the FLOP floor of a step at the FP32 matmul peak probed beside it.
 
 Weights are glorot-uniform arrays drawn here (the timing does not depend on their values); the
-data is random in [0, 1]. It prints; nothing is written. Run it with nothing else on the machine.
+data is random in [0, 1]. It prints its figures and, with ``--out FILE``, writes the same figures
+as JSON (the operator table as rows, each operator's share of the profiled self CPU time beside
+it), so a figure quoted from it can be committed with it. Run it with nothing else on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
+import sys
 import time
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -39,11 +44,24 @@ def glorot(rng: np.random.Generator) -> list[np.ndarray]:
     return out
 
 
-def floor_ms(weights: list[np.ndarray], peak_gflops: float) -> float:
+def floor_ms(weights: list[np.ndarray], peak_gflops: float | None) -> float | None:
+    """The FLOP floor of one training step in ms at ``peak_gflops`` (None without a peak)."""
+    if not peak_gflops:
+        return None
     return BATCH * FlopModel.from_weights(weights).train_per_sample / (peak_gflops * 1e9) * 1e3
 
 
-def torch_profile(steps: int, weights, x, y) -> None:
+def operator_rows(averages, limit: int = 18) -> list[dict]:
+    """``torch.profiler``'s key averages as rows, heaviest self CPU time first, each with its share
+    of the profiled self CPU time (the figure the README used to quote without an output)."""
+    total = sum(event.self_cpu_time_total for event in averages) or 1.0
+    ordered = sorted(averages, key=lambda event: event.self_cpu_time_total, reverse=True)[:limit]
+    return [{"name": event.key, "calls": int(event.count), "self_cpu_us": float(event.self_cpu_time_total),
+             "cpu_total_us": float(event.cpu_time_total), "self_cpu_share": float(event.self_cpu_time_total) / total}
+            for event in ordered]
+
+
+def torch_profile(steps: int, weights, x, y) -> dict:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
@@ -57,14 +75,24 @@ def torch_profile(steps: int, weights, x, y) -> None:
     trainer.epoch(order)
     per_step = (time.perf_counter() - started) / steps * 1e3
     peak = get("torch").peak_gflops("cpu")
-    print(f"torch native (eager): {per_step:.3f} ms/step over {steps} steps, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads" + (f"; FLOP floor {floor_ms(weights, peak):.4f} ms at {peak:.0f} GFLOP/s" if peak else ""))
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         trainer.epoch(order[: 300 * BATCH])
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))
+    averages = prof.key_averages()
+    return {"trainer": "TorchNative", "version": torch.__version__, "threads": torch.get_num_threads(), "steps": steps,
+            "ms_per_step": per_step, "peak_gflops": peak, "floor_ms": floor_ms(weights, peak),
+            "profiled_steps": min(steps, 300), "operators": operator_rows(averages),
+            "table": averages.table(sort_by="self_cpu_time_total", row_limit=18)}
 
 
-def jax_breakdown(steps: int, weights, x, y) -> None:
+def torch_text(result: dict) -> str:
+    floor = result["floor_ms"]
+    return (f"torch native (eager): {result['ms_per_step']:.3f} ms/step over {result['steps']} steps, torch "
+            f"{result['version']}, {result['threads']} threads"
+            + (f"; FLOP floor {floor:.4f} ms at {result['peak_gflops']:.0f} GFLOP/s" if floor else "")
+            + "\n" + result["table"])
+
+
+def jax_breakdown(steps: int, weights, x, y) -> dict:
     import jax
     import jax.numpy as jnp
 
@@ -90,15 +118,30 @@ def jax_breakdown(steps: int, weights, x, y) -> None:
     from mnist_mlp.backends import get
 
     peak = get("jax").peak_gflops("cpu")
-    print(f"\njax {jax.__version__}, one lax.scan over {steps} steps of batch {BATCH}, ms per step (best of 3):")
+    floor = floor_ms(weights, peak)
+    forms = []
     for label, step in (("Keras Adam step (native-fast)", adam_step), ("forward + backward + SGD", sgd_step),
                         ("forward + loss only", forward_step)):
         run = scanned(step)
         jax.block_until_ready(run(state0, xs, ys))
         best = min(_timed(lambda: jax.block_until_ready(run(state0, xs, ys))) for _ in range(3))
         ms = best / steps * 1e3
-        print(f"  {label:32s} {ms:.4f} ms  ({ms / floor_ms(weights, peak):.1f}x the FLOP floor of a full step)")
-    print(f"  FLOP floor of a step: {floor_ms(weights, peak):.4f} ms at {peak:.0f} GFLOP/s (JAX's FP32 matmul probe)")
+        forms.append({"form": label, "ms_per_step": ms, "floor_multiple": ms / floor if floor else None})
+    return {"trainer": "JaxNativeFast (lax.scan)", "version": jax.__version__, "steps": steps, "best_of": 3,
+            "peak_gflops": peak, "floor_ms": floor, "forms": forms}
+
+
+def jax_text(result: dict) -> str:
+    lines = [f"jax {result['version']}, one lax.scan over {result['steps']} steps of batch {BATCH}, "
+             f"ms per step (best of {result['best_of']}):"]
+    for form in result["forms"]:
+        multiple = form["floor_multiple"]
+        lines.append(f"  {form['form']:32s} {form['ms_per_step']:.4f} ms"
+                     + (f"  ({multiple:.1f}x the FLOP floor of a full step)" if multiple else ""))
+    if result["floor_ms"]:
+        lines.append(f"  FLOP floor of a step: {result['floor_ms']:.4f} ms at {result['peak_gflops']:.0f} GFLOP/s "
+                     "(JAX's FP32 matmul probe)")
+    return "\n".join(lines)
 
 
 def _timed(fn) -> float:
@@ -107,16 +150,27 @@ def _timed(fn) -> float:
     return time.perf_counter() - started
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=1500, help="batch-32 steps per timed epoch (default 1500, one epoch)")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=str, default=None, metavar="FILE",
+                        help="also write the printed figures to FILE as JSON (commit it beside any figure quoted from it)")
+    args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     weights = glorot(rng)
     x = rng.random((args.steps * BATCH, 784), dtype=np.float32)
     y = rng.integers(0, 10, args.steps * BATCH)
-    torch_profile(args.steps, weights, x, y)
-    jax_breakdown(args.steps, weights, x, y)
+    torch_result = torch_profile(args.steps, weights, x, y)
+    print(torch_text(torch_result))
+    jax_result = jax_breakdown(args.steps, weights, x, y)
+    print("\n" + jax_text(jax_result))
+    if args.out:
+        record = {"command": " ".join(["python", "benchmarks/profile_native.py", *(sys.argv[1:] if argv is None else argv)]),
+                  "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": platform.node(),
+                  "python": platform.python_version(), "torch": torch_result, "jax": jax_result}
+        with open(args.out, "w", encoding="utf-8") as handle:
+            json.dump(record, handle, indent=2)
+            handle.write("\n")
     return 0
 
 
