@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: the SciPy release in which each scipy.stats function first appeared; a function the package
 #: starts to call must be added here (the test says which), with the release from SciPy's notes
 SCIPY_STATS_SINCE = {
-    "t": "1.0", "norm": "1.0", "ttest_ind": "1.0", "ttest_rel": "1.0", "wilcoxon": "1.0",
+    "t": "1.0", "norm": "1.0", "ttest_ind": "1.0", "ttest_rel": "1.0", "ttest_1samp": "1.0", "wilcoxon": "1.0",
     "bartlett": "1.0", "f_oneway": "1.0",
     "binomtest": "1.7",
     "false_discovery_control": "1.11",
