@@ -96,6 +96,13 @@ INFERENCE_PATHS = ("predict", "direct", "numpy")
 SAFE_CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
+
+def utc_now() -> str:
+    """Now, as every timestamp of a result file is written: ``2026-11-27T04:00:05Z``."""
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
 def stats(samples: Iterable[float]) -> dict[str, Any]:
     """Raw samples with their count, mean, sample standard deviation, min, max and median."""
     values = [float(v) for v in samples]

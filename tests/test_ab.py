@@ -35,13 +35,13 @@ def _script(tmp_path: Path) -> Path:
     return script
 
 
-def _ab(tmp_path: Path, b_scale: str, *extra: str, pairs: int = 4) -> subprocess.CompletedProcess:
+def _ab(tmp_path: Path, b_scale: str, *extra: str, pairs: int = 4, implementations: str = "keras") -> subprocess.CompletedProcess:
     env = {**os.environ, runner.CHILD_ENV: str(_script(tmp_path)), runner.PEAK_ENV: "100", "FAKE_JITTER": "0.03"}
     env.pop("KERAS_BACKEND", None)
     return subprocess.run(
         [sys.executable, "-m", "mnist_mlp", "ab", "--a", sys.executable, "--b", f"env FAKE_SCALE={b_scale} {sys.executable}",
          "--pairs", str(pairs), "--profile", "quick", "--backends", "jax,torch", "--devices", "cpu",
-         "--implementations", "keras", "--out", str(tmp_path / "out"), *extra],
+         "--implementations", implementations, "--out", str(tmp_path / "out"), *extra],
         env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -62,7 +62,7 @@ def test_a_against_itself_flags_nothing_and_passes_the_gate(tmp_path):
 
 
 def test_a_2x_slower_side_is_flagged_and_fails_the_gate(tmp_path):
-    done = _ab(tmp_path, "2", "--fail-if-slower", "10")
+    done = _ab(tmp_path, "2", "--fail-if-slower", "10", implementations="keras,native")  # a shared process per framework
     assert done.returncode == 1, done.stderr[-2000:]
     session, folder = _session(tmp_path)
     timed = [row for row in session["rows"] if row["unit"] in ("s", "ms", "/s")]
@@ -71,6 +71,9 @@ def test_a_2x_slower_side_is_flagged_and_fails_the_gate(tmp_path):
     assert session["slowdowns"] and "slower on B" in done.stdout
     b_run = json.loads((folder / "B" / "results.json").read_text())
     assert b_run["ab"]["side"] == "B" and "FAKE_SCALE=2" in b_run["ab"]["command"]
+    assert {row["case"] for row in session["rows"]} == {"jax-cpu", "jax-cpu-native", "torch-cpu", "torch-cpu-native"}
+    native = next(c for c in b_run["cases"] if c["id"] == "jax-cpu-native")
+    assert native["process"]["shared_with"] == ["jax-cpu"] and len(native["repeats"]) == 4
 
 
 def test_pairs_alternate_which_side_runs_first(tmp_path):

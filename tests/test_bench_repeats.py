@@ -46,7 +46,7 @@ def _run(tmp_path: Path, count: int, mode=lambda case_json: "ok-train"):
 
 def test_schedule_is_round_robin_over_the_cases():
     a, b = CasePlan("a", "jax", "cpu"), CasePlan("b", "torch", "cpu")
-    assert [(r, p.case_id) for r, _, p in repeats.schedule([a, b], 3)] == [
+    assert [(r, unit[0][1].case_id) for r, unit in repeats.schedule([[(1, a)], [(2, b)]], 3)] == [
         (1, "a"), (1, "b"), (2, "a"), (2, "b"), (3, "a"), (3, "b")]
 
 

@@ -22,9 +22,12 @@ from typing import Any, Sequence
 from mnist_mlp import atomic, results
 from mnist_mlp.bench import load, rundir, stopping
 from mnist_mlp.bench.case import ChildCommand, _case_config, _Interrupted, _record, _run_case
+from mnist_mlp.bench.group import group_command, plan_groups, run_unit
 from mnist_mlp.bench.plan import BenchOptions, CasePlan, plan_cases
 from mnist_mlp.bench.repeats import repeat_entry, statuses
-from mnist_mlp.bench.runner import CHILD_ENV, NullReporter, child_argv, new_run_id, new_run_record, reporter_call, utc_now
+from mnist_mlp.bench.runner import (
+    CHILD_ENV, NullReporter, child_argv, new_run_id, new_run_record, reporter_call, suite_args, utc_now,
+)
 from mnist_mlp.bench.sides import Side
 from mnist_mlp.errors import EXIT_CASES_FAILED, EXIT_OK
 
@@ -112,12 +115,16 @@ def _run_ab(options: BenchOptions, sides: Sequence[Side], pairs: int, reporter: 
         shown = [_shown(plan, state.side.label, pair, pairs) for pair in range(1, pairs + 1)
                  for plan in plans for state in pair_order(pair, states) if not plan.skip_reason or pair == 1]
         reporter_call(reporter, "run_started", shown, options)
+        units = plan_groups(plans, options.profile.shared_process and not commands)
         for pair in range(1, pairs + 1):
-            for index, plan in enumerate(plans, 1):
+            for unit in units:
                 for state in pair_order(pair, states):
                     if interrupted:
                         break
-                    interrupted = _one(state, plan, pair, index, len(plans), options, reporter, source)
+                    if len(unit) > 1:  # the profile's shared process: the side's own group child
+                        interrupted = _group(state, unit, pair, options, reporter, source, len(plans))
+                    else:
+                        interrupted = _one(state, unit[0][1], pair, unit[0][0], len(plans), options, reporter, source)
         for state in states:
             for plan in plans:
                 if state.slots[plan.case_id] is None:
@@ -144,6 +151,19 @@ def _side_run(side: Side, session_dir: Path, options: BenchOptions, peak_gflops:
     side_work.mkdir()
     command = commands.get(side.label) or side_command(side, options)
     return SideRun(side, folder, run, command, side_work)
+
+
+def _group(state: SideRun, unit: list[tuple[int, CasePlan]], pair: int, options: BenchOptions, reporter: Any,
+           source: Any, total: int) -> bool:
+    """Pair ``pair`` of a unit of cases that share one process, on one side; True when interrupted."""
+    todo = [(i, plan) for i, plan in unit if pair > 1 or state.slots[plan.case_id] is None]
+    raw_dir = atomic.ensure_writable_dir(state.run_dir / "raw")
+    suites = suite_args(options.profile, state.side.bench_dir)
+    state.weights, interrupted = run_unit(
+        todo, pair, state.slots, state.weights, state.save, options=options, run=state.run, run_dir=state.run_dir,
+        raw_dir=raw_dir, work=state.work, command=group_command(state.side.argv), suites=suites, reporter=reporter,
+        source=source, total=total)
+    return interrupted
 
 
 def _shown(plan: CasePlan, label: str, pair: int, pairs: int) -> CasePlan:

@@ -57,6 +57,9 @@ class Profile:
         return self.timeout_base + self.timeout_per_seed_epoch * (seeds or self.seeds) * (epochs or self.epochs)
     #: train on the first N training images only (``TrainConfig.train_samples``); None: all
     train_samples: int | None = None
+    #: the cases of one backend and device share one process (``bench.group``), imports paid once:
+    #: a smoke run's economy; the full profile keeps a fresh process per case
+    shared_process: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -68,7 +71,7 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick", epochs=1, seeds=1, batch_sizes=(1, 256, 10000),
         max_time=0.1, min_rounds=3, min_time=0.002, latency_rounds=20, timeout_base=240.0, timeout_per_seed_epoch=60.0,
-        train_samples=10_000, peak_repeats=3, peak_budget_s=0.4,
+        train_samples=10_000, peak_repeats=3, peak_budget_s=0.4, shared_process=True,
     ),
     "full": Profile(
         name="full", epochs=25, seeds=1, batch_sizes=FULL_BATCH_SIZES,

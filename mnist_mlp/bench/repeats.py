@@ -13,14 +13,22 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Sequence
 
-from mnist_mlp.bench.plan import CasePlan
+from pathlib import Path
+
+from mnist_mlp import results
+from mnist_mlp.bench import stopping
+from mnist_mlp.bench.case import ChildCommand, _case_config, _Interrupted, _record, _run_case
+from mnist_mlp.bench.plan import BenchOptions, CasePlan
+from mnist_mlp.results import utc_now
 
 
-def schedule(plans: Sequence[CasePlan], repeats: int) -> list[tuple[int, int, CasePlan]]:
-    """(repeat, index in the plan, plan) in the order they run: round-robin over the cases, every
-    case's first repeat before any case's second, so a drift of the machine's speed during the run
-    falls on every case alike instead of on the cases that happen to run last (asv, pyperf)."""
-    return [(repeat, index, plan) for repeat in range(1, repeats + 1) for index, plan in enumerate(plans, 1)]
+def schedule(units: Sequence[Any], repeats: int) -> list[tuple[int, Any]]:
+    """(repeat, unit) in the order they run: round-robin over the units (a case, or the cases that
+    share one process), every unit's first repeat before any unit's second, so a drift of the
+    machine's speed during the run falls on every case alike instead of on the cases that happen
+    to run last (asv, pyperf)."""
+    return [(repeat, unit) for repeat in range(1, repeats + 1) for unit in units]
+
 
 #: the fields of a case record that one repeat measures (``cases[].repeats[]``)
 REPEAT_FIELDS = (
@@ -51,3 +59,39 @@ def statuses(records: list[dict[str, Any]]) -> list[str]:
     """Every case's status and every later repeat's: a repeat that failed fails the run too."""
     return [record["status"] for record in records] + [
         str(entry.get("status")) for record in records for entry in (record.get("repeats") or [])[1:]]
+
+
+def run_repeat(
+    plan: CasePlan, repeat: int, index: int, options: BenchOptions, run: dict[str, Any],
+    slots: dict[str, dict[str, Any] | None], work: Path, raw_dir: Path, run_dir: Path,
+    weights: tuple[str, str] | None, command: ChildCommand, reporter: Any, source: Any,
+) -> bool:
+    """Run repeat ``repeat`` of a case in a fresh child; add it to the case's ``repeats`` and save.
+
+    The case's own figures stay its first repeat's; a later repeat that fails is kept with its
+    status (the run's exit code says so) and takes nothing else with it. True when interrupted.
+    """
+    key = f"{plan.case_id}.r{repeat}"
+    shown = replace(plan, case_id=shown_id(plan.case_id, repeat, options.repeats))
+    started, interrupted = utc_now(), False
+    record: dict[str, Any] | None = None
+    try:
+        reporter.case_started(index, len(slots), shown)
+        case = _case_config(plan, options, work, raw_dir, weights, key=key)
+        record = _run_case(case, plan, run, run_dir, raw_dir, work, command, reporter, source, key=key)
+    except _Interrupted as stop:
+        record, interrupted = stop.record, True
+    except KeyboardInterrupt:
+        interrupted = True
+        record = record or _record(plan, "interrupted", stopping.reason())
+    with stopping.DeferredInterrupt() as deferred:
+        record.update(started_utc=started, ended_utc=utc_now())
+        slots[plan.case_id]["repeats"].append(repeat_entry(record, repeat))
+        try:
+            reporter.case_finished(shown, record)
+        except KeyboardInterrupt:
+            interrupted = True
+        run["cases"] = [record for record in slots.values() if record is not None]
+        run["status"] = "interrupted" if interrupted or deferred.hit else "partial"
+        results.save(run, run_dir)
+    return interrupted or deferred.hit

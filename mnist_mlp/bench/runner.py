@@ -40,12 +40,14 @@ from typing import Any, Protocol, Sequence
 
 import mnist_mlp
 from mnist_mlp import atomic, backends, results
+from mnist_mlp.results import utc_now
 from mnist_mlp.bench import load, machine, rundir, stopping
 from mnist_mlp.bench.case import ChildCommand, _case_config, _Interrupted, _record, _run_case
 from mnist_mlp.bench.plan import BenchOptions, CasePlan, plan_cases
 from mnist_mlp.bench.profiles import Profile
 from mnist_mlp.bench.progress_file import ChildProgress
-from mnist_mlp.bench.repeats import repeat_entry, schedule, shown_id, shown_plans, statuses
+from mnist_mlp.bench.group import group_command, plan_groups, run_unit
+from mnist_mlp.bench.repeats import repeat_entry, run_repeat, schedule, shown_plans, statuses
 from mnist_mlp.config import ModelSpec
 from mnist_mlp.errors import EXIT_CASES_FAILED, EXIT_OK, UsageError
 
@@ -107,20 +109,24 @@ def find_benchmarks_dir() -> Path:
     )
 
 
-def child_argv(case_json: Path, raw_json: Path, profile: Profile, bench_dir: Path,
-               python: Sequence[str] = (sys.executable,)) -> list[str]:
-    """``python -m pytest`` on the two suites (training first), writing the raw JSON; ``python``:
-    the command that starts the child's Python (an A/B side's own, ``bench.sides``)."""
-    return [
-        *python, "-m", "pytest", *(str(bench_dir / name) for name in SUITE_FILES),
+def suite_args(profile: Profile, bench_dir: Path) -> tuple[list[str], list[str]]:
+    """(the two suites, training first; pytest's options for them) without the raw JSON's path."""
+    return [str(bench_dir / name) for name in SUITE_FILES], [
         "--rootdir", str(bench_dir), "-p", "no:cacheprovider", "-p", "no:warnings", "-q", "-o", "addopts=",
-        f"--benchmark-json={raw_json}",
         f"--benchmark-max-time={profile.max_time}",
         f"--benchmark-min-rounds={profile.min_rounds}",
         f"--benchmark-min-time={profile.min_time}",
         "--benchmark-sort=name",
         "--benchmark-columns=min,median,mean,stddev,rounds,ops",
     ]
+
+
+def child_argv(case_json: Path, raw_json: Path, profile: Profile, bench_dir: Path,
+               python: Sequence[str] = (sys.executable,)) -> list[str]:
+    """``python -m pytest`` on the two suites (training first), writing the raw JSON; ``python``:
+    the command that starts the child's Python (an A/B side's own, ``bench.sides``)."""
+    suites, args = suite_args(profile, bench_dir)
+    return [*python, "-m", "pytest", *suites, *args, f"--benchmark-json={raw_json}"]
 
 
 def default_child_command(profile: Profile) -> ChildCommand:
@@ -138,10 +144,6 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     now = now or dt.datetime.now(dt.timezone.utc)
     host = re.sub(r"[^A-Za-z0-9.-]+", "-", machine.host_name())[:40] or "host"
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}_{host}"
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def run_benchmarks(
@@ -202,15 +204,29 @@ def _run_benchmarks(
     if resume is not None:
         resume.begin(plans)
     interrupted = False
+    # the profile's shared processes (a group per framework), unless the caller gave its own child per case
+    group = _group_command(options) if options.profile.shared_process and child_command is None else None
     try:
         with tempfile.TemporaryDirectory(prefix="mnist-mlp-bench-") as work:
             weights: tuple[str, str] | None = None  # (path, case id) of the first trained weights
-            for repeat, index, plan in schedule(plans, options.repeats):
+            for repeat, unit in schedule(plan_groups(plans, group is not None), options.repeats):
+                if len(unit) > 1:  # one shared process for the unit's cases (the quick profile)
+                    todo = [(i, p) for i, p in unit if p.case_id not in kept and (repeat > 1 or slots[p.case_id] is None)]
+                    if interrupted or not todo:
+                        slots.update({p.case_id: _record(p, "skipped", results.NOT_RUN_REASON)
+                                      for _, p in todo if repeat == 1 and interrupted})
+                        continue
+                    weights, interrupted = run_unit(
+                        todo, repeat, slots, weights, lambda hit: _save(run, slots, hit, run_dir), options=options,
+                        run=run, run_dir=run_dir, raw_dir=raw_dir, work=Path(work), command=group[0], suites=group[1],
+                        reporter=reporter, source=source, total=len(plans))
+                    continue
+                index, plan = unit[0]
                 if repeat > 1:  # a later repeat of a case whose first one ended ok
                     base = slots[plan.case_id]
                     if interrupted or plan.case_id in kept or base is None or base["status"] != "ok":
                         continue
-                    interrupted = _run_repeat(plan, repeat, index, options, run, slots, Path(work), raw_dir,
+                    interrupted = run_repeat(plan, repeat, index, options, run, slots, Path(work), raw_dir,
                                               run_dir, weights, command, reporter, source)
                     continue
                 if slots[plan.case_id] is not None:  # kept from the run being resumed
@@ -245,9 +261,7 @@ def _run_benchmarks(
                         reporter.case_finished(plan, record)
                     except KeyboardInterrupt:  # raised by the reporter itself
                         interrupted = True
-                    run["cases"] = _filled(slots)
-                    run["status"] = "interrupted" if interrupted or deferred.hit else "partial"
-                    results.save(run, run_dir)
+                    _save(run, slots, interrupted or deferred.hit, run_dir)
                 interrupted = interrupted or deferred.hit
     except KeyboardInterrupt:  # in the few statements between the guarded parts, or the clean-up
         interrupted = True
@@ -274,42 +288,6 @@ def _run_benchmarks(
     return RunOutcome(run=run, run_dir=run_dir, exit_code=code, records=records)
 
 
-def _run_repeat(
-    plan: CasePlan, repeat: int, index: int, options: BenchOptions, run: dict[str, Any],
-    slots: dict[str, dict[str, Any] | None], work: Path, raw_dir: Path, run_dir: Path,
-    weights: tuple[str, str] | None, command: ChildCommand, reporter: Reporter, source: Any,
-) -> bool:
-    """Run repeat ``repeat`` of a case in a fresh child; add it to the case's ``repeats`` and save.
-
-    The case's own figures stay its first repeat's; a later repeat that fails is kept with its
-    status (the run's exit code says so) and takes nothing else with it. True when interrupted.
-    """
-    key = f"{plan.case_id}.r{repeat}"
-    shown = replace(plan, case_id=shown_id(plan.case_id, repeat, options.repeats))
-    started, interrupted = utc_now(), False
-    record: dict[str, Any] | None = None
-    try:
-        reporter.case_started(index, len(slots), shown)
-        case = _case_config(plan, options, work, raw_dir, weights, key=key)
-        record = _run_case(case, plan, run, run_dir, raw_dir, work, command, reporter, source, key=key)
-    except _Interrupted as stop:
-        record, interrupted = stop.record, True
-    except KeyboardInterrupt:
-        interrupted = True
-        record = record or _record(plan, "interrupted", stopping.reason())
-    with stopping.DeferredInterrupt() as deferred:
-        record.update(started_utc=started, ended_utc=utc_now())
-        slots[plan.case_id]["repeats"].append(repeat_entry(record, repeat))
-        try:
-            reporter.case_finished(shown, record)
-        except KeyboardInterrupt:
-            interrupted = True
-        run["cases"] = _filled(slots)
-        run["status"] = "interrupted" if interrupted or deferred.hit else "partial"
-        results.save(run, run_dir)
-    return interrupted or deferred.hit
-
-
 def reporter_call(reporter: Any, name: str, *args: Any) -> None:
     """Call an optional reporter hook (reporters written before the hook existed lack it)."""
     hook = getattr(reporter, name, None)
@@ -320,6 +298,23 @@ def reporter_call(reporter: Any, name: str, *args: Any) -> None:
 
 def _filled(slots: dict[str, dict[str, Any] | None]) -> list[dict[str, Any]]:
     return [record for record in slots.values() if record is not None]
+
+
+def _save(run: dict[str, Any], slots: dict[str, dict[str, Any] | None], interrupted: bool, run_dir: Path) -> None:
+    run["cases"] = _filled(slots)
+    run["status"] = "interrupted" if interrupted else "partial"
+    results.save(run, run_dir)
+
+
+def _group_command(options: BenchOptions) -> tuple[Any, tuple[list[str], list[str]]]:
+    """(the shared process's command, its suites and pytest options): this Python's own."""
+    try:
+        suites = suite_args(options.profile, find_benchmarks_dir())
+    except UsageError:
+        if not os.environ.get(CHILD_ENV):
+            raise
+        suites = ([], [])  # the test hook's script stands in for the suites
+    return group_command((sys.executable,)), suites
 
 
 def _save_running(run: dict[str, Any], slots: dict[str, dict[str, Any] | None], plan: CasePlan, started: str, run_dir: Path) -> None:

@@ -1,0 +1,88 @@
+"""Shared processes (the quick profile): a framework's cases one after another in one child.
+
+The real group child (``python -m mnist_mlp.bench.group_child``) runs the test hook's fake child
+(``$MNIST_MLP_BENCH_CHILD``) in place of pytest, case after case, so the grouping, the records and
+what a crash or a timeout in the middle leaves behind are checked without a framework.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from mnist_mlp.bench import runner
+from mnist_mlp.bench.group import plan_groups
+from mnist_mlp.bench.plan import CasePlan
+from mnist_mlp.bench.profiles import get_profile
+
+FAKE = Path(__file__).parent / "fixtures" / "fake_bench_child.py"
+
+
+def _script(tmp_path: Path, modes: dict[str, str]) -> Path:
+    script = tmp_path / "child.py"
+    script.write_text(
+        "import json, sys, runpy\n"
+        f"modes = {modes!r}\n"
+        "mode = modes.get(json.load(open(sys.argv[1]))['case_id'], 'ok-train')\n"
+        f"sys.argv = [{str(FAKE)!r}, mode, *sys.argv[1:]]\n"
+        f"runpy.run_path({str(FAKE)!r}, run_name='__main__')\n")
+    return script
+
+
+def _bench(tmp_path: Path, modes: dict[str, str], *extra: str) -> tuple[int, dict, str]:
+    env = {**os.environ, runner.CHILD_ENV: str(_script(tmp_path, modes)), runner.PEAK_ENV: "100"}
+    env.pop("KERAS_BACKEND", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "mnist_mlp", "bench", "--profile", "quick", "--backends", "jax,torch,numpy",
+         "--devices", "cpu", "--implementations", "keras,native,native-fast", "--out", str(tmp_path / "out"), *extra],
+        env=env, capture_output=True, text=True, timeout=300)
+    (results_json,) = (tmp_path / "out").glob("*/results.json")
+    run = json.loads(results_json.read_text())
+    return done.returncode, {case["id"]: case for case in run["cases"]}, done.stdout
+
+
+def test_quick_profile_shares_one_process_per_framework_and_full_does_not():
+    assert get_profile("quick").shared_process and not get_profile("full").shared_process
+    plans = [CasePlan("jax-cpu", "jax", "cpu"), CasePlan("jax-cpu-native", "jax", "cpu"),
+             CasePlan("jax-gpu", "jax", "gpu", skip_reason="no GPU"), CasePlan("torch-cpu", "torch", "cpu")]
+    assert [[p.case_id for _, p in unit] for unit in plan_groups(plans, True)] == [
+        ["jax-cpu", "jax-cpu-native"], ["jax-gpu"], ["torch-cpu"]]
+    assert all(len(unit) == 1 for unit in plan_groups(plans, False))
+
+
+def test_each_case_keeps_its_own_record_and_says_whose_process_it_shared(tmp_path):
+    code, cases, out = _bench(tmp_path, {})
+    assert code == 0, out[-2000:]
+    assert all(case["status"] == "ok" for case in cases.values())
+    assert cases["jax-cpu-native"]["process"] == {"shared_with": ["jax-cpu", "jax-cpu-native-fast"], "position": 2, "cases": 3}
+    assert cases["jax-cpu"]["raw_benchmark_json"] == "raw/jax-cpu.json"
+    assert cases["jax-cpu-native-fast"]["raw_benchmark_json"] == "raw/jax-cpu-native-fast.json"
+    for line in ("jax-cpu: ok", "jax-cpu-native: ok", "jax-cpu-native-fast: ok", "torch-cpu-native: ok"):
+        assert line in out
+
+
+def test_a_crash_in_the_middle_keeps_the_cases_before_it_and_says_why_of_those_after(tmp_path):
+    code, cases, _ = _bench(tmp_path, {"jax-cpu-native": "crash"})
+    assert code == 3
+    assert cases["jax-cpu"]["status"] == "ok" and cases["jax-cpu"]["inference"]
+    for case_id in ("jax-cpu-native", "jax-cpu-native-fast"):
+        assert cases[case_id]["status"] == "failed"
+        assert "the shared process ended (killed by signal SIGKILL) before this case finished" in cases[case_id]["reason"]
+    assert all(cases[c]["status"] == "ok" for c in ("torch-cpu", "torch-cpu-native", "torch-cpu-native-fast"))
+
+
+def test_a_failing_case_does_not_stop_the_next_in_its_process(tmp_path):
+    code, cases, _ = _bench(tmp_path, {"torch-cpu-native": "fail"})
+    assert code == 3
+    assert cases["torch-cpu-native"]["status"] == "failed" and "exit code 1" in cases["torch-cpu-native"]["reason"]
+    assert cases["torch-cpu-native-fast"]["status"] == "ok"
+
+
+def test_a_group_that_hangs_times_out_and_keeps_what_finished(tmp_path):
+    code, cases, _ = _bench(tmp_path, {"jax-cpu-native-fast": "sleep"}, "--timeout", "3")
+    assert code == 3
+    assert cases["jax-cpu"]["status"] == "ok" and cases["jax-cpu-native"]["status"] == "ok"
+    assert cases["jax-cpu-native-fast"]["status"] == "timeout"
