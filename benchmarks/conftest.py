@@ -110,11 +110,11 @@ def device_ready() -> Any:
     _DEVICE["name"] = name
     _DEVICE["precision"] = suite.apply_precision(CASE)
     PROGRESS.phase("peak probe", detail="before the case")
-    _DEVICE["peak"]["before"] = suite.probe_peak(CASE)
+    _DEVICE["peak"]["before"] = suite.probe_before(CASE)
     PROGRESS.phase("imports")
     yield name
     PROGRESS.phase("peak probe", detail="after the case")
-    _DEVICE["peak"]["after"] = suite.probe_peak(CASE)
+    _DEVICE["peak"]["after"] = suite.probe_after(CASE)
 
 
 @pytest.fixture(scope="session")

@@ -113,7 +113,8 @@ def test_training(benchmark, case, state, mnist, progress, machine_info, device_
         benchmark.extra_info["native"] = {"implementation": case.implementation, "summary": native.summary}
     benchmark.extra_info.update(_seed0_checks(case, first, mnist))
     _write_side(case, benchmark, machine_info)
-    progress.phase("agreement", detail=f"{TRAINING_CHECK_STEPS} training steps against the NumPy training reference")
+    if case.training_check:
+        progress.phase("agreement", detail=f"{TRAINING_CHECK_STEPS} training steps against the NumPy training reference")
     benchmark.extra_info["training_agreement"] = _training_check(case, mnist)
     _write_side(case, benchmark, machine_info)
     state["model"] = first.model
@@ -137,6 +138,8 @@ TRAINING_CHECK_STEPS = 5
 def _training_check(case, mnist) -> dict:
     """``verify --training`` for this case's backend: K steps from the seed-0 initial weights against
     NumPy; FP32 only (its tolerances were measured there), so a TF32 case records why it has none."""
+    if not case.training_check:
+        return {"skipped": "not in this profile (a smoke run): the full profile and `mnist-mlp verify --training` check it"}
     if case.precision != "fp32":
         return {"skipped": f"the training check's tolerances are FP32's; this case runs {case.precision}"}
     from mnist_mlp.reference.verify import verify_training

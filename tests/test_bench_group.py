@@ -86,3 +86,21 @@ def test_a_group_that_hangs_times_out_and_keeps_what_finished(tmp_path):
     assert code == 3
     assert cases["jax-cpu"]["status"] == "ok" and cases["jax-cpu-native"]["status"] == "ok"
     assert cases["jax-cpu-native-fast"]["status"] == "timeout"
+
+
+def test_the_next_case_of_a_shared_process_takes_the_previous_after_probe(monkeypatch):
+    """Case k's after-probe and case k+1's before-probe would measure the same moment: one is taken."""
+    from mnist_mlp.bench import suite
+    from mnist_mlp.bench.caseconfig import CaseConfig
+
+    taken = []
+    monkeypatch.setattr(suite, "probe_peak", lambda case: taken.append(case.case_id) or {"gflops": 100.0 + len(taken)})
+    monkeypatch.setattr(suite, "_LAST_PROBE", {})
+    first, second = CaseConfig("jax-cpu", "jax", "cpu"), CaseConfig("jax-cpu-native", "jax", "cpu")
+    other = CaseConfig("torch-cpu", "torch", "cpu")
+    assert suite.probe_before(first) == {"gflops": 101.0}
+    after = suite.probe_after(first)
+    reused = suite.probe_before(second)
+    assert reused["gflops"] == after["gflops"] and "previous case's after-probe" in reused["reused"]
+    assert suite.probe_before(other)["gflops"] == 103.0  # another framework measures its own
+    assert taken == ["jax-cpu", "jax-cpu", "torch-cpu"]

@@ -159,8 +159,9 @@ def test_native_cases_pass_the_same_gate_and_a_failed_numpy_training_is_named():
 
 
 def test_a_real_native_case_runs_in_its_own_child(tmp_path, data_dir):
-    """The JAX scanned epoch through the real suite: 2 epochs on 800 training images."""
-    proc = run_cli("bench", "--profile", "quick", "--backends", "jax", "--devices", "cpu", "--implementations",
+    """The JAX scanned epoch through the real suite: 2 epochs on 800 training images, in the full
+    profile's own process per case and with its training check against the NumPy reference."""
+    proc = run_cli("bench", "--profile", "full", "--no-gate", "--backends", "jax", "--devices", "cpu", "--implementations",
                    "native-fast", "--epochs", "2", "--train-samples", "1000", "--out", str(tmp_path),
                    "--data-dir", str(data_dir), env={"MNIST_MLP_BENCH_PEAK_GFLOPS": "100"})
     assert proc.returncode == 0, proc.stderr[-3000:]

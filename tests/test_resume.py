@@ -46,7 +46,8 @@ def fake(modes: dict[str, str], default: str = "ok", ran: list | None = None):
 def options(out: Path, timeout: float = 60.0, backends=("jax", "torch", "numpy")) -> runner.BenchOptions:
     return runner.BenchOptions(
         profile=with_overrides(get_profile("quick"), timeout=timeout), profile_label="quick",
-        train=TrainConfig(epochs=1, train_samples=10_000), backends=tuple(backends), devices=("cpu",), out=out,
+        train=TrainConfig(epochs=get_profile("quick").epochs, train_samples=get_profile("quick").train_samples),
+        backends=tuple(backends), devices=("cpu",), out=out,
     )
 
 
@@ -221,7 +222,7 @@ def command(case, case_json, raw_json):
     return [sys.executable, {fake!r}, modes.get(case.case_id, "ok"), str(case_json), str(raw_json)]
 
 options = runner.BenchOptions(
-    profile=with_overrides(get_profile("quick"), timeout=600.0), profile_label="quick", train=TrainConfig(epochs=1, train_samples=10_000),
+    profile=with_overrides(get_profile("quick"), timeout=600.0), profile_label="quick", train=TrainConfig(epochs=2, train_samples=5_000),
     backends=("jax", "torch", "numpy"), devices=("cpu",), out=Path({out!r}),
 )
 runner.run_benchmarks(options, child_command=command, peak_gflops=100.0, dataset={dataset!r})
@@ -383,7 +384,7 @@ def test_resume_refuses_workload_options_that_differ_from_the_run(tmp_path, real
     assert main(["bench", "--resume", str(run_dir), "--epochs", "3", "--backends", "jax"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "the workload differs" in err and "workload.train.epochs 3 vs 1" in err and "workload.backends" in err
+    assert "the workload differs" in err and "workload.train.epochs 3 vs 2" in err and "workload.backends" in err
     assert main(["bench", "--resume", str(run_dir), "--out", str(tmp_path / "elsewhere")]) == 2
     assert "--out" in capsys.readouterr().err
 

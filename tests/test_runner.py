@@ -122,7 +122,8 @@ def test_single_non_default_compile_option_is_the_base_workload():
 
 def test_quick_profile_trains_on_a_subset_and_says_so():
     quick = _bench_options("--profile", "quick")
-    assert quick.train.train_samples == 10_000 == quick.profile.train_samples and quick.profile_label == "quick"
+    assert quick.train.train_samples == 5_000 == quick.profile.train_samples and quick.profile_label == "quick"
+    assert quick.train.epochs == 2  # the second epoch gives a steady time per step
     full = _bench_options("--profile", "full")
     assert full.train.train_samples is None and full.profile_label == "full"
     # every image asked for is the seed's workload (written as None, as the full profile does), but not quick's
@@ -556,7 +557,7 @@ def test_real_quick_run_of_jax_end_to_end(tmp_path, data_dir):
     assert side["benchmark"]["stats"]["data"] == training["wall_seconds"]["samples"]
     assert side["benchmark"]["extra_info"]["agreement"] == jax["agreement"]
     assert jax["agreement"]["max_abs_diff"] < 1e-4
-    assert jax["training_agreement"]["ok"] is True and len(jax["training_agreement"]["per_step"]) == 5
+    assert "not in this profile" in jax["training_agreement"]["skipped"]  # the smoke run leaves it to the full profile
     assert sum(map(sum, jax["confusion_matrix"])) == 10000
     assert cases["numpy-cpu"]["note"] == "weights trained by jax-cpu"
     raw = json.loads((run_dir / "raw" / "jax-cpu.json").read_text())

@@ -52,6 +52,7 @@ def _case_config(
         batch_sizes=profile.batch_sizes,
         target_accuracy=profile.target_accuracy,
         latency_rounds=profile.latency_rounds,
+        training_check=profile.training_check,
         peak_probe={"repeats": profile.peak_repeats, "budget_s": profile.peak_budget_s},
         data_dir=str(options.data_dir) if options.data_dir else None,
         weights_in=weights[0] if not plan.trains and weights else None,

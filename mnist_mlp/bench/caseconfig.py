@@ -33,6 +33,8 @@ class CaseConfig:
     batch_sizes: tuple[int, ...] = (1, 256, 10000)
     target_accuracy: float = 0.975
     latency_rounds: int = 30
+    #: whether the training test runs the K-step check against the NumPy training reference
+    training_check: bool = True
     #: the peak probes' budget: {"repeats": timed matmuls at most, "budget_s": seconds at most}
     peak_probe: dict[str, Any] = field(default_factory=lambda: {"repeats": 5, "budget_s": 1.5})
     data_dir: str | None = None

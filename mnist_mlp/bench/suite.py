@@ -154,6 +154,33 @@ def apply_precision(case: CaseConfig) -> dict[str, Any] | None:
     return backends.get(case.backend).precision_policy(case.device, case.precision)
 
 
+#: the last after-case probe of this process, by (backend, device, precision), with its time: in
+#: a shared process (``bench.group_child``) the next case's before-probe would measure the same moment
+_LAST_PROBE: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
+#: a probe this recent stands in for a new one
+PROBE_REUSE_S = 2.0
+
+
+def probe_before(case: CaseConfig) -> dict[str, Any]:
+    """The before-case probe: the previous case's after-probe where it was taken on the same
+    framework and device moments ago (a shared process), said so in ``probe``; else a new one."""
+    import time
+
+    found = _LAST_PROBE.get((case.backend, case.device, case.precision))
+    if found is not None and time.monotonic() - found[0] <= PROBE_REUSE_S:
+        return {**found[1], "reused": "the previous case's after-probe in this process, taken moments before"}
+    return probe_peak(case)
+
+
+def probe_after(case: CaseConfig) -> dict[str, Any]:
+    """The after-case probe, remembered for the next case of a shared process."""
+    import time
+
+    probe = probe_peak(case)
+    _LAST_PROBE[(case.backend, case.device, case.precision)] = (time.monotonic(), dict(probe))
+    return probe
+
+
 def probe_peak(case: CaseConfig) -> dict[str, Any]:
     """The FP32 matmul peak of the case's framework on its device, now (``Backend.probe_peak``)."""
     import os

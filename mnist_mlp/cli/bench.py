@@ -61,13 +61,13 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=argtypes.choices(DEVICES, "--devices"),
                        help="comma-separated cpu,gpu (default: both; gpu is skipped where absent)")
     parser.add_argument("--profile", choices=tuple(PROFILES),
-                       help="quick: smoke run, 1 epoch on 10,000 images; full: the seed workload, 25 epochs (default)")
+                       help="quick: smoke run, 2 epochs on 5,000 images, one process per framework; full: the seed workload, 25 epochs, a process per case (default)")
     parser.add_argument("--seeds", type=argtypes.positive_int, help="training rounds, seeds 0..N-1 (default: 1)")
     parser.add_argument("--first-seed", type=argtypes.non_negative_int,
                        help="start the seeds here: --first-seed 10 --seeds 20 trains seeds 10..29 (default: 0)")
     parser.add_argument("--epochs", type=argtypes.positive_int, help="override the profile's epochs")
     parser.add_argument("--train-samples", type=argtypes.int_in(10, MAX_TRAIN_SAMPLES, " (the training set)"),
-                       help=f"train on the first N training images (quick: 10000; full: all {MAX_TRAIN_SAMPLES})")
+                       help=f"train on the first N training images (quick: 5000; full: all {MAX_TRAIN_SAMPLES})")
     parser.add_argument("--batch-sizes", type=argtypes.int_list(1, MAX_BATCH_SIZE, " (the test set)"),
                        help="inference batch sizes, e.g. 1,32,256,1024,10000")
     parser.add_argument("--target-accuracy", type=argtypes.fraction, help="validation accuracy for time-to-target (default 0.975)")
