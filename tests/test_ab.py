@@ -140,3 +140,20 @@ def test_a_side_that_is_not_a_python_with_the_suite_is_refused_in_one_line(tmp_p
         describe_side("B", "/no/such/python")
     side = describe_side("A", sys.executable)
     assert (side.bench_dir / "conftest.py").is_file() and side.facts["software"]
+
+
+def test_the_slowdown_side_throttles_only_its_backends_cases(tmp_path, monkeypatch):
+    """benchmarks/slowdown.py (the power study's slowed side) reads which backend a child runs."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import slowdown
+    finally:
+        sys.path.pop(0)
+    case = tmp_path / "c.json"
+    case.write_text(json.dumps({"backend": "torch"}))
+    group = tmp_path / "g.json"
+    group.write_text(json.dumps({"cases": [{"case_json": str(case)}]}))
+    assert slowdown.backends_of(["-m", "mnist_mlp.bench.group_child", str(group)]) == {"torch"}
+    monkeypatch.setenv("MNIST_MLP_BENCH_CASE", str(case))
+    assert slowdown.backends_of(["-m", "pytest", "x.py"]) == {"torch"}
+    assert slowdown.backends_of(["-c", "print(1)"]) == set()
