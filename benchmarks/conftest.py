@@ -28,7 +28,7 @@ CASE: CaseConfig = load_from_env()
 PROGRESS = suite.Progress(CASE.progress_path)
 _UNAVAILABLE: dict[str, Any] = {"reason": None}
 #: what the session learns about its device: name, precision policy, peak probes before/after, FLOP model
-_DEVICE: dict[str, Any] = {"name": None, "precision": None, "peak": {}, "flops": None}
+_DEVICE: dict[str, Any] = {"name": None, "precision": None, "peak": {}, "latency": {}, "flops": None}
 _EXIT: dict[str, Any] = {"status": None}
 
 
@@ -111,10 +111,12 @@ def device_ready() -> Any:
     _DEVICE["precision"] = suite.apply_precision(CASE)
     PROGRESS.phase("peak probe", detail="before the case")
     _DEVICE["peak"]["before"] = suite.probe_before(CASE)
+    _DEVICE["latency"]["before"] = suite.latency_before(CASE)
     PROGRESS.phase("imports")
     yield name
     PROGRESS.phase("peak probe", detail="after the case")
     _DEVICE["peak"]["after"] = suite.probe_after(CASE)
+    _DEVICE["latency"]["after"] = suite.latency_after(CASE)
 
 
 @pytest.fixture(scope="session")

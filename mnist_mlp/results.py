@@ -49,7 +49,14 @@ without anything else. Layout (schema_version 2; version 1 files still load)::
           "agreement": {"max_abs_diff", "argmax_agreement", …} | null,
           "training_agreement": {"steps", "max_diff": {"loss", "gradients", "weights"}, "tolerance",
                                  "per_step": [...], "ok"} | {"skipped": why} | null,   # verify --training
-          "confusion_matrix": 10x10 ints | null } ],
+          "confusion_matrix": 10x10 ints | null,
+          "latency_probe": null | {"framework_us", "python_us", "before_us", "after_us", "change_percent", "probe"},
+                                   # the framework's tiny-op round trip and a Python loop, before/after the case
+          "process": {"shared_with": [case ids], "position", "cases"},   # only where cases shared a process (quick)
+          "repeats": [{"repeat": 1, "status", "reason", "duration_s", "training", "inference", "latency_ms",
+                       "peak", "latency_probe", "load", "busy", "unstable", "machine_flags", …}, …] } ],
+                                   # only in a run of ``bench --repeats N`` (or ``ab``): every repeat, a fresh
+                                   # process each, the first included; the case's own figures are the first's
       "gate": null | {…},    # written by the accuracy gate
       "resumed": [{"at": "<UTC>", "cases": ["torch-cpu", …],     # only in a run continued by
                    "replaced": [{"id", "status", "reason"}]}]    # ``bench --resume``, oldest first
@@ -285,6 +292,25 @@ def _validate_case(where: str, case: Any) -> None:
     flags = case.get("machine_flags")
     if flags is not None and not (isinstance(flags, list) and all(isinstance(f, str) for f in flags)):
         raise ResultFileError(f"{where}.machine_flags should be a list of text")
+    probe = case.get("latency_probe")
+    if probe is not None:
+        if not isinstance(probe, dict):
+            raise ResultFileError(f"{where}.latency_probe is not an object")
+        for key in ("framework_us", "python_us", "before_us", "after_us"):
+            if probe.get(key) is not None:
+                _non_negative(f"{where}.latency_probe.{key}", probe[key])
+    repeats = case.get("repeats")
+    if repeats is not None:
+        if not isinstance(repeats, list):
+            raise ResultFileError(f"{where}.repeats should be a list of the case's repeats")
+        for index, entry in enumerate(repeats):
+            spot = f"{where}.repeats[{index}]"
+            if not isinstance(entry, dict) or "repeats" in entry:
+                raise ResultFileError(f"{spot} is not one repeat's figures")
+            number = _require(spot, entry, "repeat", int)
+            if number < 1:
+                raise ResultFileError(f"{spot}.repeat must be at least 1, got {number}")
+            _validate_case(spot, {**entry, "id": case_id, "backend": case["backend"], "device": case["device"]})
 
 
 def _require(

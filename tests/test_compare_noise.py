@@ -129,7 +129,7 @@ def test_machine_speed_row_and_ratio_per_unit_of_peak(tmp_path):
     assert latency.per_peak_ratio == pytest.approx(latency.ratio * 2.0)
     assert result.movements["B"].moved == "machine"
     markdown = comparison_markdown(result)
-    assert "; machine x2.00; per unit of peak x1.0" in markdown
+    assert "; machine x2.00 (latency probe); per unit of latency probe x1.0" in markdown
     assert "The machine moved, not the framework" in markdown and "Neither" not in markdown
 
 

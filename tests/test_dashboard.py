@@ -362,3 +362,21 @@ def test_machine_row_status_and_flags_of_a_run():
     assert list(row)[:4] == ["host", "CPU model", "cores (logical/physical)", "memory"]
     assert row["cores (logical/physical)"] == "2/2" and row["memory"] == "8.0 GiB" and row["seeds"] == "0, 1, 2"
     assert row["accelerator"] == "none" and row["count"] == "0"
+
+
+def test_the_sides_of_an_ab_session_are_not_a_machine_history(tmp_path):
+    """Side B of an A/B session may be deliberately slowed: in the time-ordered runs of one machine it
+    would read as a change. Its ab.md judges it; the dashboard leaves it out and says which."""
+    from mnist_mlp.dashboard.collect import collect
+
+    reports = tmp_path / "reports"
+    plain = rf.make_run([rf.case()])
+    rf.write_run(reports, plain)
+    side = rf.make_run([rf.case()], run_id="ab-x_B")
+    side["ab"] = {"side": "B", "command": "python", "session": "ab-x"}
+    rf.write_run(reports / "ab-x", side, name="B")
+    found = collect(reports)
+    assert [entry.run["run_id"] for entry in found.runs] == [plain["run_id"]]
+    assert found.ab_sides == ["ab-x/B"]
+    shown = collect(reports, extra=[reports / "ab-x" / "B"])  # named on purpose: shown like any run
+    assert len(shown.runs) == 2

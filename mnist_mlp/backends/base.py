@@ -57,6 +57,40 @@ def best_gflops(matmul: Callable[[], None], size: int, repeats: int, budget_s: f
     return 2.0 * size**3 / best / 1e9
 
 
+#: the latency probe: timed calls of the tiny op (after a warm-up), at most this many within the budget
+LATENCY_REPEATS = 200
+LATENCY_BUDGET_S = 0.15
+#: the framework-free Python loop of the latency probe: iterations of one addition
+PYTHON_LOOP = 2_000
+
+
+def median_call_us(call: Callable[[], Any], repeats: int = LATENCY_REPEATS, budget_s: float = LATENCY_BUDGET_S) -> float:
+    """The median wall time of one ``call()`` in microseconds (after three untimed warm-ups),
+    over at most ``repeats`` calls within ``budget_s``: the round trip of a call that does
+    almost nothing, which is what bounds a batch-32 step or a batch-1 prediction on a CPU."""
+    for _ in range(3):
+        call()
+    times = []
+    started = time.perf_counter()
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() - started > budget_s:
+            break
+    times.sort()
+    return 1e6 * times[len(times) // 2]
+
+
+def python_loop() -> int:
+    """A fixed framework-free Python loop (the machine's interpreter speed, the latency probe's
+    second figure): ``PYTHON_LOOP`` additions."""
+    total = 0
+    for i in range(PYTHON_LOOP):
+        total += i
+    return total
+
+
 class Backend:
     """One framework. Subclasses set the class attributes and override the framework hooks."""
 
@@ -206,6 +240,27 @@ class Backend:
         except Exception as exc:  # noqa: BLE001 - a probe must never take the case with it
             log.warning("%s peak probe failed: %s", self.name, exc)
             return {"gflops": None, "probe": probe, "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+    def tiny_op_probe(self, device: str) -> Callable[[], None]:
+        """A zero-argument call of the smallest op on ``device`` (one element plus one, through the
+        framework's compiled or eager path as its trainers use it) that returns when finished."""
+        raise NotImplementedError
+
+    def probe_latency(self, device: str) -> dict[str, Any]:
+        """The machine's and the framework's latency, now: ``{"framework_us", "python_us", "probe"}``.
+
+        ``framework_us`` is the median round trip of ``tiny_op_probe`` (dispatch, launch and
+        synchronisation: what a batch-32 training step or a batch-1 prediction pays per op on a
+        CPU, where the matmul peak says little); ``python_us`` the median time of a fixed Python
+        loop (``python_loop``). A failing probe is reported, never a crashed case.
+        """
+        probe = f"{self.name} tiny op (1 element + 1) on {device}; a {PYTHON_LOOP}-addition Python loop"
+        try:
+            return {"framework_us": median_call_us(self.tiny_op_probe(device)), "python_us": median_call_us(python_loop),
+                    "probe": probe}
+        except Exception as exc:  # noqa: BLE001 - a probe must never take the case with it
+            log.warning("%s latency probe failed: %s", self.name, exc)
+            return {"framework_us": None, "python_us": None, "probe": probe, "error": f"{type(exc).__name__}: {exc}"[:300]}
 
     # ------------------------------------------------------------------ precision
 

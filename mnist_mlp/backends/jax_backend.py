@@ -108,6 +108,15 @@ class JaxBackend(Backend):
         mm = jax.jit(lambda x, y: jnp.matmul(x, y, precision=jax.lax.Precision.HIGHEST))
         return lambda: mm(a, b).block_until_ready()
 
+    def tiny_op_probe(self, device: str) -> Callable[[], None]:
+        jax = self.module()
+        import jax.numpy as jnp
+
+        target = jax.devices("gpu" if device == "gpu" else "cpu")[0]
+        x = jax.device_put(jnp.zeros((1,), dtype=jnp.float32), target)
+        add_one = jax.jit(lambda v: v + 1.0)
+        return lambda: add_one(x).block_until_ready()
+
     def set_tf32(self, enabled: bool) -> bool:
         jax = self.module()
         previous = jax.config.jax_default_matmul_precision == "tensorfloat32"

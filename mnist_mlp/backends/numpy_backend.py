@@ -33,6 +33,11 @@ class NumpyBackend(Backend):
     def direct_call(self, model: Any, x: np.ndarray) -> Callable[[], np.ndarray]:
         return lambda: model(x)  # a reference.NumpyMLP
 
+    def tiny_op_probe(self, device: str) -> Callable[[], None]:
+        x = np.zeros(1, dtype=np.float32)
+        out = np.empty(1, dtype=np.float32)
+        return lambda: np.add(x, np.float32(1.0), out=out)
+
     def matmul_probe(self, device: str, size: int) -> Callable[[], None]:
         rng = np.random.default_rng(0)
         a = rng.random((size, size), dtype=np.float32)

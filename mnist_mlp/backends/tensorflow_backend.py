@@ -95,6 +95,19 @@ class TensorFlowBackend(Backend):
 
         return run
 
+    def tiny_op_probe(self, device: str) -> Callable[[], None]:
+        tf = self.module()
+        where = "/GPU:0" if device == "gpu" else "/CPU:0"
+        with tf.device(where):
+            x = tf.zeros((1,), dtype=tf.float32)
+        add_one = tf.function(lambda v: v + 1.0)
+
+        def run() -> None:
+            with tf.device(where):
+                add_one(x).numpy()  # .numpy() waits for the result
+
+        return run
+
     def set_tf32(self, enabled: bool) -> bool:
         tf = self.module()
         previous = bool(tf.config.experimental.tensor_float_32_execution_enabled())

@@ -82,6 +82,19 @@ class TorchBackend(Backend):
 
         return run
 
+    def tiny_op_probe(self, device: str) -> Callable[[], None]:
+        torch = self.module()
+        where = "cuda" if device == "gpu" else "cpu"
+        x = torch.zeros(1, device=where, dtype=torch.float32)
+        out = torch.empty(1, device=where, dtype=torch.float32)
+
+        def run() -> None:
+            torch.add(x, 1.0, out=out)
+            if where == "cuda":
+                torch.cuda.synchronize()
+
+        return run
+
     def set_tf32(self, enabled: bool) -> bool:
         torch = self.module()
         previous = bool(torch.backends.cuda.matmul.allow_tf32)

@@ -190,6 +190,6 @@ def _record(plan: CasePlan, status: str, reason: str | None) -> dict[str, Any]:
         "reason": reason, "stderr_tail": None, "duration_s": 0.0, "raw_benchmark_json": None, "log": None,
         "device_name": None, "note": None, "training": None, "inference": [], "latency_ms": {},
         "agreement": None, "training_agreement": None, "confusion_matrix": None,
-        "compile_overrides": dict(plan.variant) or None, "flops": None, "peak": None, "precision": None,
+        "compile_overrides": dict(plan.variant) or None, "flops": None, "peak": None, "latency_probe": None, "precision": None,
         "load": None, "busy": False, "unstable": False, "machine_flags": [],
     }

@@ -103,6 +103,30 @@ def case_peak(raw: dict[str, Any] | None, fallback: float | None = None) -> dict
     }
 
 
+def case_latency_probe(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The latency a case is read against where its figures are bound by latency, not by the matmul
+    peak (a batch-32 step, a batch-1 prediction): its framework's tiny-op round trip and a fixed
+    Python loop, before and after the case; the lower of the two of each (a probe slowed by a busy
+    moment must not excuse a slow case), and how far the two framework probes are apart."""
+    probes = ((raw or {}).get("machine_info") or {}).get("latency_probe") or {}
+    found: dict[str, dict[str, float]] = {"framework_us": {}, "python_us": {}}
+    for when, probe in probes.items():
+        if not isinstance(probe, dict):
+            continue
+        for key in found:
+            value = probe.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+                found[key][when] = float(value)
+    if not found["framework_us"]:
+        return None
+    framework = found["framework_us"]
+    change = probe_change_percent(*(1.0 / framework[w] if w in framework else None for w in ("before", "after")))
+    probe = next((p.get("probe") for p in probes.values() if isinstance(p, dict) and p.get("probe")), None)
+    return {"framework_us": min(framework.values()), "before_us": framework.get("before"), "after_us": framework.get("after"),
+            "python_us": min(found["python_us"].values()) if found["python_us"] else None,
+            "change_percent": change, "probe": probe}
+
+
 def flop_model(raw: dict[str, Any] | None) -> dict[str, Any]:
     """The FLOP counts the child derived from its model's layers, else the seed model's (said so)."""
     from mnist_mlp.flops import seed_model
@@ -127,10 +151,11 @@ def measurements(raw: dict[str, Any] | None, fallback_peak: float | None = None)
     out: dict[str, Any] = {
         "training": None, "inference": [], "latency_ms": {}, "agreement": None, "training_agreement": None,
         "confusion_matrix": None, "device_name": None, "note": None, "flops": None, "peak": None, "precision": None,
-        "phase_seconds": None,
+        "phase_seconds": None, "latency_probe": None,
     }
     if not raw:
         return out
+    out["latency_probe"] = case_latency_probe(raw)
     info = raw.get("machine_info") or {}
     out["device_name"] = info.get("device_name")
     out["precision"] = info.get("precision")

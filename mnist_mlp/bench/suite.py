@@ -154,31 +154,56 @@ def apply_precision(case: CaseConfig) -> dict[str, Any] | None:
     return backends.get(case.backend).precision_policy(case.device, case.precision)
 
 
-#: the last after-case probe of this process, by (backend, device, precision), with its time: in
-#: a shared process (``bench.group_child``) the next case's before-probe would measure the same moment
-_LAST_PROBE: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
+#: the last after-case probes of this process, by (kind, backend, device, precision), with their
+#: time: in a shared process (``bench.group_child``) the next case's before-probes would measure
+#: the same moment
+_LAST_PROBE: dict[tuple[str, str, str, str], tuple[float, dict[str, Any]]] = {}
 #: a probe this recent stands in for a new one
 PROBE_REUSE_S = 2.0
 
 
-def probe_before(case: CaseConfig) -> dict[str, Any]:
-    """The before-case probe: the previous case's after-probe where it was taken on the same
-    framework and device moments ago (a shared process), said so in ``probe``; else a new one."""
+def _before(kind: str, case: CaseConfig, measure: Any) -> dict[str, Any]:
     import time
 
-    found = _LAST_PROBE.get((case.backend, case.device, case.precision))
+    found = _LAST_PROBE.get((kind, case.backend, case.device, case.precision))
     if found is not None and time.monotonic() - found[0] <= PROBE_REUSE_S:
         return {**found[1], "reused": "the previous case's after-probe in this process, taken moments before"}
-    return probe_peak(case)
+    return measure(case)
+
+
+def _after(kind: str, case: CaseConfig, measure: Any) -> dict[str, Any]:
+    import time
+
+    probe = measure(case)
+    _LAST_PROBE[(kind, case.backend, case.device, case.precision)] = (time.monotonic(), dict(probe))
+    return probe
+
+
+def probe_before(case: CaseConfig) -> dict[str, Any]:
+    """The before-case peak probe: the previous case's after-probe where it was taken on the same
+    framework and device moments ago (a shared process), said so in ``reused``; else a new one."""
+    return _before("peak", case, probe_peak)
 
 
 def probe_after(case: CaseConfig) -> dict[str, Any]:
-    """The after-case probe, remembered for the next case of a shared process."""
-    import time
+    """The after-case peak probe, remembered for the next case of a shared process."""
+    return _after("peak", case, probe_peak)
 
-    probe = probe_peak(case)
-    _LAST_PROBE[(case.backend, case.device, case.precision)] = (time.monotonic(), dict(probe))
-    return probe
+
+def latency_before(case: CaseConfig) -> dict[str, Any]:
+    """The before-case latency probe (``Backend.probe_latency``), reused as the peak probe is."""
+    return _before("latency", case, probe_latency)
+
+
+def latency_after(case: CaseConfig) -> dict[str, Any]:
+    return _after("latency", case, probe_latency)
+
+
+def probe_latency(case: CaseConfig) -> dict[str, Any]:
+    """The round trip of the framework's tiny op and of a fixed Python loop on the case's device, now."""
+    from mnist_mlp import backends
+
+    return backends.get(case.backend).probe_latency(case.device)
 
 
 def probe_peak(case: CaseConfig) -> dict[str, Any]:
@@ -210,6 +235,7 @@ def child_machine_info(case: CaseConfig, device: dict[str, Any]) -> dict[str, An
         "versions": package_versions(),
         "precision": device.get("precision"),
         "peak": dict(device.get("peak") or {}),
+        "latency_probe": dict(device.get("latency") or {}),
     }
     if device.get("flops"):
         info["flops"] = device["flops"]

@@ -21,12 +21,15 @@ When is a difference real? (``judge``, ``family``, ``noise``)
   and workload;
 * none of these: "not tested", with no p-value (none is invented), and why.
 
-All p-values of one comparison (absolute and per unit of peak) are one family: Benjamini-Hochberg
+All p-values of one comparison (absolute and per unit of the bounding probe) are one family: Benjamini-Hochberg
 keeps the false discovery rate at ``ALPHA`` (0.05), and a difference counts when its adjusted
 q-value is below it and, for times and rates, the change is at least ``MIN_RELATIVE_CHANGE`` (5%)
 of the baseline (as asv's ``compare --factor``). ``Comparison.tests`` counts the rows judged by
 each rule and the differences that survive. Beside each time or rate ratio: the machine's ratio
-and the ratio per unit of peak, judged the same way with the machine's speed taken out;
+and the ratio per unit of the probe that bounds the figure (``measures.bound_of``: the FP32 matmul
+peak for throughput at batches of 1,024 and more, the latency probe, the framework's tiny-op round
+trip, for training steps, smaller batches and batch-1 latency), judged the same way with that
+probe's speed taken out, so a verdict says "machine" only when the probe that bounds it moved as much;
 ``Comparison.movements`` says what moved (the machine, the framework, both or neither).
 
 Runs are "not comparable" with the baseline (and left out of the metric table, with the reason)

@@ -7,9 +7,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mnist_mlp import results
-from mnist_mlp.compare.family import MACHINE_METRIC, Movement, TestCount, adjust_family, machine_verdict, movement
+from mnist_mlp.compare.family import (
+    LATENCY_METRIC, MACHINE_METRIC, Movement, TestCount, adjust_family, latency_verdict, machine_verdict, movement,
+)
 from mnist_mlp.compare.judge import ALPHA, MIN_RELATIVE_CHANGE, Verdict, judge, slower_percent
-from mnist_mlp.compare.measures import Measure, Metric, TRAINING_METRICS, case_metrics, case_peak
+from mnist_mlp.compare.measures import (
+    Measure, Metric, TRAINING_METRICS, bound_of, case_latency, case_metrics, case_peak, case_speed,
+)
 from mnist_mlp.compare.noise import NoiseBand, load_band
 from mnist_mlp.compare.setups import machine_differences, not_comparable_reasons, setup_differences
 
@@ -171,6 +175,7 @@ def compare(runs: Sequence[RunInfo], band: NoiseBand | None = None, fdr: bool = 
     ok_cases = [{c["id"]: c for c in r.run["cases"] if c.get("status") == "ok"} for r in runs]
     per_run = [{key: case_metrics(c) for key, c in cases.items()} for cases in ok_cases]
     peaks = [{key: case_peak(c) for key, c in cases.items()} for cases in ok_cases]
+    latencies = [{key: case_latency(c) for key, c in cases.items()} for cases in ok_cases]
     hosts = [(r.run.get("machine") or {}).get("host") for r in runs]
     # the band judges a pair of single values only where it measured both runs' machine and workload
     base_problem = band.scope_problem(profile, base)
@@ -189,6 +194,13 @@ def compare(runs: Sequence[RunInfo], band: NoiseBand | None = None, fdr: bool = 
                             [None if p is None else Measure(p["gflops"], [], "given" if p.get("given") else "") for p in case_peaks],
                             [None if i == 0 or case_peaks[i] is None or case_peaks[0] is None
                              else machine_verdict(case_peaks[0], case_peaks[i], hosts[0] == hosts[i]) for i in range(len(runs))]))
+        case_latencies = [latencies[i].get(case) if i in used else None for i in range(len(runs))]
+        if any(case_latencies[i] for i in used):
+            rows.append(Row(case, LATENCY_METRIC,
+                            [None if p is None else Measure(p["framework_us"], []) for p in case_latencies],
+                            [None if i == 0 or case_latencies[i] is None or case_latencies[0] is None
+                             else latency_verdict(case_latencies[0], case_latencies[i], hosts[0] == hosts[i])
+                             for i in range(len(runs))]))
         metrics = sorted({m for i in used for m in per_run[i].get(case, {})}, key=_display_order)
         for metric in metrics:
             measures: list[Measure | None] = [per_run[i].get(case, {}).get(metric) if i in used else None for i in range(len(runs))]
@@ -199,11 +211,13 @@ def compare(runs: Sequence[RunInfo], band: NoiseBand | None = None, fdr: bool = 
             elif unmeasured:
                 missing.append(f"{case} {metric.label}: not measured in run {', '.join(unmeasured)}")
             base_measure, entry = measures[0], band.entry(profile, case, metric)
-            base_peak = (case_peaks[0] or {}).get("gflops")
+            bound = bound_of(metric)  # the probe that bounds this figure: its speed is taken out
+            speeds = [case_speed(ok_cases[i][case], bound) if i in used and case in ok_cases[i] else None
+                      for i in range(len(runs))]
             verdicts = [
                 None if i == 0 or measures[i] is None or base_measure is None
                 else judge(metric, base_measure, measures[i], None if band_problems[i] else entry,
-                           (base_peak, (case_peaks[i] or {}).get("gflops")), band_note=band_problems[i] or "")
+                           (speeds[0], speeds[i]), band_note=band_problems[i] or "", bound=bound)
                 for i in range(len(runs))
             ]
             rows.append(Row(case, metric, measures, verdicts))

@@ -11,7 +11,8 @@ probes before and after it). Two runs' peaks further apart than either run's own
 spread (and at least ``MIN_RELATIVE_CHANGE``) mean the machine's speed changed between them: on one
 host name that is a label (the VM was moved, boosted, throttled), not a refusal. ``movement`` puts
 the two together: the machine moved when some case's peak changed; the framework moved when a
-difference survives per unit of peak (the machine's speed taken out).
+difference survives per unit of the probe that bounds it (the peak, or the latency probe: the
+machine's speed taken out), so "machine" is said only where the bounding probe moved as much.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from mnist_mlp.stats import fdr_adjust
 
 #: the per-case row of the machine's measured speed (not a test: a label from the probes' spread)
 MACHINE_METRIC = Metric("machine.peak_gflops", "machine speed (FP32 matmul peak)", "machine", "GFLOP/s")
+#: the per-case row of the framework's latency: its tiny-op round trip (what bounds a batch-32
+#: step or a batch-1 prediction on a CPU), a label from the probes' spread like the peak's
+LATENCY_METRIC = Metric("machine.latency_us", "machine latency (framework tiny-op round trip)", "machine", "µs")
 MACHINE_CHANGED = "machine speed changed"
 MACHINE_STEADY = "same machine speed"
 OTHER_MACHINE = "another machine"
@@ -65,6 +69,17 @@ def machine_verdict(base: Mapping[str, Any], other: Mapping[str, Any], same_host
     why = f"peaks {apart:.0f}% apart, the runs' own before/after probes at most {own:.0f}%"
     return Verdict(ratio, label, None, why_untested=why, machine_ratio=ratio, kind=MACHINE_METRIC.kind,
                    effect={"apart_percent": apart, "probe_spread_percent": own, "changed": float(changed)})
+
+
+def latency_verdict(base: Mapping[str, Any], other: Mapping[str, Any], same_host: bool) -> Verdict:
+    """The latency probe as ``machine_verdict`` reads a peak: its speed (calls per second), other /
+    base, changed when further apart than both runs' own before/after spread."""
+    def as_speed(probe: Mapping[str, Any]) -> dict[str, Any]:
+        return {"gflops": 1e6 / float(probe["framework_us"]), "change_percent": probe.get("change_percent")}
+
+    verdict = machine_verdict(as_speed(base), as_speed(other), same_host)
+    verdict.why_untested = verdict.why_untested.replace("peaks", "latency probes")
+    return verdict
 
 
 def _tested(verdict: Verdict | None) -> list[Verdict]:
@@ -109,11 +124,11 @@ def adjust_family(pairs: Sequence[tuple[Metric, Verdict | None]], fdr: bool = Tr
 def movement(rows_of_run: Sequence[tuple[str, Metric, Verdict | None]]) -> Movement:
     """What moved between base and other, from (case, metric, verdict) rows (after ``adjust_family``)."""
     machine = [(case, v) for case, m, v in rows_of_run if v is not None and m.kind == MACHINE_METRIC.kind]
-    ratios = [v.machine_ratio for _, v in machine if v.machine_ratio]
+    ratios = [v.machine_ratio for case, m, v in rows_of_run if v is not None and m == MACHINE_METRIC and v.machine_ratio]
     changed = [bool(v.effect.get("changed")) for _, v in machine]
     rows = [v for _, m, v in rows_of_run if v is not None and m.kind != MACHINE_METRIC.kind]
     move = Movement(statistics.median(ratios) if ratios else None)
-    move.machine_changed = [case for (case, _), flag in zip(machine, changed) if flag]
+    move.machine_changed = list(dict.fromkeys(case for (case, _), flag in zip(machine, changed) if flag))
     move.absolute = sum(1 for v in rows if v.significant)
     move.per_peak = sum(1 for v in rows if v.per_peak is not None and v.per_peak.significant)
     move.per_peak_known = any(v.per_peak is not None and v.per_peak.p_value is not None for v in rows)
@@ -132,4 +147,4 @@ def movement(rows_of_run: Sequence[tuple[str, Metric, Verdict | None]]) -> Movem
     return move
 
 
-__all__ = ["ALPHA", "MACHINE_METRIC", "Movement", "TestCount", "adjust_family", "machine_verdict", "movement"]
+__all__ = ["ALPHA", "LATENCY_METRIC", "MACHINE_METRIC", "latency_verdict", "Movement", "TestCount", "adjust_family", "machine_verdict", "movement"]

@@ -21,8 +21,10 @@ own spread in the tables. A verdict holds the raw p-value; ``comparison`` contro
 discovery rate over all rows of one comparison (Benjamini-Hochberg) and decides with the
 adjusted q-value (``decide``). For times and rates a difference must also be at least
 ``MIN_RELATIVE_CHANGE`` (5%) of the baseline, as asv's ``compare --factor``. Beside each ratio,
-when both cases measured their peak, the machine's ratio and the ratio per unit of peak, judged
-by the same rules with the peak taken out (each repeat by its own peak).
+when both cases measured the probe that bounds the figure (``measures.bound_of``: the matmul peak
+for large-batch throughput, the latency probe for steps, small batches and batch-1 latency), the
+machine's ratio on that probe and the ratio per unit of it, judged by the same rules with that
+speed taken out (each repeat by its own probe).
 """
 
 from __future__ import annotations
@@ -63,11 +65,13 @@ class Verdict:
     effect: dict[str, float | None] = field(default_factory=dict)  # cohens_d, or band_sd
     q_value: float | None = None  # the Benjamini-Hochberg adjusted p-value over the comparison
     why_untested: str = ""  # said plainly when not tested
-    #: the machine: peak other / peak base; per unit of peak: the ratio with the machine taken out
+    #: the machine: the bounding probe's speed, other / base; per unit of it: the ratio with it taken out
     machine_ratio: float | None = None
     per_peak_ratio: float | None = None
     per_peak: "Verdict | None" = None
     kind: str = ""  # the metric's kind, so the verdict can say how many times faster
+    #: the probe whose speed ``machine_ratio`` and ``per_peak`` take out: "peak" or "latency" (``measures.bound_of``)
+    bound: str = "peak"
 
     def describe(self) -> str:
         """``p=0.003, q=0.02, d=+4.2``: the evidence behind the label."""
@@ -159,14 +163,16 @@ def _test(metric: Metric, base: Measure, other: Measure, band: BandEntry | None,
 
 
 def judge(metric: Metric, base: Measure, other: Measure, band: BandEntry | None = None,
-          peaks: tuple[float | None, float | None] = (None, None), band_note: str = "") -> Verdict:
+          peaks: tuple[float | None, float | None] = (None, None), band_note: str = "", bound: str = "peak") -> Verdict:
     """Ratio ``other/base`` and the raw test (module docstring); decided as a family of one (its
-    q is its p) until ``comparison`` adjusts the family. ``peaks``: each case's measured peak;
+    q is its p) until ``comparison`` adjusts the family. ``peaks``: each case's speed of the probe
+    that bounds the figure (``bound``: its measured peak, or its latency probe's calls per second);
     ``band_note``: why no band judges this row (another machine or workload), said when untested."""
     if base.value is None or other.value is None:
         return Verdict(None, "n/a", None, kind=metric.kind)
     ratio = other.value / base.value if base.value else None
     verdict = _verdict(metric, ratio, _test(metric, base, other, band), band, band_note)
+    verdict.bound = bound
     if metric.kind != "accuracy" and all(p is not None and p > 0 for p in peaks):
         machine = peaks[1] / peaks[0]
         verdict.machine_ratio = machine

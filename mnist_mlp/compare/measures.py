@@ -30,7 +30,8 @@ class Measure:
     #: accuracy also seeds: each trains anew) or draws inside one process (rounds, or the seeds'
     #: times), which share its machine state: those show the process's spread but feed no test
     independent: bool = True
-    #: where the samples are repeats: each repeat's own measured peak (per unit of peak per sample)
+    #: where the samples are repeats: each repeat's own speed of the probe that bounds the figure
+    #: (``bound_of``: the peak, or the latency probe), so each sample is taken per unit of its own
     peaks: list[float | None] = field(default_factory=list)
     #: "repeats" when the samples are the case's repeats, each a fresh process; "" otherwise
     source: str = ""
@@ -80,7 +81,7 @@ def center(values: list[float], kind: str) -> float:
 
 
 def _over_repeats(repeats: list[Mapping[str, Any]]) -> dict[Metric, Measure]:
-    per_repeat = [(process_metrics(entry), (case_peak(entry) or {}).get("gflops")) for entry in repeats]
+    per_repeat = [(process_metrics(entry), entry) for entry in repeats]
     metrics: list[Metric] = []
     for found, _ in per_repeat:
         metrics.extend(m for m in found if m not in metrics)
@@ -89,7 +90,8 @@ def _over_repeats(repeats: list[Mapping[str, Any]]) -> dict[Metric, Measure]:
         if metric.kind == "accuracy":  # every repeat trains the same seeds: its accuracies are the first's
             out[metric] = per_repeat[0][0].get(metric) or Measure(None)
             continue
-        pairs = [(found[metric].value, peak) for found, peak in per_repeat if metric in found and found[metric].value is not None]
+        pairs = [(found[metric].value, case_speed(entry, bound_of(metric))) for found, entry in per_repeat
+                 if metric in found and found[metric].value is not None]
         values = [float(v) for v, _ in pairs]
         if not values:
             out[metric] = Measure(None, note=f"no value in {len(repeats)} repeats")
@@ -144,6 +146,38 @@ def case_peak(case: Mapping[str, Any]) -> dict[str, Any] | None:
     ``given``), or None when the case has none."""
     peak = case.get("peak")
     return dict(peak) if isinstance(peak, Mapping) and is_number(peak.get("gflops")) and peak["gflops"] > 0 else None
+
+
+#: inference batches from this size on are bound by matmul throughput (the peak); smaller batches,
+#: training steps of batch 32 and batch-1 latency by the round trip of a call (the latency probe)
+PEAK_BOUND_BATCH = 1024
+
+
+def bound_of(metric: Metric) -> str:
+    """Which probe bounds a figure on a CPU: "peak" (the FP32 matmul peak) or "latency" (the
+    framework's tiny-op round trip); "" for accuracy, which no machine speed explains."""
+    if metric.kind == "accuracy":
+        return ""
+    if metric.key.startswith("inference."):
+        return "peak" if int(metric.key.rsplit(".", 1)[1]) >= PEAK_BOUND_BATCH else "latency"
+    return "latency"
+
+
+def case_latency(case: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The case's latency probe as collect wrote it (``framework_us``, ``python_us``, before/after,
+    ``change_percent``), with its ``speed``: tiny-op calls per second, so it scales figures as a
+    peak does; None when the case has none."""
+    probe = case.get("latency_probe")
+    if not isinstance(probe, Mapping) or not is_number(probe.get("framework_us")) or probe["framework_us"] <= 0:
+        return None
+    return {**probe, "speed": 1e6 / float(probe["framework_us"])}
+
+
+def case_speed(case: Mapping[str, Any], bound: str) -> float | None:
+    """The machine speed that bounds a figure of ``bound`` (``bound_of``): GFLOP/s of the peak, or
+    tiny-op calls per second of the latency probe."""
+    found = case_peak(case) if bound == "peak" else case_latency(case) if bound == "latency" else None
+    return None if found is None else float(found["gflops"] if bound == "peak" else found["speed"])
 
 
 def _seed_measure(per_seed: list[Mapping[str, Any]], summary: Mapping[str, Any] | None, key: str) -> Measure:

@@ -13,7 +13,8 @@ is stored inside) and written to ``reports/calibration/noise_band.json``; a pack
 per case and metric it holds the standard deviation of one run's value over the runs, absolute
 (on the log scale for times and rates, so it reads as a relative spread; in accuracy points for
 accuracy) and per unit of peak (the value divided by, for a time multiplied by, the case's own
-measured peak: what remains when the machine's speed is taken out).
+measured peak, or for a figure bound by latency by its latency probe's speed: what remains when
+the machine's speed is taken out).
 
 A band holds for what it measured and nothing else: the machine (host name and CPU model: one
 host name has been an AMD EPYC one day and an Intel Xeon the next), the workload (the training
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from mnist_mlp.compare.measures import Metric, case_metrics, case_peak
+from mnist_mlp.compare.measures import Metric, bound_of, case_metrics, case_speed
 
 SCHEMA = "mnist-mlp/noise-band"
 #: the band compare reads by default (``compare --noise-band PATH`` reads another)
@@ -154,14 +155,14 @@ def derive_band(runs: Sequence[Mapping[str, Any]], command: str = "") -> dict[st
             for case in run.get("cases") or []:
                 if case.get("status") != "ok":
                     continue
-                peak = (case_peak(case) or {}).get("gflops")
                 for metric, measure in case_metrics(case).items():
                     if measure.value is None:
                         continue
                     _, plain, scaled = values.setdefault(f"{case['id']}|{metric.key}", (metric, [], []))
                     plain.append(measure.value)
-                    if peak and metric.kind != "accuracy":
-                        scaled.append(per_peak(metric, measure.value, peak))
+                    speed = case_speed(case, bound_of(metric))  # the probe that bounds the figure
+                    if speed and metric.kind != "accuracy":
+                        scaled.append(per_peak(metric, measure.value, speed))
         metrics: dict[str, dict[str, Any]] = {}
         for key, (metric, plain, scaled) in sorted(values.items()):
             scale = "absolute" if metric.kind == "accuracy" else "log"

@@ -129,7 +129,7 @@ def peak_changes(comparison: compare.Comparison) -> list[PeakChange]:
     out = []
     for row in comparison.rows:
         before, after = row.measures[0], row.measures[1]
-        if (row.metric.kind == compare.MACHINE_METRIC.kind and row.case in changed
+        if (row.metric == compare.MACHINE_METRIC and row.case in changed
                 and before is not None and after is not None and before.value and after.value):
             out.append(PeakChange(row.case, before.value, after.value))
     return out

@@ -39,6 +39,7 @@ class Collection:
     runs: list[LoadedRun]  # oldest first
     unreadable: dict[str, str] = field(default_factory=dict)  # name -> one-line reason
     baseline: int = 0  # index into runs
+    ab_sides: list[str] = field(default_factory=list)  # A/B sides found and left out (their ab.md judges them)
 
     def index_of(self, spec: str | Path) -> int:
         """The run a ``--baseline`` names: its folder (as a path), its name here, or its run id."""
@@ -71,6 +72,9 @@ def _folders(root: Path) -> list[Path]:
 def collect(reports_dir: str | Path, extra: Sequence[str | Path] = (), baseline: str | Path | None = None) -> Collection:
     """Every run under ``reports_dir`` and ``extra`` (run folders or folders of runs), oldest first.
 
+    The sides of A/B sessions found under ``reports_dir`` are left out (``ab_sides`` names them):
+    ``ab.md`` judges them as pairs; a side named in ``extra`` is shown like any run.
+
     A missing reports folder or extra folder is a usage error (the user named it); a damaged run
     is not: it lands in ``unreadable`` with its reason.
     """
@@ -89,6 +93,7 @@ def collect(reports_dir: str | Path, extra: Sequence[str | Path] = (), baseline:
     loaded: list[LoadedRun] = []
     unreadable: dict[str, str] = {}
     seen: set[Path] = set()
+    skipped_ab: list[str] = []
     for top, relative_to in roots:
         for run_folder in _folders(top):
             real = run_folder.resolve()
@@ -97,11 +102,19 @@ def collect(reports_dir: str | Path, extra: Sequence[str | Path] = (), baseline:
             seen.add(real)
             name = _name(run_folder, relative_to, top)
             try:
-                loaded.append(LoadedRun(name, run_folder, results.load(run_folder / results.RESULTS_FILE)))
+                run = results.load(run_folder / results.RESULTS_FILE)
             except ResultFileError as exc:
                 unreadable[name] = str(exc)
+                continue
+            if run.get("ab") and relative_to is not None:
+                # a side of an A/B session (``mnist-mlp ab``): two environments interleaved on one
+                # machine, judged in its ab.md; in a machine's history it would read as a change
+                skipped_ab.append(name)
+                seen.discard(real)  # still shown where ``extra`` names it
+                continue
+            loaded.append(LoadedRun(name, run_folder, run))
     loaded.sort(key=lambda entry: (entry.created, entry.name))
-    collection = Collection(loaded, unreadable)
+    collection = Collection(loaded, unreadable, ab_sides=skipped_ab)
     if baseline is not None:
         collection.baseline = collection.index_of(baseline)
     else:

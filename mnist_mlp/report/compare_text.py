@@ -32,8 +32,10 @@ def comparison_markdown(comparison: Comparison, chart: str | None = None) -> str
             f"on both runs' machine (host and CPU) and workload; otherwise the row says \"not tested\" and why. All "
             f"p-values of a comparison are adjusted together (Benjamini-Hochberg, false discovery rate {ALPHA:g}): a "
             f"difference counts when q < {ALPHA:g} and, for times and rates, the change is at least "
-            f"{MIN_RELATIVE_CHANGE:.0%} (as asv's --factor). \"machine\" is the ratio of the two cases' measured "
-            f"peaks, \"per unit of peak\" the ratio with the machine's speed taken out.",
+            f"{MIN_RELATIVE_CHANGE:.0%} (as asv's --factor). \"machine\" is the ratio of the speeds of the probe that "
+            f"bounds the figure, measured by each case before and after it: the FP32 matmul peak for throughput at "
+            f"batches of 1,024 and more, the latency probe (the framework's tiny-op round trip) for training steps, "
+            f"smaller batches and batch-1 latency; \"per unit of\" that probe is the ratio with that speed taken out.",
             "",
             f"Single-value rows judged by: {comparison.band}.",
             "",
@@ -85,7 +87,7 @@ def comparison_table(comparison: Comparison) -> str:
 
 
 def verdict_text(metric: Metric, verdict: Verdict) -> str:
-    """``x2.07 faster, p=…, q=…; machine x2.06; per unit of peak x1.00, within noise``.
+    """``x2.07 faster, p=…, q=…; machine x2.06 (latency probe); per unit of latency probe x1.00, within noise``.
 
     Times and rates read as speed ratios (B's speed over A's, above 1 is faster), so the machine's
     ratio (its peak) and the per-peak one can be read against the absolute one directly."""
@@ -105,8 +107,14 @@ def verdict_text(metric: Metric, verdict: Verdict) -> str:
     scaled = speedup(verdict.per_peak_ratio, metric.kind)
     if verdict.machine_ratio is not None and scaled is not None:
         peak_label = verdict.per_peak.label if verdict.per_peak is not None else "not tested"
-        text += f"; machine x{verdict.machine_ratio:.2f}; per unit of peak x{scaled:.2f}, {peak_label}"
+        probe = PROBE_NAMES.get(verdict.bound, verdict.bound)
+        text += f"; machine x{verdict.machine_ratio:.2f} ({probe}); per unit of {probe} x{scaled:.2f}, {peak_label}"
     return text
+
+
+#: how the text names the probe that bounds a figure (``compare.measures.bound_of``)
+PROBE_NAMES = {"peak": "peak", "latency": "latency probe"}
+PER_PROBE = "per unit of the probe that bounds it (the peak for large-batch throughput, the latency probe for steps and small batches)"
 
 
 def summary_lines(comparison: Comparison) -> list[str]:
@@ -124,12 +132,13 @@ def movement_sentence(move: Any) -> str:
     machine = "" if move.machine_ratio is None else f" (median peak ratio x{move.machine_ratio:.2f})"
     changed = f"the machine's speed changed in {', '.join(move.machine_changed)}{machine}" if move.machine_changed else ""
     if move.moved == "both":
-        return f"Both moved: {changed}, and {move.per_peak} difference(s) survive per unit of peak (the framework)."
+        return (f"Both moved: {changed}, and {move.per_peak} difference(s) survive {PER_PROBE}: no probe explains "
+                f"those (the framework, or what no probe measures).")
     if move.moved == "machine":
         return (f"The machine moved, not the framework: {changed}; {move.absolute} difference(s) survive in absolute "
-                f"terms and none per unit of peak.")
+                f"terms and none {PER_PROBE}: the probes explain them.")
     if move.moved == "framework":
-        per = f"{move.per_peak} per unit of peak" if move.per_peak_known else "no peak to take out"
+        per = f"{move.per_peak} {PER_PROBE}" if move.per_peak_known else "no probe to take out"
         return f"The framework moved: the machine's speed held{machine}; {move.absolute} difference(s) survive ({per})."
     if move.moved == "neither":
         return f"Neither moved among the rows tested: no difference survives{machine}."
@@ -141,7 +150,7 @@ def tests_sentence(count: Any) -> str:
     repeats = getattr(count, "repeats", 0)
     return (f"{count.rows} rows: {repeats} on repeats, {count.welch} by Welch's t-test over seeds, {count.band} against "
             f"the noise band, {count.not_tested} not tested; {repeats + count.welch + count.band + count.per_peak_tests} tests "
-            f"({count.per_peak_tests} per unit of peak, {correction}), {count.surviving} absolute and "
+            f"({count.per_peak_tests} per unit of the bounding probe, {correction}), {count.surviving} absolute and "
             f"{count.surviving_per_peak} per-peak differences survive.")
 
 
