@@ -110,3 +110,22 @@ def test_a_results_file_with_a_negative_probe_or_a_lying_repeat_is_refused():
     run["cases"][0]["repeats"] = [{"repeat": 1, "status": "ok", "duration_s": -3.0}]
     with pytest.raises(ResultFileError, match=r"repeats\[0\].duration_s"):
         results.validate(run, "r.json")
+
+
+def test_a_difference_without_its_probe_on_both_sides_is_not_said_to_be_the_machine(tmp_path):
+    """Run B measured no latency probe (an older run): its slower steps cannot be put on the machine."""
+    from mnist_mlp.report.compare_text import comparison_markdown
+
+    rng = random.Random(5)
+    a = make_run([_case("torch", 1.0, 10.0, rng)], host="vm")
+    slowed = _case("torch", 2.3, 10.0, rng)
+    for entry in [slowed, *slowed["repeats"]]:
+        entry.pop("latency_probe", None)
+        entry["peak"] = {**entry["peak"], "gflops": 50.0}  # the peak moved: the machine changed
+    b = make_run([slowed], run_id="b", host="vm")
+    result = compare.compare(compare.load_runs([write_run(tmp_path, a), write_run(tmp_path, b)]),
+                             band=compare.NoiseBand({"profiles": {}}))
+    move = result.movements["B"]
+    assert move.moved == "machine" and move.unexplained >= 2
+    text = comparison_markdown(result)
+    assert "nothing says whether the machine explains those" in text and "the probes explain them" not in text

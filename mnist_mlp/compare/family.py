@@ -55,6 +55,9 @@ class Movement:
     absolute: int = 0  # absolute differences that survive
     per_peak: int = 0  # per-peak differences that survive
     per_peak_known: bool = False  # whether any row could be judged per unit of peak
+    #: absolute differences whose bounding probe was not measured on both sides: nothing can say
+    #: whether the machine explains them
+    unexplained: int = 0
     moved: str = "neither"  # "machine", "framework", "both", "neither", or "unknown"
 
 
@@ -130,6 +133,7 @@ def movement(rows_of_run: Sequence[tuple[str, Metric, Verdict | None]]) -> Movem
     move = Movement(statistics.median(ratios) if ratios else None)
     move.machine_changed = list(dict.fromkeys(case for (case, _), flag in zip(machine, changed) if flag))
     move.absolute = sum(1 for v in rows if v.significant)
+    move.unexplained = sum(1 for v in rows if v.significant and (v.per_peak is None or v.per_peak.p_value is None))
     move.per_peak = sum(1 for v in rows if v.per_peak is not None and v.per_peak.significant)
     move.per_peak_known = any(v.per_peak is not None and v.per_peak.p_value is not None for v in rows)
     machine_moved = any(changed)

@@ -134,6 +134,11 @@ def movement_sentence(move: Any) -> str:
     if move.moved == "both":
         return (f"Both moved: {changed}, and {move.per_peak} difference(s) survive {PER_PROBE}: no probe explains "
                 f"those (the framework, or what no probe measures).")
+    unexplained = getattr(move, "unexplained", 0)
+    if move.moved == "machine" and unexplained:
+        return (f"The machine moved: {changed}; {move.absolute} difference(s) survive in absolute terms, none "
+                f"{PER_PROBE}, but {unexplained} of them have no bounding probe measured in both runs: nothing "
+                f"says whether the machine explains those.")
     if move.moved == "machine":
         return (f"The machine moved, not the framework: {changed}; {move.absolute} difference(s) survive in absolute "
                 f"terms and none {PER_PROBE}: the probes explain them.")

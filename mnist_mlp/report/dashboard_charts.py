@@ -93,50 +93,80 @@ def seed_times(points: Sequence[Mapping[str, Any]], colour: Mapping[str, str]) -
 
 
 def accuracies(points: Sequence[Mapping[str, Any]], colour: Mapping[str, str]) -> go.Figure:
+    """Each seed's test accuracy per run and case, beside the gate's seed floor and mean threshold.
+    One trace per case and one per threshold, over every run (a trace per run and case made the
+    page grow by a trace's settings for every run committed)."""
     fig = go.Figure()
-    shown: set[str] = set()
+    by_case: dict[str, dict[str, list[Any]]] = {}
+    gates: dict[str, dict[str, list[Any]]] = {}
     for p in points:
         where = label(f"{p['run']} · {p['case']}")
-        fig.add_trace(go.Scatter(
-            x=[where] * len(p["accuracies"]), y=_r([a * 100 for a in p["accuracies"]]), mode="markers", name=label(p["case"]),
-            legendgroup=label(p["case"]), showlegend=p["case"] not in shown, marker=dict(color=colour.get(p["case"]), size=8),
-            text=[_hover(("run", p["run"]), ("case", p["case"]), ("seed", s), ("test accuracy", f"{a:.2%}"))
-                  for s, a in zip(p["seeds"], p["accuracies"])],
-            hovertemplate=HOVER,
-        ))
-        shown.add(p["case"])
-        for key, name, symbol in (("seed_floor", "gate: seed floor", "line-ew-open"), ("mean_threshold", "gate: mean threshold", "line-ew")):
+        found = by_case.setdefault(p["case"], {"x": [], "y": [], "text": []})
+        found["x"] += [where] * len(p["accuracies"])
+        found["y"] += _r([a * 100 for a in p["accuracies"]])
+        found["text"] += [_hover(("run", p["run"]), ("case", p["case"]), ("seed", s), ("test accuracy", f"{a:.2%}"))
+                          for s, a in zip(p["seeds"], p["accuracies"])]
+        for key, name in (("seed_floor", "gate: seed floor"), ("mean_threshold", "gate: mean threshold")):
             if p.get(key) is None:
                 continue
-            fig.add_trace(go.Scatter(
-                x=[where], y=_r([p[key] * 100]), mode="markers", name=name, legendgroup=name, showlegend=name not in shown,
-                marker=dict(symbol=symbol, size=26, color="#b00" if key == "seed_floor" else "#555", line=dict(width=3)),
-                text=[_hover(("run", p["run"]), ("case", p["case"]), (name, f"{p[key]:.2%}"))], hovertemplate=HOVER,
-            ))
-            shown.add(name)
+            gate = gates.setdefault(key, {"name": name, "x": [], "y": [], "text": []})
+            gate["x"].append(where)
+            gate["y"] += _r([p[key] * 100])
+            gate["text"].append(_hover(("run", p["run"]), ("case", p["case"]), (name, f"{p[key]:.2%}")))
+    for case, found in by_case.items():
+        fig.add_trace(go.Scatter(
+            x=found["x"], y=found["y"], mode="markers", name=label(case), legendgroup=label(case),
+            marker=dict(color=colour.get(case), size=8), text=found["text"], hovertemplate=HOVER,
+        ))
+    for key, symbol in (("seed_floor", "line-ew-open"), ("mean_threshold", "line-ew")):
+        gate = gates.get(key)
+        if gate is None:
+            continue
+        fig.add_trace(go.Scatter(
+            x=gate["x"], y=gate["y"], mode="markers", name=gate["name"], legendgroup=gate["name"],
+            marker=dict(symbol=symbol, size=26, color="#b00" if key == "seed_floor" else "#555", line=dict(width=3)),
+            text=gate["text"], hovertemplate=HOVER,
+        ))
     fig.update_layout(title="Test accuracy per seed against the gate's thresholds", **LAYOUT)
     fig.update_layout(height=620)  # room for the long run · case labels below
     fig.update_yaxes(title="test accuracy (%)")
-    fig.update_xaxes(title="run · case", tickangle=-30)
+    order = list(dict.fromkeys(label(f"{p['run']} · {p['case']}") for p in points))  # run by run, as the points came
+    fig.update_xaxes(title="run · case", tickangle=-30, categoryorder="array", categoryarray=order)
     return _finish(fig)
 
 
 def curves(points: Sequence[Mapping[str, Any]], colour: Mapping[str, str], runs: Sequence[str], metric: str) -> go.Figure:
-    """``metric`` is ``loss`` or ``accuracy``: training solid, validation dotted, per seed."""
+    """``metric`` is ``loss`` or ``accuracy``: training solid, validation dotted, per seed. The
+    seeds of one run and case share a trace (each seed's line broken from the next by a gap, its
+    seed in the hover), which keeps the page small as runs of many seeds accumulate."""
     fig = go.Figure()
     shown: set[str] = set()
+    grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for p in points:
+        grouped.setdefault((p["run"], p["case"]), []).append(p)
+    for (run, case), seeds in grouped.items():
         for key, dash in ((metric, "solid"), (f"val_{metric}", "dot")):
-            values = p["series"].get(key)
-            if not values:
+            xs: list[Any] = []
+            ys: list[Any] = []
+            which: list[Any] = []
+            for p in seeds:
+                values = p["series"].get(key)
+                if not values:
+                    continue
+                if xs:
+                    xs.append(None), ys.append(None), which.append(None)
+                xs += list(range(1, len(values) + 1))
+                ys += _r(values)
+                which += [p["seed"]] * len(values)
+            if not xs:
                 continue
-            name = label(f"{p['case']} ({'validation' if key.startswith('val_') else 'training'})")
+            name = label(f"{case} ({'validation' if key.startswith('val_') else 'training'})")
             fig.add_trace(go.Scatter(
-                    x=list(range(1, len(values) + 1)), y=_r(values), mode="lines+markers", name=name, legendgroup=name,
-                showlegend=name not in shown, line=dict(color=colour.get(p["case"]), dash=dash, width=1.5),
-                marker=dict(symbol=_symbol(runs, p["run"]), size=4), opacity=0.8,
-                meta=_hover(("run", p["run"]), ("case", p["case"]), ("seed", p["seed"]), ("series", key)),
-                hovertemplate="%{meta}<br>epoch: %{x}<br>value: %{y:.4f}<extra></extra>",
+                x=xs, y=ys, customdata=which, mode="lines+markers", name=name, legendgroup=name,
+                showlegend=name not in shown, line=dict(color=colour.get(case), dash=dash, width=1.5),
+                marker=dict(symbol=_symbol(runs, run), size=4), opacity=0.8, connectgaps=False,
+                meta=_hover(("run", run), ("case", case), ("series", key)),
+                hovertemplate="%{meta}<br>seed: %{customdata}<br>epoch: %{x}<br>value: %{y:.4f}<extra></extra>",
             ))
             shown.add(name)
     fig.update_layout(title=f"{metric.capitalize()} per epoch (every seed; dotted: validation)", **LAYOUT)
