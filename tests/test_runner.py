@@ -365,14 +365,16 @@ def test_ctrl_c_in_case_finished_keeps_the_finished_case(tmp_path):
 
 
 def test_ctrl_c_in_case_config_marks_the_case_interrupted(tmp_path, monkeypatch):
-    real = runner._case_config
+    from mnist_mlp.bench import case as case_module
+
+    real = case_module._case_config
 
     def interrupted(plan, *args, **kwargs):
         if plan.case_id == "jax-cpu":
             raise KeyboardInterrupt
         return real(plan, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "_case_config", interrupted)
+    monkeypatch.setattr(case_module, "_case_config", interrupted)  # every process starts through bench.case.run_once
     outcome, cases, saved = run(tmp_path)
     assert outcome.exit_code == EXIT_INTERRUPTED and saved["status"] == "interrupted"
     assert cases["jax-cpu"]["status"] == "interrupted"

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 from mnist_mlp import atomic, results
 from mnist_mlp.bench import load, rundir, stopping
-from mnist_mlp.bench.case import ChildCommand, _case_config, _Interrupted, _record, _run_case
+from mnist_mlp.bench.case import ChildCommand, _record, run_once
 from mnist_mlp.bench.group import group_command, plan_groups, run_unit
 from mnist_mlp.bench.plan import BenchOptions, CasePlan, plan_cases
 from mnist_mlp.bench.repeats import repeat_entry, statuses
@@ -178,24 +178,11 @@ def _one(state: SideRun, plan: CasePlan, pair: int, index: int, total: int, opti
         return False  # skipped, failed or never reached in the first pair: nothing to pair
     key = plan.case_id if pair == 1 else f"{plan.case_id}.r{pair}"
     shown = _shown(plan, state.side.label, pair, options.repeats)
-    started, interrupted = utc_now(), False
-    record: dict[str, Any] | None = None
+    started = utc_now()
     raw_dir = atomic.ensure_writable_dir(state.run_dir / "raw")
-    try:
-        reporter.case_started(index, total, shown)
-        if plan.skip_reason:
-            record = _record(plan, "skipped", plan.skip_reason)
-        else:
-            case = _case_config(plan, options, state.work, raw_dir, state.weights, key=key)
-            record = _run_case(case, plan, state.run, state.run_dir, raw_dir, state.work, state.command, reporter,
-                               source, key=key)
-            if record["status"] == "ok" and case.weights_out and Path(case.weights_out).is_file() and state.weights is None:
-                state.weights = (case.weights_out, plan.case_id)
-    except _Interrupted as stop:
-        record, interrupted = stop.record, True
-    except KeyboardInterrupt:
-        interrupted = True
-        record = record or _record(plan, "interrupted", stopping.reason())
+    record, state.weights, interrupted = run_once(
+        plan, options, state.run, state.run_dir, raw_dir, state.work, state.weights, state.command, reporter, source,
+        shown=shown, index=index, total=total, key=key)
     with stopping.DeferredInterrupt() as deferred:
         record.update(started_utc=started, ended_utc=utc_now())
         if pair == 1:

@@ -115,6 +115,36 @@ def _run_case(
     return finish("ok", None, ended.seconds)
 
 
+def run_once(
+    plan: CasePlan, options: BenchOptions, run: dict[str, Any], run_dir: Path, raw_dir: Path, work: Path,
+    weights: tuple[str, str] | None, command: ChildCommand, reporter: Any, source: load.LoadSource | None, *,
+    shown: CasePlan, index: int, total: int, key: str | None = None, before: Callable[[], None] | None = None,
+) -> tuple[dict[str, Any], tuple[str, str] | None, bool]:
+    """One process of ``plan`` (a case's first, a later repeat, an A/B side's): told to the reporter as
+    ``shown``, skipped where planning said so, its record whatever happens. ``before`` runs just
+    before the child starts (the runner saves the case as ``running``). Returns (the record, the
+    first trained weights, interrupted): a Ctrl-C ends this case as interrupted, with what it left."""
+    record: dict[str, Any] | None = None
+    interrupted = False
+    try:
+        reporter.case_started(index, total, shown)
+        if plan.skip_reason:
+            record = _record(plan, "skipped", plan.skip_reason)
+        else:
+            case = _case_config(plan, options, work, raw_dir, weights, key=key)
+            if before is not None:
+                before()
+            record = _run_case(case, plan, run, run_dir, raw_dir, work, command, reporter, source, key=key)
+            if record["status"] == "ok" and case.weights_out and Path(case.weights_out).is_file() and weights is None:
+                weights = (case.weights_out, plan.case_id)
+    except _Interrupted as stop:
+        record, interrupted = stop.record, True
+    except KeyboardInterrupt:  # outside the child: nothing to stop, keep what finished
+        interrupted = True
+        record = record or _record(plan, "interrupted", stopping.reason())
+    return record, weights, interrupted
+
+
 def _timeout(run: dict[str, Any]) -> float:
     return float(run["workload"]["timeout_s"])
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mnist_mlp import results
 from mnist_mlp.bench import stopping
-from mnist_mlp.bench.case import ChildCommand, _case_config, _Interrupted, _record, _run_case
+from mnist_mlp.bench.case import ChildCommand, run_once
 from mnist_mlp.bench.plan import BenchOptions, CasePlan
 from mnist_mlp.results import utc_now
 
@@ -73,17 +73,9 @@ def run_repeat(
     """
     key = f"{plan.case_id}.r{repeat}"
     shown = replace(plan, case_id=shown_id(plan.case_id, repeat, options.repeats))
-    started, interrupted = utc_now(), False
-    record: dict[str, Any] | None = None
-    try:
-        reporter.case_started(index, len(slots), shown)
-        case = _case_config(plan, options, work, raw_dir, weights, key=key)
-        record = _run_case(case, plan, run, run_dir, raw_dir, work, command, reporter, source, key=key)
-    except _Interrupted as stop:
-        record, interrupted = stop.record, True
-    except KeyboardInterrupt:
-        interrupted = True
-        record = record or _record(plan, "interrupted", stopping.reason())
+    started = utc_now()
+    record, _, interrupted = run_once(plan, options, run, run_dir, raw_dir, work, weights, command, reporter, source,
+                                      shown=shown, index=index, total=len(slots), key=key)
     with stopping.DeferredInterrupt() as deferred:
         record.update(started_utc=started, ended_utc=utc_now())
         slots[plan.case_id]["repeats"].append(repeat_entry(record, repeat))

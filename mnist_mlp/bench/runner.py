@@ -42,7 +42,7 @@ import mnist_mlp
 from mnist_mlp import atomic, backends, results
 from mnist_mlp.results import utc_now
 from mnist_mlp.bench import load, machine, rundir, stopping
-from mnist_mlp.bench.case import ChildCommand, _case_config, _Interrupted, _record, _run_case
+from mnist_mlp.bench.case import ChildCommand, _record, run_once
 from mnist_mlp.bench.plan import BenchOptions, CasePlan, plan_cases
 from mnist_mlp.bench.profiles import Profile
 from mnist_mlp.bench.progress_file import ChildProgress
@@ -234,24 +234,11 @@ def _run_benchmarks(
                 if interrupted:
                     slots[plan.case_id] = _record(plan, "skipped", results.NOT_RUN_REASON)
                     continue
-                record: dict[str, Any] | None = None
                 started = utc_now()
-                try:  # a Ctrl-C anywhere in here ends this case as interrupted
-                    reporter.case_started(index, len(plans), plan)
-                    if plan.skip_reason:
-                        record = _record(plan, "skipped", plan.skip_reason)
-                    else:
-                        case = _case_config(plan, options, Path(work), raw_dir, weights)
-                        _save_running(run, slots, plan, started, run_dir)
-                        record = _run_case(case, plan, run, run_dir, raw_dir, Path(work), command, reporter, source)
-                        if record["status"] == "ok" and case.weights_out and Path(case.weights_out).is_file() and weights is None:
-                            weights = (case.weights_out, plan.case_id)
-                except _Interrupted as stop:
-                    record, interrupted = stop.record, True
-                except KeyboardInterrupt:  # outside the child: nothing to stop, keep what finished
-                    interrupted = True
-                    if record is None:
-                        record = _record(plan, "interrupted", stopping.reason())
+                record, weights, hit = run_once(
+                    plan, options, run, run_dir, raw_dir, Path(work), weights, command, reporter, source, shown=plan,
+                    index=index, total=len(plans), before=lambda: _save_running(run, slots, plan, started, run_dir))
+                interrupted = interrupted or hit
                 with stopping.DeferredInterrupt() as deferred:  # bookkeeping and the save run to the end
                     record.update(started_utc=started, ended_utc=utc_now())
                     if options.repeats > 1 and not plan.skip_reason:
