@@ -35,7 +35,7 @@ def _script(tmp_path: Path) -> Path:
     return script
 
 
-def _ab(tmp_path: Path, b_scale: str, *extra: str, pairs: int = 4, implementations: str = "keras") -> subprocess.CompletedProcess:
+def _ab(tmp_path: Path, b_scale: str, *extra: str, pairs: int = 3, implementations: str = "keras") -> subprocess.CompletedProcess:
     env = {**os.environ, runner.CHILD_ENV: str(_script(tmp_path)), runner.PEAK_ENV: "100", "FAKE_JITTER": "0.03"}
     env.pop("KERAS_BACKEND", None)
     return subprocess.run(
@@ -56,7 +56,7 @@ def test_a_against_itself_flags_nothing_and_passes_the_gate(tmp_path):
     session, folder = _session(tmp_path)
     verdicts = {row["verdict"] for row in session["rows"]}
     assert verdicts <= {"within noise"} and session["slowdowns"] == []
-    assert all(len(row["a"]) == 4 == len(row["b"]) for row in session["rows"])
+    assert all(len(row["a"]) == 3 == len(row["b"]) for row in session["rows"])
     assert (folder / "A" / "results.json").is_file() and (folder / "B" / "results.json").is_file()
     assert "no confirmed slowdown" in (folder / "ab.md").read_text()
 
@@ -73,7 +73,7 @@ def test_a_2x_slower_side_is_flagged_and_fails_the_gate(tmp_path):
     assert b_run["ab"]["side"] == "B" and "FAKE_SCALE=2" in b_run["ab"]["command"]
     assert {row["case"] for row in session["rows"]} == {"jax-cpu", "jax-cpu-native", "torch-cpu", "torch-cpu-native"}
     native = next(c for c in b_run["cases"] if c["id"] == "jax-cpu-native")
-    assert native["process"]["shared_with"] == ["jax-cpu"] and len(native["repeats"]) == 4
+    assert native["process"]["shared_with"] == ["jax-cpu"] and len(native["repeats"]) == 3
 
 
 def test_pairs_alternate_which_side_runs_first(tmp_path):
