@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_mlp import results
+from mnist_mlp.errors import ResultFileError
 from mnist_mlp.compare.paired import judge_pairs
 
 
@@ -51,10 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slowed", help="the backend side B slowed (omit for A/A sessions)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args(argv)
+    try:
+        counts = [int(p) for p in args.pairs.split(",")]
+    except ValueError:
+        parser.error(f"--pairs: whole numbers separated by commas, got {args.pairs!r}")
     rows = []
     for session in args.sessions:
-        for pairs in (int(p) for p in args.pairs.split(",")):
-            row = judge_session(session, pairs, args.slowed)
+        for pairs in counts:
+            try:
+                row = judge_session(session, pairs, args.slowed)
+            except ResultFileError as exc:
+                print(f"ab_power.py: {session}: not an ab session with A/ and B/ runs ({exc})", file=sys.stderr)
+                return 2
             rows.append(row)
             what = (f"{row['caught']} of {row['slowed_figures']} slowed figures caught (ratios {row['ratios'][0]}"
                     f" to {row['ratios'][-1]}), " if row["slowed_figures"] else "")
