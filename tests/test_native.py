@@ -50,12 +50,12 @@ def paper_adam(adam):
     """Adam as the paper writes it: eps on the *corrected* sqrt(v_hat) (a wrong epsilon placement)."""
     import jax.numpy as jnp
 
-    def update(params, m, v, grads, t):
+    def update(params, m, v, grads, t, lr):
         m = [mi + (g - mi) * np.float32(1 - adam.beta_1) for mi, g in zip(m, grads)]
         v = [vi + (g * g - vi) * np.float32(1 - adam.beta_2) for vi, g in zip(v, grads)]
         m_hat = [mi / (1 - np.float32(adam.beta_1) ** t) for mi in m]
         v_hat = [vi / (1 - np.float32(adam.beta_2) ** t) for vi in v]
-        params = [p - adam.learning_rate * mh / (jnp.sqrt(vh) + adam.epsilon) for p, mh, vh in zip(params, m_hat, v_hat)]
+        params = [p - lr * mh / (jnp.sqrt(vh) + adam.epsilon) for p, mh, vh in zip(params, m_hat, v_hat)]
         return params, m, v
 
     return update
@@ -66,9 +66,8 @@ def optax_adam(adam):
     import jax.numpy as jnp
     import optax
 
-    opt = optax.adam(adam.learning_rate)
-
-    def update(params, m, v, grads, t):
+    def update(params, m, v, grads, t, lr):
+        opt = optax.adam(lr)  # the trainer's traced learning rate, as Keras' Adam gets it
         state = (optax.ScaleByAdamState(count=jnp.asarray(t - 1, jnp.int32), mu=list(m), nu=list(v)), optax.EmptyState())
         updates, (new, _) = opt.update(list(grads), state, list(params))
         return list(optax.apply_updates(list(params), updates)), list(new.mu), list(new.nu)

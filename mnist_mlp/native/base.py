@@ -109,6 +109,19 @@ class Trainer:
         ``NotImplementedError`` and ``verify`` checks their per-step losses and weights instead."""
         raise NotImplementedError
 
+    def set_learning_rate(self, lr: float) -> None:
+        """The learning rate of the steps that follow (a schedule sets one before each epoch).
+
+        Exactly what Keras does after ``optimizer.learning_rate = lr`` (``LearningRateScheduler``'s
+        line, which assigns the optimizer's float32 variable): Adam's step count ``t`` and its
+        moments are *not* reset, so the next step's size is ``lr * sqrt(1 - beta_2**t) /
+        (1 - beta_1**t)`` with the global ``t`` (``keras_alpha``). The change must reach compiled
+        code without compiling again (a traced argument in JAX, a ``tf.Variable`` in TensorFlow,
+        a tensor filled in place in torch): a schedule that cost a retrace per epoch would put
+        compile time into the epochs a race times, and a rate baked in as a constant would not
+        change at all. ``verify_training(learning_rates=...)`` checks each trainer does it."""
+        raise NotImplementedError
+
 
 def sample_losses(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Keras' clipped sparse categorical cross-entropy of float32 probabilities, per sample (float64)."""
@@ -123,7 +136,9 @@ def mean_loss(probs: np.ndarray, y: np.ndarray) -> float:
 
 def keras_alpha(adam: AdamSettings, t: int) -> np.float32:
     """Keras' step size at step ``t`` (1-based), in float32 as Keras computes it:
-    ``lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)`` (eps then goes on the *uncorrected* sqrt(v))."""
+    ``lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)`` (eps then goes on the *uncorrected* sqrt(v));
+    ``lr`` is ``adam.learning_rate`` of the moment, ``t`` the global step (a changed rate does not
+    restart the bias correction)."""
     f = np.float32
     tt = f(t)
     return f(adam.learning_rate) * np.sqrt(f(1) - f(adam.beta_2) ** tt) / (f(1) - f(adam.beta_1) ** tt)

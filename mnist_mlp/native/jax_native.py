@@ -13,10 +13,16 @@ first thousands of steps (``tests/test_native.py`` shows ``verify`` catching it)
   call, a ``lax.scan`` over the epoch's batches gathered on the device by the permutation, with
   the state buffers donated (updated in place, no copy per epoch). A partial last batch (only in
   smoke runs: 48,000 / 32 has none) runs through the plain step on device-gathered rows.
+
+The learning rate is a traced float32 argument of every jitted call (``step(state, x, y, lr)``),
+never a constant closed over: ``set_learning_rate`` swaps the array handed in, whose shape and
+dtype stay those the calls were compiled for, so a schedule changes it between epochs without a
+retrace (``traces`` counts them; ``tests/test_native_schedule.py`` checks it stays put).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 import jax
@@ -46,13 +52,15 @@ def keras_loss(params, x, y):
 
 
 def keras_adam(adam: AdamSettings):
-    """Keras 3's ``Adam.update_step`` over a list of arrays; ``t`` is the 1-based step (float32)."""
-    lr, b1, b2, eps = (np.float32(v) for v in (adam.learning_rate, adam.beta_1, adam.beta_2, adam.epsilon))
+    """Keras 3's ``Adam.update_step`` over a list of arrays; ``t`` is the 1-based step and ``lr`` the
+    learning rate of the moment, both float32 (traced: ``adam.learning_rate`` is the one the trainer
+    starts with, not baked in)."""
+    b1, b2, eps = (np.float32(v) for v in (adam.beta_1, adam.beta_2, adam.epsilon))
     # 1 - beta in Python's double, then float32, as Keras writes ``1 - self.beta_1`` (float32(1) -
     # float32(0.9) is 0.100000024, not float32(0.1): a 2e-7 relative error in every m update)
     c1, c2 = np.float32(1 - adam.beta_1), np.float32(1 - adam.beta_2)
 
-    def update(params, m, v, grads, t):
+    def update(params, m, v, grads, t, lr):
         alpha = lr * jnp.sqrt(1 - b2 ** t) / (1 - b1 ** t)
         m = [mi + (g - mi) * c1 for mi, g in zip(m, grads)]
         v = [vi + (g * g - vi) * c2 for vi, g in zip(v, grads)]
@@ -63,16 +71,18 @@ def keras_adam(adam: AdamSettings):
 
 
 def make_step(adam: AdamSettings, update_rule=keras_adam):
-    """One training step on a state ``(params, m, v, t, loss_sum, correct)``: pure, for jit or scan.
+    """One training step on a state ``(params, m, v, t, loss_sum, correct)`` at the float32 learning
+    rate ``lr``: pure, for jit or scan.
 
-    ``update_rule(adam)`` makes the optimizer's update (Keras' Adam; a test hands in a wrong one)."""
+    ``update_rule(adam)`` makes the optimizer's update ``(params, m, v, grads, t, lr)`` (Keras' Adam;
+    a test hands in a wrong one)."""
     update = update_rule(adam)
 
-    def step(state, x, y):
+    def step(state, x, y, lr):
         params, m, v, t, loss_sum, correct = state
         (loss, logits), grads = jax.value_and_grad(keras_loss, has_aux=True)(params, x, y)
         t = t + 1
-        params, m, v = update(params, m, v, grads, t)
+        params, m, v = update(params, m, v, grads, t, lr)
         hits = jnp.sum(jnp.argmax(logits, axis=-1) == y)
         return (params, m, v, t, loss_sum + loss, correct + hits), loss
 
@@ -92,7 +102,16 @@ class JaxNative(Trainer):
         params = [jnp.asarray(w) for w in weights]
         zeros = [jnp.zeros_like(w) for w in params]
         self.state = (params, zeros, [jnp.zeros_like(w) for w in params], jnp.float32(0), jnp.float32(0), jnp.int32(0))
-        self._step_fn = make_step(adam, self.update_rule)
+        self.lr = jnp.asarray(np.float32(adam.learning_rate))
+        #: how many times the step has been traced (by jit, a scan, the rest step): compilations, not steps
+        self.traces = 0
+        step = make_step(adam, self.update_rule)
+
+        def traced_step(state, x, y, lr):
+            self.traces += 1  # Python runs only while JAX traces
+            return step(state, x, y, lr)
+
+        self._step_fn = traced_step
         self._step = jax.jit(self._step_fn)
         self._grads = jax.jit(jax.value_and_grad(lambda p, x, y: keras_loss(p, x, y)[0]))
         self._probs = jax.jit(lambda p, x: jax.nn.softmax(forward(p, x), axis=-1))
@@ -111,7 +130,7 @@ class JaxNative(Trainer):
         steps = 0
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
-            self.state, _ = self._step(self.state, self.x[idx], self.y[idx])
+            self.state, _ = self._step(self.state, self.x[idx], self.y[idx], self.lr)
             steps += 1
         return self._finish(len(order), steps)
 
@@ -123,8 +142,13 @@ class JaxNative(Trainer):
 
     def step_with_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
         _, grads = self._grads(self.state[0], x, y)
-        self.state, loss = self._step(self.state, x, y.astype(np.int32))
+        self.state, loss = self._step(self.state, x, y.astype(np.int32), self.lr)
         return float(loss), [np.asarray(g) for g in grads]
+
+    def set_learning_rate(self, lr: float) -> None:
+        # a new float32 scalar: the same abstract value (shape (), float32, not weak), so no retrace
+        self.lr = jnp.asarray(np.float32(lr))
+        self.adam = replace(self.adam, learning_rate=float(lr))
 
 
 class JaxNativeFast(JaxNative):
@@ -137,15 +161,15 @@ class JaxNativeFast(JaxNative):
         step = self._step_fn
 
         @partial(jax.jit, donate_argnums=(0,))
-        def scan_epoch(state, x_all, y_all, batches):
+        def scan_epoch(state, x_all, y_all, batches, lr):
             def body(carry, idx):
-                return step(carry, x_all[idx], y_all[idx])
+                return step(carry, x_all[idx], y_all[idx], lr)
 
             return jax.lax.scan(body, state, batches)
 
         @partial(jax.jit, donate_argnums=(0,))
-        def rest_step(state, x_all, y_all, idx):
-            return step(state, x_all[idx], y_all[idx])
+        def rest_step(state, x_all, y_all, idx, lr):
+            return step(state, x_all[idx], y_all[idx], lr)
 
         self._scan, self._rest = scan_epoch, rest_step
 
@@ -154,10 +178,10 @@ class JaxNativeFast(JaxNative):
         full, rest = batches_of(order.astype(np.int32), self.batch_size)
         losses = []
         if len(full):
-            self.state, scanned = self._scan(self.state, self.x_dev, self.y_dev, full)
+            self.state, scanned = self._scan(self.state, self.x_dev, self.y_dev, full, self.lr)
             losses.append(scanned)
         if len(rest):
-            self.state, last = self._rest(self.state, self.x_dev, self.y_dev, rest)
+            self.state, last = self._rest(self.state, self.x_dev, self.y_dev, rest, self.lr)
             losses.append(last[None])
         return self._finish(len(order), len(full) + (1 if len(rest) else 0), jnp.concatenate(losses))
 

@@ -46,5 +46,8 @@ class NumpyNative(Trainer):
         result = self.reference.step(x, y)
         return result.loss, result.gradients
 
+    def set_learning_rate(self, lr: float) -> None:
+        self.reference.set_learning_rate(lr)  # nothing is compiled: the next apply_adam reads it
+
 
 IMPLEMENTATIONS = {"native": NumpyNative}

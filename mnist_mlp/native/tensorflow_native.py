@@ -13,6 +13,10 @@ its logits, ``keras/src/backend/tensorflow/nn.py``), the mean over the batch, an
   ``tf.function(jit_compile=True)`` runs the whole epoch, a ``tf.while_loop`` (AutoGraph's
   ``tf.range``) over batches gathered by the permutation, the per-step losses in a ``TensorArray``.
   A partial last batch (smoke runs only) runs through the plain step.
+
+The learning rate is a float32 ``tf.Variable`` (``_lr``) the compiled step reads, as Keras keeps
+its optimizer's: ``set_learning_rate`` assigns it, and neither ``tf.function`` traces again
+(a Python float would be a constant of the trace: changing it would mean a retrace, or nothing).
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ class TensorFlowNative(Trainer):
         self.loss_sum = tf.Variable(0.0, dtype=tf.float32)
         self.correct = tf.Variable(0, dtype=tf.int32)
         f = np.float32
-        self._lr, self._b1, self._b2, self._eps = f(adam.learning_rate), f(adam.beta_1), f(adam.beta_2), f(adam.epsilon)
+        self._b1, self._b2, self._eps = f(adam.beta_1), f(adam.beta_2), f(adam.epsilon)
+        self._lr = tf.Variable(f(adam.learning_rate), dtype=tf.float32, trainable=False)
         # 1 - beta in double, then float32, as Keras writes it (float32(1) - float32(0.9) is not float32(0.1))
         self._c1, self._c2 = f(1 - adam.beta_1), f(1 - adam.beta_2)
         self._step = tf.function(self._train_step, jit_compile=True)
@@ -110,6 +115,9 @@ class TensorFlowNative(Trainer):
         _, _, grads = self._grads(x, y)
         loss = self._step(x, y)
         return float(loss.numpy()), [g.numpy() for g in grads]
+
+    def set_learning_rate(self, lr: float) -> None:
+        self._lr.assign(np.float32(lr))  # a variable read by the compiled steps: no retrace
 
 
 class TensorFlowNativeFast(TensorFlowNative):

@@ -18,9 +18,17 @@ shows ``verify`` catching either).
   ``reduce-overhead``: CUDA graphs); on the CPU it stays eager by default, because for a model this
   small compiled code measured slower than eager (the issue's 0.75 vs 0.46 ms/step;
   ``benchmarks/torch_native_forms.py`` measures it again on the machine at hand).
+
+``set_learning_rate``: the plain form computes alpha on the host every step from ``self.adam``,
+so it replaces the settings; the fast form's alpha is computed on the device from the float32
+tensor ``_lr``, filled in place, so compiled code and CUDA graphs (which read that tensor's memory
+at every replay) see the new rate without a recompile (a Python float would be guarded on by value
+and recompile at every change; the replaced ``self.adam`` keeps its betas, so their guards hold).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -118,6 +126,9 @@ class TorchNative(Trainer):
         self._adam()
         return float(loss.item()), grads
 
+    def set_learning_rate(self, lr: float) -> None:
+        self.adam = replace(self.adam, learning_rate=float(lr))  # keras_alpha reads it at the next step
+
 
 class TorchNativeFast(TorchNative):
     variant = "native-fast"
@@ -198,6 +209,10 @@ class TorchNativeFast(TorchNative):
         out = [g.detach().cpu().numpy().copy() for g in grads]
         self._update(list(grads))
         return float(loss.item()), out
+
+    def set_learning_rate(self, lr: float) -> None:
+        super().set_learning_rate(lr)
+        self._lr.fill_(np.float32(lr).item())  # in place: the compiled update and its CUDA graph read this memory
 
 
 IMPLEMENTATIONS = {"native": TorchNative, "native-fast": TorchNativeFast}

@@ -26,6 +26,10 @@ What Keras does, and so what this does (keras 3, ``keras/src``):
 
   epsilon is added to sqrt(v) *outside* the bias correction (folded into alpha), Keras' placement,
   not the paper's ``m_hat / (sqrt(v_hat) + eps)``; defaults beta_1 0.9, beta_2 0.999, eps 1e-7.
+* A learning rate changed between epochs (``keras.callbacks.LearningRateScheduler`` assigns the
+  optimizer's ``learning_rate`` variable before each epoch): only ``lr`` in alpha changes; ``t``,
+  ``m`` and ``v`` carry on (``NumpyTrainer.set_learning_rate``), so the step after a change at
+  global step t uses ``new_lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)``, not a fresh bias correction.
 
 Everything is float32, like Keras' variables and optimizer slots. ``dtype=np.float64`` runs the
 same arithmetic in double precision, to measure float32's own round-off: over the first 10 MNIST
@@ -38,7 +42,7 @@ Keras by that much; the backends, all float32, agree with this reference more cl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -137,6 +141,36 @@ class NumpyTrainer:
         result = self.loss_and_gradients(x, y)
         self.apply_adam(result.gradients)
         return result
+
+    def set_learning_rate(self, lr: float) -> None:
+        """The learning rate of the steps that follow, as Keras' ``optimizer.learning_rate = lr`` sets
+        it: the step count and the moments stay (``AdamSettings`` is frozen, so the settings are
+        replaced; ``apply_adam`` rounds ``lr`` to float32 as Keras' variable holds it)."""
+        self.adam = replace(self.adam, learning_rate=float(lr))
+
+
+def epoch_plan(steps: int, steps_per_epoch: int | None = None,
+               learning_rates: Sequence[float] | None = None) -> list[tuple[range, float | None]]:
+    """``steps`` training steps cut into epochs of ``steps_per_epoch`` (the last one shorter if it
+    must be; None: one epoch of all of them), each with the learning rate set before it (None: the
+    optimizer's own stays). The one place both sides of ``verify --training`` read a schedule from,
+    so the checked trainer and the reference cannot split the steps differently.
+
+    ``learning_rates`` needs exactly one rate per epoch: a schedule that silently ran short or long
+    would check some other schedule than the one asked for."""
+    per = steps if steps_per_epoch is None else int(steps_per_epoch)
+    if per < 1:
+        raise ValueError(f"steps_per_epoch must be at least 1, got {steps_per_epoch}")
+    epochs = [range(start, min(start + per, steps)) for start in range(0, steps, per)]
+    if learning_rates is None:
+        return [(epoch, None) for epoch in epochs]
+    rates = [float(lr) for lr in learning_rates]
+    if len(rates) != len(epochs):
+        raise ValueError(f"{len(rates)} learning rates for {len(epochs)} epochs ({steps} steps, "
+                         f"{per} per epoch): give one per epoch")
+    if not all(lr > 0 and np.isfinite(lr) for lr in rates):
+        raise ValueError(f"learning rates must be positive and finite, got {rates}")
+    return list(zip(epochs, rates))
 
 
 def max_abs_diff(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
