@@ -79,7 +79,7 @@ class PairedJudgment:
         return found
 
 
-def _pairs_of(case_a: Mapping[str, Any], case_b: Mapping[str, Any]) -> dict[Metric, tuple[list[float], list[float]]]:
+def pairs_of(case_a: Mapping[str, Any], case_b: Mapping[str, Any]) -> dict[Metric, tuple[list[float], list[float]]]:
     """Each time and rate's values per pair, where the pair ended ok on both sides."""
     by_repeat = [{entry.get("repeat"): entry for entry in (case.get("repeats") or []) if entry.get("status") == "ok"}
                  for case in (case_a, case_b)]
@@ -139,7 +139,7 @@ def judge_pairs(run_a: Mapping[str, Any], run_b: Mapping[str, Any], factor: floa
         if case_b is None:
             missing.append(f"{case_a['id']}: no successful result on B")
             continue
-        for metric, (a, b) in _pairs_of(case_a, case_b).items():
+        for metric, (a, b) in pairs_of(case_a, case_b).items():
             row = PairedRow(case_a["id"], metric, a, b)
             _test(row)
             rows.append(row)
