@@ -29,8 +29,10 @@ EXPECTED_LAYERS = (
 )
 
 
-def build_model(config: TrainConfig = TrainConfig(), hidden_units: tuple[int, int] = HIDDEN_UNITS) -> keras.Model:
-    """Input 28x28, Flatten, Dense 128 ReLU, Dense 32 ReLU, Dense 10 softmax; compiled.
+def build_model(config: TrainConfig = TrainConfig(), hidden_units: tuple[int, int] = HIDDEN_UNITS,
+                optimizer: keras.optimizers.Optimizer | None = None) -> keras.Model:
+    """Input 28x28, Flatten, Dense 128 ReLU, Dense 32 ReLU, Dense 10 softmax; compiled (with
+    ``optimizer`` where an open-division recipe sets Adam's other settings, else the seed's Adam).
 
     ``hidden_units`` exists for one deliberate regression only (``mnist_mlp.gate.regressions``, a
     smaller hidden layer to measure the gate's power); everything else builds the seed's sizes.
@@ -45,14 +47,15 @@ def build_model(config: TrainConfig = TrainConfig(), hidden_units: tuple[int, in
         ],
         name="mnist_mlp",
     )
-    compile_model(model, config)
+    compile_model(model, config, optimizer)
     return model
 
 
-def compile_model(model: keras.Model, config: TrainConfig = TrainConfig()) -> None:
+def compile_model(model: keras.Model, config: TrainConfig = TrainConfig(),
+                  optimizer: keras.optimizers.Optimizer | None = None) -> None:
     """Adam, sparse categorical cross-entropy, accuracy: the seed's compile step."""
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
+        optimizer=optimizer or keras.optimizers.Adam(learning_rate=config.learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=config.jit_compile,

@@ -21,13 +21,13 @@ PACKAGE = ROOT / "mnist_mlp"
 #: judges, then rendering, then the command line on top
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("mnist_mlp", "mnist_mlp.errors", "mnist_mlp.atomic", "mnist_mlp.locks", "mnist_mlp.stats"),
-    ("mnist_mlp.config",),
+    ("mnist_mlp.config", "mnist_mlp.race.recipe", "mnist_mlp.race.rules"),
     ("mnist_mlp.data", "mnist_mlp.flops"),
     ("mnist_mlp.model", "mnist_mlp.reference.forward", "mnist_mlp.reference.training", "mnist_mlp.reference"),
     ("mnist_mlp.train", "mnist_mlp.predict"),
     ("mnist_mlp.parallel.plan", "mnist_mlp.parallel"),
     ("mnist_mlp.backends",),
-    ("mnist_mlp.native", "mnist_mlp.parallel.train", "mnist_mlp.reference.verify"),
+    ("mnist_mlp.native", "mnist_mlp.parallel.train", "mnist_mlp.reference.verify", "mnist_mlp.race"),
     ("mnist_mlp.results",),
     ("mnist_mlp.compare",),
     ("mnist_mlp.bench",),

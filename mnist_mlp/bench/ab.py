@@ -106,7 +106,8 @@ def _run_ab(options: BenchOptions, sides: Sequence[Side], pairs: int, reporter: 
     source = load.default_source() if load_source == "psutil" else load_source
     session = rundir.create(out_root, "ab-" + new_run_id())
     plans = plan_cases(options.backends, options.devices, variants=options.variants, precision=options.precision,
-                       implementations=options.implementations)
+                       implementations=options.implementations,
+                       training_only=options.profile.race)
     interrupted = False
     with tempfile.TemporaryDirectory(prefix="mnist-mlp-ab-") as work:
         states = [_side_run(side, session.path, options, peak_gflops, dataset, commands, Path(work)) for side in sides]

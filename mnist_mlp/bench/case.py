@@ -61,7 +61,19 @@ def _case_config(
         progress_path=str(work / f"{key}.progress"),
         outcome_path=str(work / f"{key}.outcome.json"),
         training_path=None if not plan.trains else str(collect.training_side_path(raw_dir / f"{key}.json")),
+        race=_race_options(plan, options),
     )
+
+
+def _race_options(plan: CasePlan, options: BenchOptions) -> dict[str, Any] | None:
+    """The open division's part of a case: its recipe from the recipe book (``--recipe``)."""
+    if not options.profile.race:
+        return None
+    from mnist_mlp.race.recipe import load_recipes
+
+    book = load_recipes(options.recipe_file)
+    return {"recipe": book.for_case(plan.case_id).to_dict(), "source": book.path, "chosen_by": book.chosen_by,
+            "seed_recipe_seeds": options.profile.seed_recipe_seeds}
 
 
 def child_env(case_json: Path) -> dict[str, str]:
@@ -221,5 +233,5 @@ def _record(plan: CasePlan, status: str, reason: str | None) -> dict[str, Any]:
         "device_name": None, "note": None, "training": None, "inference": [], "latency_ms": {},
         "agreement": None, "training_agreement": None, "confusion_matrix": None,
         "compile_overrides": dict(plan.variant) or None, "flops": None, "peak": None, "latency_probe": None, "precision": None,
-        "load": None, "busy": False, "unstable": False, "machine_flags": [],
+        "load": None, "busy": False, "unstable": False, "machine_flags": [], "race": None,
     }

@@ -54,6 +54,9 @@ class CaseConfig:
     implementation: str = "keras"
     #: data-parallel case: {"devices": N, "scaling": strong|weak, "lr_rule": none|linear|sqrt} (see mnist_mlp.parallel.plan)
     data_parallel: dict[str, Any] | None = None
+    #: open-division case: {"recipe": Recipe.to_dict(), "source": file, "chosen_by": search,
+    #: "seed_recipe_seeds": N} (``mnist_mlp.race``); None in the other profiles
+    race: dict[str, Any] | None = None
 
     @property
     def trains(self) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,13 @@ def training_side_path(raw_json: Path) -> Path:
     return raw_json.with_name(raw_json.stem + ".training.json")
 
 
+#: the kinds of benchmark a training side file holds: the seed workload's, the open division's race
+TRAINING_KINDS = ("training", "race")
+
+
 def _has_training(raw: dict[str, Any] | None) -> bool:
     return any(
-        ((bench or {}).get("extra_info") or {}).get("kind") == "training"
+        ((bench or {}).get("extra_info") or {}).get("kind") in TRAINING_KINDS
         for bench in ((raw or {}).get("benchmarks") or [])
     )
 
@@ -58,7 +63,7 @@ def merge_training_side(raw: dict[str, Any] | None, side: dict[str, Any] | None)
     Returns (raw, recovered): ``recovered`` says the training came from the side file.
     """
     bench = (side or {}).get("benchmark") if isinstance(side, dict) else None
-    if not isinstance(bench, dict) or (bench.get("extra_info") or {}).get("kind") != "training" or _has_training(raw):
+    if not isinstance(bench, dict) or (bench.get("extra_info") or {}).get("kind") not in TRAINING_KINDS or _has_training(raw):
         return raw, False
     merged = dict(raw) if isinstance(raw, dict) else {}
     machine_info = dict(side.get("machine_info") or {})
@@ -151,7 +156,7 @@ def measurements(raw: dict[str, Any] | None, fallback_peak: float | None = None)
     out: dict[str, Any] = {
         "training": None, "inference": [], "latency_ms": {}, "agreement": None, "training_agreement": None,
         "confusion_matrix": None, "device_name": None, "note": None, "flops": None, "peak": None, "precision": None,
-        "phase_seconds": None, "latency_probe": None,
+        "phase_seconds": None, "latency_probe": None, "race": None,
     }
     if not raw:
         return out
@@ -173,6 +178,9 @@ def measurements(raw: dict[str, Any] | None, fallback_peak: float | None = None)
             out["agreement"] = extra.get("agreement")
             out["training_agreement"] = extra.get("training_agreement")
             out["confusion_matrix"] = extra.get("confusion_matrix")
+        elif kind == "race":
+            out["race"] = race_record(extra, peak)
+            out["flops"] = out["flops"] or extra.get("flops")
         elif kind == "inference":
             out["inference"].append(_inference(extra, bench.get("stats") or {}, peak, flops))
             out["note"] = out["note"] or extra.get("note")
@@ -220,6 +228,33 @@ def _training(extra: dict[str, Any], peak: float | None, flops: dict[str, Any]) 
     training["gflops"] = gflops
     training["percent_of_peak"] = metrics.percent_of_peak(gflops, peak)
     return training
+
+
+def race_record(extra: dict[str, Any], peak: float | None) -> dict[str, Any]:
+    """An open-division case: its seeds, its score (``race.rules.olympic_score``, recomputed here
+    from the seeds, not taken from the child), and the FLOP floor of the epochs it needed at the
+    case's own peak: training (60,000 samples an epoch) and evaluation (the test set an epoch)."""
+    from mnist_mlp.race.rules import olympic_score
+
+    per_seed = [dict(seed) for seed in extra.get("per_seed") or [] if isinstance(seed, dict)]
+    score = olympic_score([seed.get("seconds") if seed.get("reached") else None for seed in per_seed]).to_dict()
+    flops = extra.get("flops") or {}
+    reached = [seed for seed in per_seed if seed.get("reached")]
+    epochs = statistics.fmean(seed["epochs"] for seed in reached) if reached else None
+    floor = None
+    if epochs and peak and flops.get("train_per_sample") and flops.get("forward_per_sample"):
+        work = epochs * (float(extra.get("train_samples") or 0) * flops["train_per_sample"]
+                         + float(extra.get("test_samples") or 0) * flops["forward_per_sample"])
+        floor = work / (peak * 1e9)
+    seed_recipe = extra.get("seed_recipe") or {}
+    return {
+        "recipe": extra.get("recipe"), "recipe_line": extra.get("recipe_line"), "recipe_source": extra.get("recipe_source"),
+        "chosen_by": extra.get("chosen_by"), "rules": extra.get("rules"), "target_accuracy": extra.get("target_accuracy"),
+        "per_seed": per_seed, "score": score, "epochs_mean": epochs,
+        "flop_floor_seconds": floor, "score_over_floor": (score["seconds"] / floor) if floor and score["seconds"] else None,
+        "seed_recipe": {"recipe": seed_recipe.get("recipe"), "per_seed": list(seed_recipe.get("per_seed") or [])},
+        "recipe_check": extra.get("recipe_check"),
+    }
 
 
 def _mark_non_finite(seed: dict[str, Any]) -> dict[str, Any]:

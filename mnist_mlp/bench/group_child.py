@@ -28,7 +28,7 @@ from typing import Any
 from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR
 
 #: the suites' modules, imported afresh for every case (their module state is one case's)
-SUITE_MODULES = ("conftest", "test_training", "test_inference")
+SUITE_MODULES = ("conftest", "test_training", "test_inference", "test_open")
 CHILD_ENV = "MNIST_MLP_BENCH_CHILD"
 
 

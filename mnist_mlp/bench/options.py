@@ -26,7 +26,15 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     profile = with_overrides(
         base, epochs=args.epochs, seeds=args.seeds, batch_sizes=args.batch_sizes,
         target_accuracy=args.target_accuracy, timeout=args.timeout,
+        seed_recipe_seeds=getattr(args, "seed_recipe_seeds", None),
     )
+    recipe_file = getattr(args, "recipe", None)
+    if (recipe_file or getattr(args, "seed_recipe_seeds", None) is not None) and not profile.race:
+        raise UsageError("--recipe/--seed-recipe-seeds: only with --profile open (the open division)")
+    if profile.race:
+        from mnist_mlp.race.recipe import load_recipes
+
+        load_recipes(recipe_file)  # a bad file is refused now, in one line, before any case runs
     train_samples = args.train_samples if getattr(args, "train_samples", None) else profile.train_samples
     if train_samples == MAX_TRAIN_SAMPLES:
         train_samples = None  # all of them: the seed's workload, written as the full profile writes it
@@ -71,6 +79,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         profile.epochs != base.epochs or profile.batch_sizes != base.batch_sizes
         or train.replace(epochs=defaults.epochs, train_samples=None) != defaults or len(variants) > 1
         or base_precision != "fp32" or train_samples != base.train_samples
+        or profile.seed_recipe_seeds != base.seed_recipe_seeds
     )
     if not any(device in get_backend(name).devices for name in backends for device in devices):
         raise UsageError(f"--backends {','.join(backends)} runs on the cpu only; add cpu to --devices")
@@ -82,4 +91,5 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         first_seed=getattr(args, "first_seed", None) or 0,
         implementations=getattr(args, "implementations", None) or IMPLEMENTATIONS,
         repeats=getattr(args, "repeats", None) or 1,
+        recipe_file=str(recipe_file) if recipe_file else None,
     )

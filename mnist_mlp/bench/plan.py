@@ -65,6 +65,8 @@ class BenchOptions:
     #: ``--repeats``: each case runs this many times, each in a fresh process, interleaved
     #: (round-robin over the cases), so every figure has a sample across processes of its own
     repeats: int = 1
+    #: ``--recipe``: the open division's recipe book (None: the package's ``race/recipes.json``)
+    recipe_file: str | None = None
 
     @property
     def seeds(self) -> list[int]:
@@ -82,6 +84,7 @@ def plan_cases(
     names: Sequence[str], devices: Sequence[str], *,
     installed: Callable[[str], bool] | None = None, gpu_present: Callable[[], bool] | None = None,
     variants: Sequence[Variant] = ((),), precision: str = "fp32", implementations: Sequence[str] = ("keras",),
+    training_only: bool = False,
 ) -> list[CasePlan]:
     """Backends x devices x variants in the order given, then NumPy on the CPU.
 
@@ -91,7 +94,8 @@ def plan_cases(
 
     Each backend's class says why a case cannot run here (``Backend.planning_skip_reason``);
     ``installed`` and ``gpu_present`` default to its own checks, looked up at call time so tests
-    can pretend a backend or a GPU is missing.
+    can pretend a backend or a GPU is missing. ``training_only`` (the open division, a race of
+    training) leaves out the cases that train nothing (``numpy-cpu``, the NumPy reference's serving).
     """
     installed = installed or backends.is_installed
     plans = []
@@ -108,4 +112,4 @@ def plan_cases(
             plans.append(CasePlan(f"{name}-{device}", name, device))
             plans += [CasePlan(f"{name}-{device}{variant_suffix(v)}", name, device, None, v)
                       for v in native_cases.with_native((), implementations, name)]
-    return plans
+    return [plan for plan in plans if plan.trains] if training_only else plans

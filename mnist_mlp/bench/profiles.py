@@ -1,4 +1,4 @@
-"""The two workloads a user picks with ``--profile``, and how options override them.
+"""The workloads a user picks with ``--profile``, and how options override them.
 
 ``quick`` is a smoke run that must finish in about a minute for every backend and implementation
 on a laptop: two epochs on the first 5,000 training images (``train_samples``), so the second
@@ -7,7 +7,8 @@ inference sweep, and one shared process per framework (``shared_process``, ``ben
 checks that every backend trains, serves, agrees with NumPy and that every report is written, and
 its per-step figure can show a slower step, but it does not time a full epoch. ``full`` is the seed workload (25 epochs on all 60,000 images, batch 32,
 validation split 0.2). Everything a profile fixes is written into the results, so a number is
-never separated from the settings behind it.
+never separated from the settings behind it. ``open`` is the open division (``mnist_mlp.race``):
+the race of every implementation to the seed's 97.9% with its recipe.
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ class Profile:
     #: the 5-step check of each training case against the NumPy training reference (``verify
     #: --training``): a few seconds a case, left out of the smoke run (its forward check stays)
     training_check: bool = True
+    #: the benchmark suites each case's child runs (files under ``benchmarks/``), in order
+    suites: tuple[str, ...] = ("test_training.py", "test_inference.py")
+    #: the open division (``mnist_mlp.race``): each case races a recipe to ``target_accuracy`` on the
+    #: test set; ``seed_recipe_seeds`` seeds of the seed's own recipe run beside it, 25 epochs each
+    race: bool = False
+    seed_recipe_seeds: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -81,6 +88,14 @@ PROFILES: dict[str, Profile] = {
     "full": Profile(
         name="full", epochs=25, seeds=1, batch_sizes=FULL_BATCH_SIZES,
         max_time=0.5, min_rounds=5, min_time=0.005, latency_rounds=100, timeout_base=300.0, timeout_per_seed_epoch=30.0,
+    ),
+    # the open division: every implementation races its recipe (``race/recipes.json``) to the seed's
+    # 97.9% on the test set, 10 seeds a case, a process a case; the seed's own recipe runs once beside
+    # it for the ratio; no inference (serving has its own cases). ``epochs`` is the seed recipe's budget.
+    "open": Profile(
+        name="open", epochs=25, seeds=10, batch_sizes=(1,),
+        max_time=0.1, min_rounds=1, min_time=0.0, latency_rounds=1, timeout_base=600.0, timeout_per_seed_epoch=15.0,
+        target_accuracy=0.979, training_check=False, suites=("test_open.py",), race=True, seed_recipe_seeds=1,
     ),
 }
 

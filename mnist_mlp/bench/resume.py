@@ -71,6 +71,7 @@ def planned_ids(run: Mapping[str, Any]) -> list[str]:
         workload["backends"], workload["devices"], installed=lambda name: True, gpu_present=lambda: True,
         variants=variants, precision=workload.get("precision", "fp32"),
         implementations=tuple(workload.get("implementations", ["keras"])),  # older runs: Keras only
+        training_only=bool((workload.get("profile") or {}).get("race")),
     )
     return [plan.case_id for plan in plans]
 

@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 BENCH_DIR_ENV = "MNIST_MLP_BENCHMARKS_DIR"
 CHILD_ENV = "MNIST_MLP_BENCH_CHILD"
 from mnist_mlp.bench.suite import PEAK_ENV  # noqa: E402  (test hook: no peak probes)
-SUITE_FILES = ("test_training.py", "test_inference.py")
+SUITE_FILES = ("test_training.py", "test_inference.py")  # what every checkout has (finding the suites)
 
 
 
@@ -110,8 +110,8 @@ def find_benchmarks_dir() -> Path:
 
 
 def suite_args(profile: Profile, bench_dir: Path) -> tuple[list[str], list[str]]:
-    """(the two suites, training first; pytest's options for them) without the raw JSON's path."""
-    return [str(bench_dir / name) for name in SUITE_FILES], [
+    """(the profile's suites, training first; pytest's options for them) without the raw JSON's path."""
+    return [str(bench_dir / name) for name in profile.suites], [
         "--rootdir", str(bench_dir), "-p", "no:cacheprovider", "-p", "no:warnings", "-q", "-o", "addopts=",
         f"--benchmark-max-time={profile.max_time}",
         f"--benchmark-min-rounds={profile.min_rounds}",
@@ -196,7 +196,8 @@ def _run_benchmarks(
     if resume is None:
         run["machine_state_at_start"] = at_start
     plans = plan_cases(options.backends, options.devices, variants=options.variants, precision=options.precision,
-                       implementations=options.implementations)
+                       implementations=options.implementations,
+                       training_only=options.profile.race)
     kept = set(resume.keep) if resume is not None else set()
     reporter_call(reporter, "run_started", shown_plans([replace(p, kept=p.case_id in kept) for p in plans], options.repeats), options)
     # every planned case's record in plan order, None until it has one (a resume keeps some)

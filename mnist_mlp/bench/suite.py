@@ -113,6 +113,12 @@ def progress_callback(progress: ProgressWriter, seed: int, seed_index: int, seed
     return _EpochProgress()
 
 
+def race_weights_path(case: CaseConfig, seed: int) -> Path:
+    """Where an open-division seed's final weights go: ``raw/<case>.seed<N>.npz`` beside its raw JSON."""
+    side = Path(case.training_path or f"{case.case_id}.training.json")
+    return side.with_name(side.name.replace(".training.json", f".seed{seed}.npz"))
+
+
 def save_weights(path: str | Path, weights: Sequence[np.ndarray]) -> Path:
     arrays = dict(zip(WEIGHT_NAMES, weights))
 

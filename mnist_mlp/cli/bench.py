@@ -61,7 +61,12 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=argtypes.choices(DEVICES, "--devices"),
                        help="comma-separated cpu,gpu (default: both; gpu is skipped where absent)")
     parser.add_argument("--profile", choices=tuple(PROFILES),
-                       help="quick: smoke run, 2 epochs on 5,000 images, one process per framework; full: the seed workload, 25 epochs, a process per case (default)")
+                       help="quick: smoke run, 2 epochs on 5,000 images, one process per framework; full: the seed workload, 25 epochs, "
+                            "a process per case (default); open: the open division, each implementation's recipe raced to 97.9%% test accuracy, 10 seeds")
+    parser.add_argument("--recipe", type=Path, metavar="FILE",
+                       help="--profile open: race the recipes in FILE (one recipe, or a recipe book like mnist_mlp/race/recipes.json)")
+    parser.add_argument("--seed-recipe-seeds", type=argtypes.non_negative_int, metavar="N",
+                       help="--profile open: seeds of the seed's own recipe (25 epochs) raced beside each case for the ratio (default 1; 0: none)")
     parser.add_argument("--seeds", type=argtypes.positive_int, help="training rounds, seeds 0..N-1 (default: 1)")
     parser.add_argument("--first-seed", type=argtypes.non_negative_int,
                        help="start the seeds here: --first-seed 10 --seeds 20 trains seeds 10..29 (default: 0)")

@@ -130,6 +130,13 @@ def process_metrics(case: Mapping[str, Any]) -> dict[Metric, Measure]:
         out[Metric(f"latency.{path}.p50", f"batch-1 latency p50, {path}", "time", "ms")] = Measure(
             latency.get("p50"), [float(v) for v in samples if is_number(v)], independent=False
         )
+    race = case.get("race")
+    if isinstance(race, Mapping) and isinstance(race.get("score"), Mapping):
+        # the open division's score; its seeds share one process, so they are no sample of their own
+        seeds = [float(s["seconds"]) for s in race.get("per_seed") or [] if s.get("reached") and is_number(s.get("seconds"))]
+        out[Metric("race.score", "time to target, open division (olympic mean)", "time", "s")] = Measure(
+            race["score"].get("seconds"), seeds, "" if race["score"].get("seconds") is not None else race["score"].get("why") or "",
+            independent=False)
     return out
 
 

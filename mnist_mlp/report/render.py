@@ -24,6 +24,7 @@ FIGURES = {
     "confusion": "confusion_matrix.png",
     "scaling": "scaling.png",
     "keras_cost": "keras_cost.png",
+    "time_to_accuracy": "time_to_accuracy.png",
 }
 CAPTIONS = {
     "curves": "Loss and accuracy per epoch (seed 0), train (solid) and validation (dashed)",
@@ -32,6 +33,7 @@ CAPTIONS = {
     "confusion": "Confusion matrix of the test set (seed-0 model)",
     "scaling": "Data-parallel training throughput against N devices; dashed: ideal linear scaling from one device",
     "keras_cost": "What Keras costs: steady ms per training step of Keras, native and fast code per backend (log); dotted: the FLOP floor of a step",
+    "time_to_accuracy": "Time to accuracy (open division): test accuracy after each epoch against the race's clock, every seed; dashed: the target",
 }
 
 
@@ -78,6 +80,10 @@ def draw_figures(run: dict[str, Any], run_dir: Path) -> dict[str, Path]:
 
     if keras_cost.rows(run):  # only runs with native cases
         drawn["keras_cost"] = keras_cost.plot(run, run_dir / FIGURES["keras_cost"])
+    from mnist_mlp.report import race_text
+
+    if race_text.race_cases(run):
+        drawn["time_to_accuracy"] = race_text.plot(run, run_dir / FIGURES["time_to_accuracy"])
     return drawn
 
 
@@ -98,10 +104,7 @@ def markdown(run: dict[str, Any], figures: dict[str, Path]) -> str:
         f"# mnist-mlp benchmark {run['run_id']}",
         "",
         f"- created (UTC): {run['created_utc']}; status: **{run['status']}**; profile: {run.get('profile', '–')}",
-        f"- workload: {train.get('epochs', '–')} epochs{_subset(train)}, batch {train.get('batch_size', '–')}, validation split "
-        f"{train.get('validation_split', '–')}, jit_compile={train.get('jit_compile', '–')}, "
-        f"steps_per_execution={train.get('steps_per_execution', '–')}, seeds {workload.get('seeds', '–')}, "
-        f"inference batch sizes {workload.get('batch_sizes', '–')}",
+        _workload_line(workload, train),
         f"- mnist-mlp {tool.get('version', '–')}, commit {tool.get('commit') or '–'}{' (dirty)' if tool.get('dirty') else ''}",
         "",
         "Samples/s is the batch size over the median seconds per batch. GFLOP/s count the matrix multiplications "
@@ -132,6 +135,18 @@ def markdown(run: dict[str, Any], figures: dict[str, Path]) -> str:
         tail = "\n".join(case["stderr_tail"].splitlines()[-25:])
         lines += [f"## {case['id']}: {case['status']} ({case.get('reason') or ''})", "", "```text", tail, "```", ""]
     return "\n".join(lines)
+
+
+def _workload_line(workload: dict[str, Any], train: dict[str, Any]) -> str:
+    if (workload.get("profile") or {}).get("race"):
+        profile = workload["profile"]
+        return (f"- workload: the open division: each case races its recipe (in the section below) to "
+                f"{profile.get('target_accuracy', 0) * 100:.1f}% test accuracy, seeds {workload.get('seeds', '–')}; "
+                f"{profile.get('seed_recipe_seeds', 0)} seed(s) of the seed's own recipe beside it; no inference")
+    return (f"- workload: {train.get('epochs', '–')} epochs{_subset(train)}, batch {train.get('batch_size', '–')}, validation split "
+            f"{train.get('validation_split', '–')}, jit_compile={train.get('jit_compile', '–')}, "
+            f"steps_per_execution={train.get('steps_per_execution', '–')}, seeds {workload.get('seeds', '–')}, "
+            f"inference batch sizes {workload.get('batch_sizes', '–')}")
 
 
 def _flops_text(run: dict[str, Any]) -> str:

@@ -350,9 +350,10 @@ def data_parallel_table(run: dict) -> Table:
 
 def format_all(run: dict, fmt: str = "github") -> dict[str, str]:
     """Every table, rendered, by section name (empty tables omitted)."""
-    from mnist_mlp.report import keras_cost
+    from mnist_mlp.report import keras_cost, race_text
 
     tables = {
+        race_text.section_name(run): race_text.table(run),
         "Summary": summary_table(run),
         "Training": training_table(run),
         "What Keras costs": keras_cost.table(run),
@@ -366,6 +367,8 @@ def format_all(run: dict, fmt: str = "github") -> dict[str, str]:
         "Machine": machine_table(run),
     }
     rendered = {name: render(table, fmt) for name, table in tables.items() if table[1]}
+    if race_text.section_name(run) in rendered:
+        rendered[race_text.section_name(run)] += "\n\n" + race_text.notes(run)
     if "What Keras costs" in rendered:
         rendered["What Keras costs"] += "\n\n" + keras_cost.note(run)
     if "Data parallel" in rendered:

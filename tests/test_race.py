@@ -1,0 +1,140 @@
+"""The open division (``mnist_mlp.race``): recipes as data, the rules' score, the race's clock and
+stopping rule, Keras' schedule applied through its own API, and the whole profile through bench
+(results, weights as evidence, report). Small subsets and low targets: the real race is the benchmark's."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_mlp.errors import UsageError
+from mnist_mlp.race.recipe import SEED_RECIPE, Recipe, load_recipes
+from mnist_mlp.race.rules import olympic_score
+from tests.conftest import run_cli
+
+
+def test_olympic_mean_drops_the_fastest_and_the_slowest():
+    score = olympic_score([5.0, 1.0, 2.0, 3.0, 4.0, 10.0])
+    assert score.seconds == pytest.approx((2 + 3 + 4 + 5) / 4) and (score.low, score.high) == (2.0, 5.0)
+    assert score.reached == score.seeds == 6 and score.why == ""
+
+
+def test_one_miss_counts_as_the_slowest_two_leave_no_score():
+    one = olympic_score([1.0, 2.0, 3.0, None, 4.0])
+    assert one.seconds == pytest.approx(3.0) and one.reached == 4 and "slowest" in one.why  # drops 1.0 and the miss
+    two = olympic_score([1.0, None, 3.0, None, 4.0])
+    assert two.seconds is None and "2 of 5 seeds missed" in two.why
+    assert olympic_score([1.0, 2.0]).seconds is None
+
+
+def test_a_schedule_per_epoch():
+    recipe = Recipe(name="r", batch_size=128, learning_rate=4e-3, epochs=5, schedule="linear-decay", warmup_epochs=1)
+    assert recipe.learning_rates() == pytest.approx([2e-3, 4e-3, 3e-3, 2e-3, 1e-3])
+    assert Recipe(name="c", batch_size=32, learning_rate=1e-3, epochs=3).learning_rates() == [1e-3] * 3
+    assert SEED_RECIPE.batch_size == 32 and SEED_RECIPE.learning_rate_at(24) == 1e-3
+
+
+def test_a_bad_recipe_file_is_one_line_naming_file_and_field(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"name": "x", "batch_size": 0, "learning_rate": 1e-3, "epochs": 3}))
+    with pytest.raises(UsageError, match=r"r\.json.*batch_size"):
+        load_recipes(path)
+    path.write_text(json.dumps({"name": "x", "batch_size": 64, "learning_rate": 1e-3, "epochs": 3, "momentum": 0.9}))
+    with pytest.raises(UsageError, match="unknown field.*momentum"):
+        load_recipes(path)
+    path.write_text("{not json")
+    with pytest.raises(UsageError, match=r"r\.json: not a JSON recipe"):
+        load_recipes(path)
+    with pytest.raises(UsageError, match="no such file"):
+        load_recipes(tmp_path / "missing.json")
+
+
+def test_the_package_recipe_book_names_its_search():
+    book = load_recipes()
+    recipe = book.for_case("jax-cpu-native-fast")
+    assert recipe.batch_size >= 32 and "open_search.py" in book.chosen_by
+
+
+def _subset_loader(mnist, count=6000):
+    from mnist_mlp.data import Mnist
+
+    small = Mnist(mnist.x_train[:count], mnist.y_train[:count], mnist.x_test[:2000], mnist.y_test[:2000], "subset", "-")
+    return lambda: small
+
+
+def test_the_race_stops_at_the_first_evaluation_at_the_target_and_its_parts_sum_to_the_clock(mnist):
+    from mnist_mlp.race.runner import PARTS, racer_for
+
+    recipe = Recipe(name="t", batch_size=64, learning_rate=2e-3, epochs=6)
+    racer = racer_for("native")("numpy", "native", recipe, 0.90, _subset_loader(mnist))
+    run = racer.race(7)
+    assert run.reached and run.curve[-1]["test_accuracy"] >= 0.90
+    assert all(point["test_accuracy"] < 0.90 for point in run.curve[:-1]) and run.epochs == len(run.curve)
+    assert set(run.parts) == set(PARTS) and math.isclose(sum(run.parts.values()), run.seconds, rel_tol=1e-9)
+    assert run.parts["data"] > 0 and run.parts["evaluation"] > 0 and run.seconds == run.curve[-1]["seconds"]
+    missed = racer_for("native")("numpy", "native", replace(recipe, epochs=1), 0.999, _subset_loader(mnist)).race(7)
+    assert not missed.reached and missed.epochs == 1
+    full = racer_for("native")("numpy", "native", replace(recipe, epochs=3), 0.5, _subset_loader(mnist)).race(7, stop_at_target=False)
+    assert full.reached and full.epochs == 1 and len(full.curve) == 3 and full.budget_seconds > full.seconds
+
+
+def test_keras_applies_the_schedule_through_its_own_scheduler(mnist):
+    from mnist_mlp.race.runner import racer_for
+
+    recipe = Recipe(name="k", batch_size=256, learning_rate=4e-3, epochs=3, schedule="linear-decay", final_fraction=0.25)
+    run = racer_for("keras")("jax", "keras", recipe, 0.999, _subset_loader(mnist)).race(1)
+    assert [p["learning_rate"] for p in run.curve] == pytest.approx(recipe.learning_rates(), rel=1e-6)
+    assert not run.reached and len(run.weights) == 6
+
+
+def test_the_open_profile_through_bench(tmp_path, data_dir):
+    """Three seeds of NumPy's native code to a low target: results, score, weights that recompute
+    the reported accuracy without the project, and the report's section and figure."""
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({"name": "tiny", "batch_size": 500, "learning_rate": 3e-3, "epochs": 2}))
+    done = run_cli("bench", "--profile", "open", "--backends", "numpy", "--implementations", "native", "--seeds", "3",
+                   "--recipe", str(recipe), "--target-accuracy", "0.9", "--seed-recipe-seeds", "0",
+                   "--out", str(tmp_path / "out"), "--data-dir", str(data_dir))
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = next((tmp_path / "out").glob("*_*"))
+    run = json.loads((run_dir / "results.json").read_text())
+    case = next(c for c in run["cases"] if c["id"] == "numpy-cpu-native")
+    race = case["race"]
+    assert race["recipe"]["name"] == "tiny" and race["rules"]["version"] >= 1 and race["score"]["seeds"] == 3
+    seconds = [s["seconds"] for s in race["per_seed"]]
+    assert race["score"]["seconds"] == pytest.approx(sorted(seconds)[1])
+    from mnist_mlp.data import load_mnist
+
+    test = load_mnist(data_dir)
+    for seed in race["per_seed"]:
+        arrays = np.load(run_dir / "raw" / f"numpy-cpu-native.seed{seed['seed']}.npz")
+        h = np.maximum(test.x_test.reshape(-1, 784).astype(np.float32) / 255 @ arrays["w1"] + arrays["b1"], 0)
+        h = np.maximum(h @ arrays["w2"] + arrays["b2"], 0)
+        accuracy = float(np.mean((h @ arrays["w3"] + arrays["b3"]).argmax(axis=1) == test.y_test))
+        assert accuracy == pytest.approx(seed["test_accuracy"], abs=1e-4)  # one image: float rounding may flip a tie
+    report = (run_dir / "report.md").read_text()
+    assert "## Time to 90.0%" in report and "olympic" in report and (run_dir / "time_to_accuracy.png").is_file()
+
+
+def test_the_recipe_proof_passes_and_catches_a_schedule_not_applied(mnist):
+    """The per-step proof of a recipe (``race.proof.check_recipe``): NumPy's native trainer follows
+    the recipe's learning rates epoch by epoch; one that ignores ``set_learning_rate`` fails it."""
+    from mnist_mlp import native
+    from mnist_mlp.race.proof import check_recipe
+
+    recipe = Recipe(name="p", batch_size=64, learning_rate=4e-3, epochs=3, schedule="linear-decay")
+    good = check_recipe("numpy", "native", recipe, mnist.x_train, mnist.y_train, epochs=3, steps_per_epoch=2)
+    assert good["ok"] and good["learning_rates"] == pytest.approx(recipe.learning_rates(3))
+
+    class Ignores(native.get("numpy", "native")):
+        def set_learning_rate(self, lr: float) -> None:
+            pass
+
+    bad = check_recipe("numpy", "native", recipe, mnist.x_train, mnist.y_train, epochs=3, steps_per_epoch=2,
+                       trainer_class=Ignores)
+    assert not bad["ok"] and bad["max_diff"]["weights"] > 10 * bad["tolerance"]["weights"]
