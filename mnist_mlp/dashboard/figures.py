@@ -94,6 +94,8 @@ def case_figures(case: Mapping[str, Any]) -> dict[Figure, float]:
     for path in sorted(latency):
         for cut in ("p50", "p99"):
             put(Figure(f"latency.{path}.{cut}", f"batch-1 {cut}, {path}", "time", "ms"), _get(latency, path, cut))
+    # the open division: the olympic-mean time to the target (absent where the case has no score)
+    put(Figure("race.score_s", "time to target (open division)", "time", "s"), _get(case, "race", "score", "seconds"))
     return out
 
 
