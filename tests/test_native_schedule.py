@@ -92,12 +92,10 @@ def test_the_reference_keeps_adams_step_count_and_moments_across_a_change(mnist)
 
 
 def glorot_weights(seed):
-    rng = np.random.default_rng(seed)
-    weights = []
-    for fan_in, fan_out in ((784, 128), (128, 32), (32, 10)):
-        limit = np.sqrt(6.0 / (fan_in + fan_out))
-        weights += [rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32), np.zeros(fan_out, np.float32)]
-    return weights
+    """Keras' initialisation in distribution, as the open division's native racers draw it."""
+    from mnist_mlp.race.runner import glorot_uniform
+
+    return glorot_uniform(seed)
 
 
 # --------------------------------------------------------------------------- native trainers, in process
@@ -238,7 +236,6 @@ CHILD = textwrap.dedent("""
             base = native.get("tensorflow", variant)
             out[variant + "/ok"] = check(variant)
             out[variant + "/deaf"] = check(variant, type("Deaf", (base,), {"set_learning_rate": lambda self, lr: None}))
-            out[variant + "/wrong"] = check(variant, reference=wrong)
             out[variant + "/traces"] = tracing_counts(base)
     print(json.dumps(out))
 """)
@@ -263,16 +260,7 @@ def test_tensorflow_natives_and_keras_take_the_schedule(data_dir):
     for variant in ("native", "native-fast"):
         assert out[f"{variant}/ok"]["ok"], out[f"{variant}/ok"]
         assert out[f"{variant}/ok"]["max_diff"]["weights"] < 3e-6
-        assert_fails_by_far(out[f"{variant}/deaf"])
-        assert_fails_by_far(out[f"{variant}/wrong"])
+        assert_fails_by_far(out[f"{variant}/deaf"])  # (a wrong reference fails in process: the reference is NumPy's)
         *per_rate, after = out[f"{variant}/traces"]
         assert per_rate[0] >= 1 and per_rate == [per_rate[0]] * (1 + len(SCHEDULE)), out[f"{variant}/traces"]
         assert after > per_rate[-1]  # the count is live
-
-
-@pytest.mark.backends
-@pytest.mark.parametrize("backend", sorted({"jax", "torch"} - {keras.backend.backend()}))
-def test_keras_on_another_backend_takes_the_schedule(backend, data_dir):
-    out = run_child(backend, data_dir)
-    assert out["keras/ok"]["ok"], out["keras/ok"]
-    assert_fails_by_far(out["keras/wrong"])

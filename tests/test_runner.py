@@ -537,7 +537,7 @@ def test_cli_full_profile_nan_run_is_saved_and_exits_1(tmp_path, data_dir):
 def test_real_quick_run_of_jax_end_to_end(tmp_path, data_dir):
     out = tmp_path / "reports"
     proc = _cli(
-        "bench", "--profile", "quick", "--backends", "jax,numpy", "--devices", "cpu",
+        "bench", "--profile", "quick", "--backends", "jax,numpy", "--devices", "cpu", "--implementations", "keras",
         "--batch-sizes", "1,256", "--out", str(out), env={"MNIST_DATA_DIR": str(data_dir)}, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]

@@ -142,4 +142,5 @@ def load_recipes(path: str | Path | None = None) -> RecipeBook:
     for case, name in use.items():
         if name not in recipes:
             raise UsageError(f"{where}: \"use\" names recipe {name!r} for {case}, which the file does not hold")
-    return RecipeBook(recipes, dict(use), str(data.get("chosen_by", "")), where)
+    shown = "mnist_mlp/race/recipes.json (the package's)" if path == DEFAULT_RECIPES else where
+    return RecipeBook(recipes, dict(use), str(data.get("chosen_by", "")), shown)
