@@ -2,17 +2,19 @@
 
     python benchmarks/open_search.py --backend jax --implementation native-fast \\
         --out reports/open/search --write-recipes mnist_mlp/race/recipes.json
+    python benchmarks/open_search.py --backend tensorflow --implementation keras --use-for keras \\
+        --out reports/open/search-keras --write-recipes mnist_mlp/race/recipes.json
 
 Every recipe of a small grid (batch size x peak learning rate x epoch budget, Adam with a linear
-decay per epoch to zero; and the seed's constant 1e-3 at batch 32 for reference) is raced under
+decay per epoch towards zero) is raced under
 the open division's rules (``mnist_mlp.race``) on search seeds only (from
 ``rules.SEARCH_SEED_BASE`` up, never a seed of the timed runs), in this one process. The recipe
 chosen is the one with the lowest mean time to the target among those where every search seed
 reached it, after the fastest ``--confirm`` of those raced ``--confirm-seeds`` more search seeds:
 the one chosen reached the target on at least 90% of all its search seeds (the timed runs need 9
 of 10) and is the fastest such on the mean over them. One recipe is chosen for every
-implementation (shared): the epochs a recipe needs are a property of the recipe, and the fastest
-implementation's clock judges the time.
+implementation it is written for (``--use-for``: ``*``, or one implementation such as ``keras``,
+whose shuffle and initial weights are Keras' own and differ from the native racers' NumPy ones).
 
 Writes ``OUT/search.json`` (grid, seeds, every race's epochs, seconds and accuracy, the choice, the
 machine and command) and ``OUT/search.md``; ``--write-recipes`` writes the recipe book.
@@ -52,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", type=float, default=0.979)
     parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR"))
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--write-recipes", type=Path, help="write the chosen recipe as the recipe book here")
+    parser.add_argument("--write-recipes", type=Path, help="write the chosen recipe into the recipe book here")
+    parser.add_argument("--use-for", default="*", help="which cases the chosen recipe is for in the book: * (default), "
+                        "an implementation (keras, native, native-fast) or a case id; the book's other entries stay")
     args = parser.parse_args(argv)
     if args.implementation == "keras":
         os.environ["KERAS_BACKEND"] = args.backend
@@ -138,7 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_recipes:
         name = best["recipe"]["name"]
         body = {k: v for k, v in best["recipe"].items() if k != "name"}
-        book = {"chosen_by": f"{command} -> {args.out / 'search.json'}", "recipes": {name: body}, "use": {"*": name}}
+        book = {"chosen_by": "", "recipes": {}, "use": {}}
+        if args.write_recipes.is_file() and args.use_for != "*":  # add to the book; a new "*" starts one
+            book = json.loads(args.write_recipes.read_text(encoding="utf-8"))
+        chosen = f"{command} -> {args.out / 'search.json'}" + (f" (for {args.use_for})" if args.use_for != "*" else "")
+        book["chosen_by"] = "; ".join(part for part in (book.get("chosen_by"), chosen) if part)
+        book["recipes"][name] = body
+        book["use"][args.use_for] = name
         args.write_recipes.write_text(json.dumps(book, indent=1) + "\n", encoding="utf-8")
     return 0
 

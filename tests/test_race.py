@@ -54,6 +54,18 @@ def test_a_bad_recipe_file_is_one_line_naming_file_and_field(tmp_path):
         load_recipes(tmp_path / "missing.json")
 
 
+def test_a_book_gives_a_case_its_own_then_its_implementations_then_the_shared_recipe(tmp_path):
+    body = {"batch_size": 64, "learning_rate": 1e-3, "epochs": 3}
+    path = tmp_path / "book.json"
+    path.write_text(json.dumps({"chosen_by": "test", "recipes": {"a": body, "k": {**body, "batch_size": 128},
+                                                                 "t": {**body, "batch_size": 256}},
+                                "use": {"*": "a", "keras": "k", "torch-cpu": "t"}}))
+    book = load_recipes(path)
+    assert book.for_case("jax-cpu-native", "native").name == "a"
+    assert book.for_case("jax-cpu", "keras").name == "k"
+    assert book.for_case("torch-cpu", "keras").name == "t"
+
+
 def test_the_package_recipe_book_names_its_search():
     book = load_recipes()
     recipe = book.for_case("jax-cpu-native-fast")

@@ -72,7 +72,8 @@ def _race_options(plan: CasePlan, options: BenchOptions) -> dict[str, Any] | Non
     from mnist_mlp.race.recipe import load_recipes
 
     book = load_recipes(options.recipe_file)
-    return {"recipe": book.for_case(plan.case_id).to_dict(), "source": book.path, "chosen_by": book.chosen_by,
+    implementation = dict(plan.variant).get("implementation", "keras")
+    return {"recipe": book.for_case(plan.case_id, implementation).to_dict(), "source": book.path, "chosen_by": book.chosen_by,
             "seed_recipe_seeds": options.profile.seed_recipe_seeds}
 
 

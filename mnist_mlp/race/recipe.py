@@ -106,15 +106,18 @@ SEED_RECIPE = Recipe(name="seed", batch_size=32, learning_rate=1e-3, epochs=25)
 
 @dataclass(frozen=True)
 class RecipeBook:
-    """The recipes of a file, which case uses which (``use``: case id or ``*``), and the search that chose them."""
+    """The recipes of a file, which case uses which (``use``: a case id, an implementation or ``*``),
+    and the searches that chose them."""
 
     recipes: dict[str, Recipe]
     use: dict[str, str]
     chosen_by: str
     path: str
 
-    def for_case(self, case_id: str) -> Recipe:
-        name = self.use.get(case_id, self.use.get("*"))
+    def for_case(self, case_id: str, implementation: str = "keras") -> Recipe:
+        """The case's recipe: ``use`` by case id, else by implementation (``keras``, ``native``,
+        ``native-fast``), else ``*``."""
+        name = self.use.get(case_id, self.use.get(implementation, self.use.get("*")))
         if name is None:
             raise UsageError(f"{self.path}: no recipe for case {case_id} (add it, or '*', to \"use\")")
         return self.recipes[name]
