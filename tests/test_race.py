@@ -15,7 +15,7 @@ import pytest
 from mnist_mlp.errors import UsageError
 from mnist_mlp.race.recipe import SEED_RECIPE, Recipe, load_recipes
 from mnist_mlp.race.rules import olympic_score
-from tests.conftest import run_cli
+from conftest import run_cli
 
 
 def test_olympic_mean_drops_the_fastest_and_the_slowest():
