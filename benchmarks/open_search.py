@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["KERAS_BACKEND"] = args.backend
     from mnist_mlp import backends
     from mnist_mlp.data import clear_cache, load_mnist
+    from mnist_mlp.errors import UsageError
     from mnist_mlp.race.recipe import Recipe
     from mnist_mlp.race.rules import SEARCH_SEED_BASE
     from mnist_mlp.race.runner import racer_for
@@ -74,9 +75,16 @@ def main(argv: list[str] | None = None) -> int:
         clear_cache()
         return load_mnist(args.data_dir, verify=False)
 
-    recipes = [Recipe.from_dict(r) for r in grid([int(b) for b in args.batches.split(",")],
-                                                 [float(r) for r in args.rates.split(",")],
-                                                 [int(e) for e in args.budgets.split(",")])]
+    try:
+        recipes = [Recipe.from_dict(r) for r in grid([int(b) for b in args.batches.split(",")],
+                                                     [float(r) for r in args.rates.split(",")],
+                                                     [int(e) for e in args.budgets.split(",")])]
+    except ValueError:
+        parser.error("--batches, --budgets: whole numbers, --rates: numbers, each list separated by commas")
+    except UsageError as exc:  # a grid point that is no recipe (a batch of 0, a rate above 1)
+        parser.error(str(exc))
+    if args.seeds < 1 or args.confirm_seeds < 0:
+        parser.error("--seeds: at least 1; --confirm-seeds: 0 or more")
     seeds = list(range(SEARCH_SEED_BASE, SEARCH_SEED_BASE + args.seeds))
     sync = backends.get(args.backend).synchronize
     started = time.perf_counter()

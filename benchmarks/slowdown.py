@@ -170,6 +170,8 @@ def main() -> int:
     options = parser.parse_args(own)
     if not options.factor > 1.0:
         parser.error("--factor: must be above 1")
+    if not rest:
+        parser.error("nothing to run: give the Python arguments after --, as mnist-mlp ab does")
     if options.how == "calls":
         if options.backend in backends_of(rest):
             install_call_slowdown(options.factor)
