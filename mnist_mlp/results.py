@@ -299,6 +299,18 @@ def _validate_case(where: str, case: Any) -> None:
         for key in ("framework_us", "python_us", "before_us", "after_us"):
             if probe.get(key) is not None:
                 _non_negative(f"{where}.latency_probe.{key}", probe[key])
+    race = case.get("race")
+    if race is not None:  # the open division: the score and the seeds it is made of
+        if not isinstance(race, dict) or not isinstance(race.get("score"), dict) or not isinstance(race.get("per_seed"), list):
+            raise ResultFileError(f"{where}.race should be an object with a score and per_seed")
+        if race["score"].get("seconds") is not None:
+            _non_negative(f"{where}.race.score.seconds", race["score"]["seconds"])
+        for index, seed in enumerate(race["per_seed"]):
+            spot = f"{where}.race.per_seed[{index}]"
+            if not isinstance(seed, dict):
+                raise ResultFileError(f"{spot} is not an object")
+            _non_negative(f"{spot}.seconds", seed.get("seconds"))
+            _accuracy(f"{spot}.test_accuracy", seed.get("test_accuracy"))
     repeats = case.get("repeats")
     if repeats is not None:
         if not isinstance(repeats, list):

@@ -150,3 +150,21 @@ def test_the_recipe_proof_passes_and_catches_a_schedule_not_applied(mnist):
     bad = check_recipe("numpy", "native", recipe, mnist.x_train, mnist.y_train, epochs=3, steps_per_epoch=2,
                        trainer_class=Ignores)
     assert not bad["ok"] and bad["max_diff"]["weights"] > 10 * bad["tolerance"]["weights"]
+
+
+def test_a_results_file_that_lies_about_the_race_is_refused_in_one_line(tmp_path):
+    """results.json's open-division record is validated: a negative time or an accuracy above 1 is
+    named by its place in the file."""
+    from mnist_mlp import results
+    from mnist_mlp.errors import ResultFileError
+
+    run = json.loads(next((Path(__file__).resolve().parents[1] / "reports" / "open").glob("*/results.json")).read_text())
+    results.validate(run)
+    case = next(c for c in run["cases"] if c.get("race"))
+    case["race"]["per_seed"][0]["test_accuracy"] = 1.5
+    with pytest.raises(ResultFileError, match=r"race\.per_seed\[0\]\.test_accuracy"):
+        results.validate(run)
+    case["race"]["per_seed"][0]["test_accuracy"] = 0.98
+    case["race"]["score"]["seconds"] = -1.0
+    with pytest.raises(ResultFileError, match=r"race\.score\.seconds is negative"):
+        results.validate(run)
