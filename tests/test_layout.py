@@ -1,4 +1,4 @@
-"""The package's shape: one direction of imports, no circles, short modules, the README's map true.
+"""The package's shape: one direction of imports, no circles, short modules, the documented map true.
 
 Every import of every module counts, those inside functions too (that is where import circles
 hide: they work until the day someone moves the import to the top). Each module belongs to the
@@ -146,12 +146,12 @@ def test_modules_are_short(name):
     assert lines <= MAX_LINES, f"{MODULES[name].relative_to(ROOT)}: {lines} lines; split it by job"
 
 
-def test_the_readme_map_matches_the_tree():
-    """README's "How the code is laid out" names every package and top-level module, and nothing else."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_documented_map_matches_the_tree():
+    """docs/contributing.md's "How the code is laid out" names every package and top-level module, and nothing else."""
+    text = (ROOT / "docs" / "contributing.md").read_text(encoding="utf-8")
     section = text.split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
     named = set(re.findall(r"`mnist_mlp/([\w/]+?)(?:\.py|/)`", section))
     named |= {m for group in re.findall(r"`mnist_mlp/\{([\w,]+)\}\.py`", section) for m in group.split(",")}
     actual = {p.name if p.is_dir() else p.stem for p in PACKAGE.iterdir()
               if (p.is_dir() and (p / "__init__.py").is_file()) or (p.suffix == ".py" and p.stem not in ("__init__", "__main__"))}
-    assert named == actual, f"README names {sorted(named - actual)} that do not exist; misses {sorted(actual - named)}"
+    assert named == actual, f"docs/contributing.md names {sorted(named - actual)} that do not exist; misses {sorted(actual - named)}"
