@@ -11,7 +11,12 @@ that run's ratios and score 1.00, and the page's score for another run equals
 against the full ones, and the other way round once the quick run is the baseline) shows its own
 figures with no ratio and no score, and says why; the plain-text list of changes holds exactly the verdicts
 ``mnist_mlp.compare`` gives for the same two runs, and its copy button answers. A full-page screenshot is saved in the test's
-folder. Under CI (``CI=true``) a missing browser or Playwright fails the test; elsewhere it skips.
+folder; the scoreboard and the machine table start folded and the keyboard opens them.
+
+The page of the committed runs (``reports/``) at 1280x800: it leads with the verdict, whose bars
+(cases, families, values, texts) are what ``mnist_mlp.dashboard.verdict`` computes, the training
+charts whole on the first screen; no horizontal scroll; the folds closed and reachable by Tab.
+Under CI (``CI=true``) a missing browser or Playwright fails the test; elsewhere it skips.
 """
 
 from __future__ import annotations
@@ -83,6 +88,15 @@ def test_dashboard_in_chromium(page_file: Path, tmp_path: Path):
     with open_page(page_file) as (page, seen):
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
 
+        # the dense tables are folded; the keyboard opens them (summary: focus, Enter)
+        folds = page.locator("details.fold")
+        assert folds.count() == 2 and folds.evaluate_all("ds => ds.filter(d => d.open).length") == 0
+        assert not page.locator("#score-table").is_visible() and not page.locator("#runs-table").is_visible()
+        for section in ("scoreboard", "machines"):
+            page.focus(f"#{section} summary")
+            page.keyboard.press("Enter")
+        assert folds.evaluate_all("ds => ds.filter(d => d.open).length") == 2 and page.locator("#score-table").is_visible()
+
         # the machines table: one row per readable run, the truncated one listed with its reason
         assert page.locator("#runs-table tbody tr").count() == 5
         unreadable = page.locator("#unreadable-table tbody tr")
@@ -90,7 +104,7 @@ def test_dashboard_in_chromium(page_file: Path, tmp_path: Path):
         assert BROKEN in unreadable.inner_text() and "truncated" in unreadable.inner_text()
 
         # the charts drew: five plots, each with traces, and pixels that are not blank
-        charts = page.locator("div.chart")
+        charts = page.locator("#charts div.chart")
         assert charts.count() == 5
         for index in range(charts.count()):
             chart = charts.nth(index)
@@ -195,3 +209,91 @@ def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch):
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="no Chromium at /usr/bin/chromium"):
         me._browser_or_skip()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+#: the first screen the issue names: a laptop's window
+FIRST_SCREEN = (1280, 800)
+QUESTIONS = ["train-step", "train-target", "serve-latency", "serve-throughput", "gate"]
+
+
+def _no_horizontal_scroll(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+
+
+def _tab_to(page, selector: str, presses: int = 60) -> bool:
+    """Press Tab until ``selector`` has the focus (True), or give up after ``presses``."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement === document.querySelector(s)", selector):
+            return True
+    return False
+
+
+def test_the_first_screen_of_the_committed_runs_is_the_verdict(tmp_path: Path):
+    """Issue 26: at 1280x800 the page opens on the answer: per machine, the fastest way to train (per
+    step, to 97.9%) and to serve (batch 1, batch 10,000) and the gate's verdict, as bars whose
+    values, order and text are what ``mnist_mlp.dashboard.verdict`` computes from the same runs;
+    nothing scrolls sideways; the scoreboard and the machine table are folded, and the keyboard
+    reaches and opens them."""
+    from mnist_mlp.dashboard import verdict
+    from mnist_mlp.report import dashboard_verdict
+    from mnist_mlp.report.dashboard import write_dashboard
+
+    _browser_or_skip()
+    page_file = write_dashboard(ROOT / "reports", tmp_path / "dashboard.html").page
+    found = verdict.verdicts(collect.collect(ROOT / "reports").runs)
+    assert found, "the committed runs answer nothing"
+    assert [q.key for q in found[0].questions if q.bars] == QUESTIONS  # every question answered for the committed runs
+    assert {"Keras", "native"} <= {b.family for q in found[0].questions for b in q.bars}
+    width, height = FIRST_SCREEN
+    with open_page(page_file, width=width, height=height) as (page, seen):
+        page.screenshot(path=str(tmp_path / "first-screen.png"))
+        assert _no_horizontal_scroll(page)
+        assert page.evaluate("document.querySelector('section').id") == "verdict"  # the page leads with it
+
+        # the first screen: the machine's gate verdict and both training charts whole, the serving charts begun
+        def box(selector: str) -> dict:
+            return page.locator(selector).first.bounding_box()
+
+        assert box('.verdict-machine[data-machine="0"] .gate-word')["y"] < height
+        for key in QUESTIONS[:2]:
+            chart = box(f"#chart-{dashboard_verdict.chart_id(0, found[0].questions[QUESTIONS.index(key)])}")
+            assert chart["y"] + chart["height"] <= height, key
+        for key in QUESTIONS[2:4]:
+            assert box(f"#chart-{dashboard_verdict.chart_id(0, found[0].questions[QUESTIONS.index(key)])}")["y"] < height, key
+
+        # every machine's bars: the cases, values and texts Python computes, each bar drawn
+        for m, machine in enumerate(found):
+            assert page.locator(f'.verdict-machine[data-machine="{m}"] .gate-word').inner_text() == machine.gate
+            for question in machine.questions:
+                if not question.bars:
+                    continue
+                chart = f"chart-{dashboard_verdict.chart_id(m, question)}"
+                drawn = page.evaluate("""id => document.getElementById(id).data.filter(t => t.type === "bar")
+                                         .map(t => ({name: t.name, cases: t.y[1], x: t.x, text: t.text}))""", chart)
+                assert [t["name"] for t in drawn] == list(dict.fromkeys(b.family for b in question.bars))
+                assert [c for t in drawn for c in t["cases"]] == [b.case for b in question.bars]
+                scale = dashboard_verdict.SCALE.get(question.unit, 1.0)
+                assert [x for t in drawn for x in t["x"]] == pytest.approx([b.value * scale for b in question.bars], rel=1e-4)
+                assert [x for t in drawn for x in t["text"]] == [b.text for b in question.bars]
+                assert page.locator(f"#{chart} g.trace.bars g.point").count() == len(question.bars)
+                shown = " ".join(page.locator(f"#{chart} g.textpoint text").all_text_contents())
+                assert all(b.text in shown for b in question.bars), shown  # written on the chart, not only in its data
+                caption = page.locator(f'.verdict-machine[data-machine="{m}"] figure[data-question="{question.key}"] .answer')
+                assert caption.inner_text() == dashboard_verdict.answer(question)
+
+        # folded below: closed; the keyboard reaches the folds, opens one and reaches its controls
+        folds = page.locator("details.fold")
+        assert folds.count() == 2 and folds.evaluate_all("ds => ds.filter(d => d.open).length") == 0
+        assert _tab_to(page, "#scoreboard summary")
+        page.keyboard.press("Enter")
+        assert page.locator("#scoreboard details").evaluate("d => d.open")
+        assert _tab_to(page, "#baseline", presses=3) and _tab_to(page, "#case-filter", presses=2)
+        assert _tab_to(page, "#machines summary", presses=5)
+        page.keyboard.press("Enter")
+        assert page.locator("#runs-table").is_visible()
+        assert _no_horizontal_scroll(page)  # the wide tables scroll in their own boxes
+
+    assert seen.console_errors == [] and seen.page_errors == []
+    assert seen.blocked == []

@@ -67,7 +67,7 @@ def refresh(reports_dir: str | Path) -> str:
 
 def add_commands(sub: Any) -> None:
     """Register ``dashboard`` on the main parser's subparsers."""
-    dash = sub.add_parser("dashboard", help="one offline HTML page over every run and machine (tables, scoreboard, charts, changes)")
+    dash = sub.add_parser("dashboard", help="one offline HTML page over every run and machine (the verdict per machine first, then charts, changes, scoreboard, tables)")
     dash.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR",
                       help="extra run folders (or folders of runs) beside those under --reports")
     dash.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="the reports folder, searched at any depth (default: reports)")

@@ -130,7 +130,8 @@
     var nodes = document.querySelectorAll("div.chart");
     Array.prototype.forEach.call(nodes, function (node) {
       var fig = data.charts[Number(node.dataset.chart)];
-      Plotly.newPlot(node, fig.data, fig.layout, { displaylogo: false, responsive: true }).then(function () {
+      var verdict = node.classList.contains("verdict-chart");  // the first screen's bars: no tool bar over their text
+      Plotly.newPlot(node, fig.data, fig.layout, { displaylogo: false, responsive: true, displayModeBar: !verdict }).then(function () {
         node.dataset.drawn = "true";
       });
     });
@@ -148,6 +149,15 @@
       navigator.clipboard.writeText(text).then(function () { button.textContent = "Copied"; }, selectIt);
     } else selectIt();
   }
+
+  // a link to a folded section (the nav's, or the address) opens it
+  function openTarget() {
+    var target = location.hash ? document.getElementById(location.hash.slice(1)) : null;
+    var fold = target && target.querySelector("details.fold");
+    if (fold) fold.open = true;
+  }
+  window.addEventListener("hashchange", openTarget);
+  openTarget();
 
   var select = document.getElementById("baseline");
   if (select) select.addEventListener("change", drawBoard);

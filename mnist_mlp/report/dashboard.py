@@ -124,7 +124,8 @@ def _charts(chart_specs: Sequence[tuple[str, Any]]) -> str:
 
 def build(collection: collect.Collection, page_dir: Path, script_name: str, generated: str) -> str:
     """The whole page as one string."""
-    from mnist_mlp.report import dashboard_charts, dashboard_text
+    from mnist_mlp.dashboard import verdict
+    from mnist_mlp.report import dashboard_charts, dashboard_text, dashboard_verdict
 
     names = [entry.name for entry in collection.runs]
     board = scores.table(collection.runs)
@@ -132,12 +133,13 @@ def build(collection: collect.Collection, page_dir: Path, script_name: str, gene
                   "accuracies": series.accuracies(collection.runs), "curves": series.curves(collection.runs)}
     specs = dashboard_charts.all_charts(chart_data, board["cases"], names)
     found_steps = changes.steps(collection.runs)
+    verdict_html, verdict_figures = dashboard_verdict.section(verdict.verdicts(collection.runs), len(specs))
     data = {
         "runs": [{"name": e.name, "run_id": e.run.get("run_id"), "created": e.created} for e in collection.runs],
         "baseline": collection.baseline if collection.runs else None,
         "board": board,
         "not_scored": scores.NOT_SCORED,
-        "charts": [fig.to_plotly_json() for _, fig in specs],
+        "charts": [fig.to_plotly_json() for fig in [f for _, f in specs] + verdict_figures],
     }
     data_json = _json_for_script(data)
     options = "".join(f'<option value="{i}"{" selected" if i == collection.baseline else ""}>{_e(n)}</option>' for i, n in enumerate(names))
@@ -152,19 +154,11 @@ def build(collection: collect.Collection, page_dir: Path, script_name: str, gene
 </head><body>
 <header><h1>mnist-mlp: every run and machine</h1>
 <p class="meta">{_e(summary)} · generated {_e(generated)} by <code>mnist-mlp dashboard</code></p>
-<nav><a href="#machines">Machines and runs</a><a href="#scoreboard">Scoreboard</a><a href="#charts">Charts</a><a href="#changes">Changes</a><a href="#files">Files</a></nav>
+<nav><a href="#verdict">Verdict</a><a href="#charts">Charts</a><a href="#changes">Changes</a><a href="#scoreboard">Scoreboard</a><a href="#machines">Machines and runs</a><a href="#files">Files</a></nav>
 </header>
-<section id="machines"><h2>Machines and runs</h2>
-<p>Oldest first. System columns first (as in MLPerf results tables), then every other machine field, the run's status, and the cases measured on a busy machine or with an unstable peak.</p>
-{_machines(collection)}
-</section>
-<section id="scoreboard"><h2>Scoreboard</h2>
-<p>Each cell: the run's figure over the baseline's, for the same case (baseline: 1.00), and the figure itself. Score: the geometric mean over the cases shared with the baseline of each case's geometric mean speed ratio (above 1: faster than the baseline; accuracy is not in it), with the number of shared cases. Only runs of the baseline's workload are scored (the measured work as <code>mnist-mlp compare</code> defines it: epochs, training images, batch size and the rest of the training settings, model, dataset, schema; and the inference batch sizes, profile and precision): any other run shows its own figures, no ratio, and why it is not scored. Per unit of peak: times multiplied and rates divided by the case's own measured FP32 matmul peak (GFLOP/s).</p>
-<div class="controls"><label>baseline <select id="baseline">{options}</select></label>
-<label>case <select id="case-filter"><option value="">all cases</option>{case_options}</select></label>
-<label><input type="radio" name="basis" value="0" checked> absolute</label>
-<label><input type="radio" name="basis" value="1"> per unit of measured peak</label></div>
-<div class="scroll"><table id="score-table"></table></div>
+<section id="verdict"><h2>Which way trains and serves fastest here, and is it accurate?</h2>
+<p class="lead">Per machine: one bar per case, grouped by family (Keras on TensorFlow, JAX or PyTorch; native code and NumPy; serving runtimes), sorted best first in each group, the figure and its spread written on the bar (whiskers: the spread). Hover a bar for the run it comes from.</p>
+{verdict_html}
 </section>
 <section id="charts"><h2>Charts</h2>
 <p>Hover a point for its run, case and value; click a legend entry to hide it. The same case has the same colour on every chart; runs differ by marker.</p>
@@ -174,6 +168,18 @@ def build(collection: collect.Collection, page_dir: Path, script_name: str, gene
 <p>Runs of the same machine in time order, with the differences <code>mnist-mlp compare</code> marks beyond noise (its own tests and rules), and where the machine's measured peak moved. <button id="copy-changes" type="button">Copy as text</button></p>
 <pre id="changes-text">{_e(dashboard_text.changes_text(found_steps))}</pre>
 </section>
+<section id="scoreboard"><details class="fold"><summary><h2>Scoreboard: every figure of every run against a baseline</h2></summary>
+<p>Each cell: the run's figure over the baseline's, for the same case (baseline: 1.00), and the figure itself. Score: the geometric mean over the cases shared with the baseline of each case's geometric mean speed ratio (above 1: faster than the baseline; accuracy is not in it), with the number of shared cases. Only runs of the baseline's workload are scored (the measured work as <code>mnist-mlp compare</code> defines it: epochs, training images, batch size and the rest of the training settings, model, dataset, schema; and the inference batch sizes, profile and precision): any other run shows its own figures, no ratio, and why it is not scored. Per unit of peak: times multiplied and rates divided by the case's own measured FP32 matmul peak (GFLOP/s).</p>
+<div class="controls"><label>baseline <select id="baseline">{options}</select></label>
+<label>case <select id="case-filter"><option value="">all cases</option>{case_options}</select></label>
+<label><input type="radio" name="basis" value="0" checked> absolute</label>
+<label><input type="radio" name="basis" value="1"> per unit of measured peak</label></div>
+<div class="scroll"><table id="score-table"></table></div>
+</details></section>
+<section id="machines"><details class="fold"><summary><h2>Machines and runs</h2></summary>
+<p>Oldest first. System columns first (as in MLPerf results tables), then every other machine field, the run's status, and the cases measured on a busy machine or with an unstable peak.</p>
+<div class="scroll">{_machines(collection)}</div>
+</details></section>
 <section id="files"><h2>Files of each run</h2>
 {_links(collection, page_dir)}
 </section>
