@@ -6,7 +6,9 @@ The backend is selected in ``pytest_configure``, before any test module imports 
 hand, ``pytest benchmarks/`` measures the quick workload on ``$KERAS_BACKEND`` and the CPU.
 
 The training test runs first (``pytest_collection_modifyitems``) and leaves its seed-0 model in
-session state; the inference tests measure that model instead of training again.
+session state; the inference tests measure that model instead of training again. Around the tests
+of each phase (training, inference) the process's peak memory and, where the machine counts it, the
+energy are measured apart (``bench.memory``, ``bench.energy``; ``pytest_runtest_call``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from mnist_mlp.bench import suite
+from mnist_mlp.bench import energy, memory, suite
 from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, CaseConfig, load_from_env
 from mnist_mlp.bench.child import watch_parent
 
@@ -30,6 +32,10 @@ _UNAVAILABLE: dict[str, Any] = {"reason": None}
 #: what the session learns about its device: name, precision policy, peak probes before/after, FLOP model
 _DEVICE: dict[str, Any] = {"name": None, "precision": None, "peak": {}, "latency": {}, "flops": None}
 _EXIT: dict[str, Any] = {"status": None}
+#: this case's peak memory and energy per phase (a new pair for each case of a shared process)
+METERS = (memory.PhaseMemory(CASE.backend, CASE.device), energy.EnergyMeter(CASE.device))
+#: the phase each suite's tests measure
+PHASE_OF = {"test_training": "training", "test_open": "training", "test_inference": "inference"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -82,10 +88,32 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("batch_size", CASE.batch_sizes)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A phase's marks are reset as its first test starts and read as each of its tests ends, so
+    the fixtures' set-up (data, the peak probes) stays out; a test that skips before its phase has
+    measured anything leaves no phase behind (NumPy's training), the next test starts it afresh."""
+    phase = PHASE_OF.get(item.module.__name__.rpartition(".")[2])
+    started = [meter.start(phase) for meter in METERS] if phase else []
+    try:
+        return (yield)
+    except pytest.skip.Exception:
+        for meter, fresh in zip(METERS, started):
+            if fresh:
+                meter.discard(phase)
+        started = []
+        raise
+    finally:
+        for meter in METERS if started else ():
+            meter.end(phase)
+
+
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    """Called as the session ends: the case, and the seconds each phase took (``phase_seconds``)."""
+    """Called as the session ends: the case, the seconds each phase took (``phase_seconds``), and
+    each phase's peak memory and energy (``memory``, ``energy``)."""
     machine_info.update(suite.child_machine_info(CASE, _DEVICE))
     machine_info["phase_seconds"] = PROGRESS.phase_seconds()
+    machine_info["memory"], machine_info["energy"] = METERS[0].record(), METERS[1].record()
 
 
 @pytest.fixture(scope="session")

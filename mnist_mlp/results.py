@@ -53,6 +53,9 @@ without anything else. Layout (schema_version 2; version 1 files still load)::
           "latency_probe": null | {"framework_us", "python_us", "before_us", "after_us", "change_percent", "probe"},
                                    # the framework's tiny-op round trip and a Python loop, before/after the case
           "process": {"shared_with": [case ids], "position", "cases"},   # only where cases shared a process (quick)
+          "memory": null | {"method": "vmhwm" | "ru_maxrss", "per_phase", "how", "floor_bytes", "floor", "device_counter",
+                            "device_scope", "training" | "inference": {"peak_rss_bytes", "baseline_rss_bytes", "device_peak_bytes"}},
+          "energy": null | {"measured": false, "why"} | {"measured": true, "counters", "training" | "inference": {"joules", "seconds"}},
           "repeats": [{"repeat": 1, "status", "reason", "duration_s", "training", "inference", "latency_ms",
                        "peak", "latency_probe", "load", "busy", "unstable", "machine_flags", …}, …] } ],
                                    # only in a run of ``bench --repeats N`` (or ``ab``): every repeat, a fresh
@@ -311,6 +314,7 @@ def _validate_case(where: str, case: Any) -> None:
                 raise ResultFileError(f"{spot} is not an object")
             _non_negative(f"{spot}.seconds", seed.get("seconds"))
             _accuracy(f"{spot}.test_accuracy", seed.get("test_accuracy"))
+    _validate_memory(where, case.get("memory"), case.get("energy"))  # peak bytes per phase (whole, >= 0) and joules
     repeats = case.get("repeats")
     if repeats is not None:
         if not isinstance(repeats, list):
@@ -323,6 +327,26 @@ def _validate_case(where: str, case: Any) -> None:
             if number < 1:
                 raise ResultFileError(f"{spot}.repeat must be at least 1, got {number}")
             _validate_case(spot, {**entry, "id": case_id, "backend": case["backend"], "device": case["device"]})
+
+
+def _validate_memory(where: str, memory: Any, energy: Any) -> None:
+    for key, value in (("memory", memory), ("energy", energy)):
+        if value is not None and not isinstance(value, dict):
+            raise ResultFileError(f"{where}.{key} should be an object, got {type(value).__name__}")
+    if energy is not None and not isinstance(energy.get("measured"), bool):
+        raise ResultFileError(f"{where}.energy.measured should be true or false")
+    for phase in ("training", "inference"):
+        entry, spent = (memory or {}).get(phase), (energy or {}).get(phase)
+        if entry is not None and not isinstance(entry, dict):
+            raise ResultFileError(f"{where}.memory.{phase} should be an object, got {type(entry).__name__}")
+        if spent is not None and not (isinstance(spent, dict) and isinstance(spent.get("joules"), dict)):
+            raise ResultFileError(f"{where}.energy.{phase} should be an object with joules per counter")
+        for counter, joules in [(c, j) for c, j in ((spent or {}).get("joules") or {}).items() if j is not None]:
+            _non_negative(f"{where}.energy.{phase}.joules.{counter}", joules)
+    sizes = [(f"{p}.{k}", v) for p in ("training", "inference") for k, v in ((memory or {}).get(p) or {}).items()]
+    for key, value in [*sizes, ("floor_bytes", (memory or {}).get("floor_bytes"))]:
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise ResultFileError(f"{where}.memory.{key} should be a whole number of bytes, got {value!r}")
 
 
 def _require(

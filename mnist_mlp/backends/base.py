@@ -107,6 +107,9 @@ class Backend:
     trains: bool = True
     #: the inference paths its case times, the headline one first (``bench.direct.make_callable``)
     inference_paths: tuple[str, ...] = ("predict", "direct")
+    #: the framework's own counter of peak device memory (``peak_device_memory``), and whether it can start afresh
+    device_peak_counter: str | None = None
+    device_peak_resets: bool = False
 
     # ------------------------------------------------------------------ before import
 
@@ -201,6 +204,12 @@ class Backend:
         if device == "cpu" and on_gpu:
             raise BackendUnavailable(f"--device cpu: {self.name} still computes on {name}")
         return name
+
+    def peak_device_memory(self, device: str, reset: bool = False) -> int | None:
+        """The framework's peak device memory in bytes so far (``device_peak_counter``); with ``reset``
+        the counter then starts afresh where it can (``device_peak_resets``). None on a CPU or where
+        the framework keeps no counter (``bench.memory`` reads it per phase)."""
+        return None
 
     def synchronize(self, *outputs: Any) -> None:
         """Wait until queued device work is finished, ``outputs`` (arrays the work produced) too.

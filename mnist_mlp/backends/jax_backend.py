@@ -15,6 +15,8 @@ class JaxBackend(Backend):
     module_name = "jax"
     packages = ("keras", "jax", "jaxlib")
     tf32_switch = "jax.config jax_default_matmul_precision (highest | tensorfloat32)"
+    #: no reset: the peak since the process started
+    device_peak_counter = "jax.devices('gpu')[0].memory_stats()['peak_bytes_in_use']"
 
     def device_names(self) -> list[str]:
         jax = self.module()
@@ -55,6 +57,12 @@ class JaxBackend(Backend):
         if importlib.util.find_spec("jax_cuda12_plugin") is None:
             return f"the installed jaxlib is CPU-only: no CUDA plugin ({self.install_hint(gpu=True)})"
         return "JAX sees no GPU (its CUDA plugin found no device: driver or CUDA_VISIBLE_DEVICES?)"
+
+    def peak_device_memory(self, device: str, reset: bool = False) -> int | None:
+        if device != "gpu":
+            return None
+        peak = (self.module().devices("gpu")[0].memory_stats() or {}).get("peak_bytes_in_use")
+        return None if peak is None else int(peak)
 
     def synchronize(self, *outputs: Any) -> None:
         """Block until the given outputs are computed, or (none given) every live array is:

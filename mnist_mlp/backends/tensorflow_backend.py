@@ -14,6 +14,7 @@ class TensorFlowBackend(Backend):
     module_name = "tensorflow"
     packages = ("keras", "tensorflow")
     tf32_switch = "tf.config.experimental.enable_tensor_float_32_execution"
+    device_peak_counter, device_peak_resets = "tf.config.experimental.get_memory_info('GPU:0')['peak']", True
     #: the traced gradient function of the last model seen by ``loss_and_gradients``
     _grad_functions: dict = {}
 
@@ -45,6 +46,15 @@ class TensorFlowBackend(Backend):
         if not tf.test.is_built_with_cuda():
             return f"this TensorFlow build ({tf.__version__}) has no CUDA support ({self.install_hint(gpu=True)})"
         return f"TensorFlow sees no GPU (CUDA libraries or driver missing? {self.install_hint(gpu=True)})"
+
+    def peak_device_memory(self, device: str, reset: bool = False) -> int | None:
+        if device != "gpu":
+            return None
+        experimental = self.module().config.experimental
+        peak = int(experimental.get_memory_info("GPU:0")["peak"])
+        if reset:
+            experimental.reset_memory_stats("GPU:0")
+        return peak
 
     def synchronize(self, *outputs: Any) -> None:
         tf = self.module()

@@ -14,6 +14,7 @@ class TorchBackend(Backend):
     module_name = "torch"
     packages = ("keras", "torch")
     tf32_switch = "torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32"
+    device_peak_counter, device_peak_resets = "torch.cuda.max_memory_allocated", True
 
     def device_names(self) -> list[str]:
         torch = self.module()
@@ -39,6 +40,15 @@ class TorchBackend(Backend):
         if getattr(torch.version, "cuda", None) is None:
             return f"this PyTorch build ({torch.__version__}) is CPU-only ({self.install_hint(gpu=True)})"
         return "PyTorch sees no CUDA device (driver or CUDA_VISIBLE_DEVICES?)"
+
+    def peak_device_memory(self, device: str, reset: bool = False) -> int | None:
+        if device != "gpu" or not self.module().cuda.is_available():
+            return None
+        torch = self.module()
+        peak = int(torch.cuda.max_memory_allocated())
+        if reset:
+            torch.cuda.reset_peak_memory_stats()
+        return peak
 
     def synchronize(self, *outputs: Any) -> None:
         torch = self.module()

@@ -2,7 +2,8 @@
 
 The raw file stays untouched next to results.json (``pytest-benchmark compare`` reads it); this
 module only reads it, recognising each benchmark by its ``extra_info["kind"]`` rather than by
-its test name, and derives GFLOP/s and percent of the measured peak.
+its test name, and derives GFLOP/s and percent of the measured peak. Each phase's peak memory
+and energy come from the child's machine info (``bench.memory``, ``bench.energy``).
 
 A child that crashed or timed out after its training test has no raw JSON (pytest-benchmark
 writes it at session end) but may have left the training side file (``raw/<case>.training.json``,
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_mlp.bench import metrics
+from mnist_mlp.bench.memory import FLOOR_BYTES, FLOOR_TEXT, PHASES
 from mnist_mlp.results import sanitize, stats
 from mnist_mlp.stats import non_finite_keys, probe_change_percent, probes_unstable
 
@@ -132,6 +134,30 @@ def case_latency_probe(raw: dict[str, Any] | None) -> dict[str, Any] | None:
             "change_percent": change, "probe": probe}
 
 
+def case_memory(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The child's peak memory per phase (``bench.memory.PhaseMemory.record``), each byte count an
+    int or None, with the floor beside it; None when the child recorded none (an older child, or
+    one that ended before pytest-benchmark wrote its JSON)."""
+    memory = ((raw or {}).get("machine_info") or {}).get("memory")
+    if not isinstance(memory, dict):
+        return None
+    out = {key: memory.get(key) for key in ("method", "per_phase", "how", "device_counter", "device_scope")}
+    for phase in PHASES:
+        entry = memory.get(phase)
+        out[phase] = None if not isinstance(entry, dict) else {
+            key: int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            for key, value in ((k, entry.get(k)) for k in ("peak_rss_bytes", "baseline_rss_bytes", "device_peak_bytes"))}
+    out.update(floor_bytes=FLOOR_BYTES, floor=FLOOR_TEXT)
+    return out
+
+
+def case_energy(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The child's energy per phase (``bench.energy.EnergyMeter.record``) as it wrote it: the joules
+    of each counter, or ``{"measured": false, "why"}``; None when the child recorded nothing."""
+    energy = ((raw or {}).get("machine_info") or {}).get("energy")
+    return dict(energy) if isinstance(energy, dict) and isinstance(energy.get("measured"), bool) else None
+
+
 def flop_model(raw: dict[str, Any] | None) -> dict[str, Any]:
     """The FLOP counts the child derived from its model's layers, else the seed model's (said so)."""
     from mnist_mlp.flops import seed_model
@@ -152,14 +178,16 @@ def measurements(raw: dict[str, Any] | None, fallback_peak: float | None = None)
     """training, inference, latency_ms, agreement, training_agreement, confusion_matrix, device_name, note,
     flops, peak, precision, and ``phase_seconds``: where the child's time went (imports, peak probe,
     data, training, agreement, inference sweep, latency, finish; interpreter and pytest start-up and
-    exit are the rest of ``duration_s``)."""
+    exit are the rest of ``duration_s``); ``memory`` and ``energy`` per phase."""
     out: dict[str, Any] = {
         "training": None, "inference": [], "latency_ms": {}, "agreement": None, "training_agreement": None,
         "confusion_matrix": None, "device_name": None, "note": None, "flops": None, "peak": None, "precision": None,
         "phase_seconds": None, "latency_probe": None, "race": None,
+        "memory": None, "energy": None,
     }
     if not raw:
         return out
+    out["memory"], out["energy"] = case_memory(raw), case_energy(raw)
     out["latency_probe"] = case_latency_probe(raw)
     info = raw.get("machine_info") or {}
     out["device_name"] = info.get("device_name")

@@ -34,7 +34,7 @@ def schedule(units: Sequence[Any], repeats: int) -> list[tuple[int, Any]]:
 REPEAT_FIELDS = (
     "status", "reason", "duration_s", "started_utc", "ended_utc", "raw_benchmark_json", "log", "training",
     "inference", "latency_ms", "peak", "latency_probe", "precision", "load", "busy", "unstable", "machine_flags", "stderr_tail",
-    "race",
+    "race", "memory", "energy",
 )
 
 

@@ -5,8 +5,10 @@ peak in each run, their ratio, and whether it changed beyond the runs' own befor
 spread), then the headline metrics, like with like: training wall time and time to target
 accuracy **cold** (seed 0, the first in its process) and **warm** (the later seeds) in rows of
 their own, never averaged; steady-state ms per step (warm by construction) and test accuracy over
-the seeds; inference samples/s per path and batch size; batch-1 latency p50. A one-seed run has
-a cold figure only, and its warm rows say so.
+the seeds; inference samples/s per path and batch size; batch-1 latency p50; each phase's peak
+memory (``memory.<phase>.peak_rss``, and ``device_peak`` on a GPU: "more memory" / "less memory",
+lower is better, no probe taken out, no part of ``--fail-if-slower``). A one-seed run has a cold
+figure only, and its warm rows say so.
 
 When is a difference real? (``judge``, ``family``, ``noise``)
 

@@ -151,7 +151,7 @@ def _verdict_dict(v: Verdict) -> dict[str, Any]:
 
 def _display_order(metric: Metric) -> tuple:
     """The machine's speed first, training metrics in ``TRAINING_METRICS`` order (cold before warm),
-    then throughput by path and batch size, then latency."""
+    then throughput by path and batch size, then latency, then memory."""
     group, _, rest = metric.key.partition(".")
     if group == "machine":
         return (-1, 0, "", 0)
@@ -161,7 +161,7 @@ def _display_order(metric: Metric) -> tuple:
     if group == "inference":
         path, _, size = rest.rpartition(".")
         return (1, 0, path, int(size))
-    return (2, 0, rest, 0)
+    return (3 if group == "memory" else 2, 0, rest, 0)
 
 
 def compare(runs: Sequence[RunInfo], band: NoiseBand | None = None, fdr: bool = True) -> Comparison:

@@ -209,6 +209,8 @@ def decide(metric: Metric, verdict: Verdict, q_value: float) -> Verdict:
     up = ratio is None or ratio > 1.0
     if metric.kind == "accuracy":
         verdict.label = "more accurate" if up else "less accurate"
+    elif metric.kind == "memory":  # lower is better, as for a time, but it is no speed
+        verdict.label = "more memory" if up else "less memory"
     else:
         verdict.label = "faster" if (up if metric.kind == "rate" else not up) else "slower"
     verdict.significant = True
@@ -216,8 +218,9 @@ def decide(metric: Metric, verdict: Verdict, q_value: float) -> Verdict:
 
 
 def slower_percent(metric: Metric, base: Measure, other: Measure) -> float | None:
-    """How much slower ``other`` is, in percent of the baseline's time (negative: faster)."""
-    if metric.kind == "accuracy" or not base.value or not other.value:
+    """How much slower ``other`` is, in percent of the baseline's time (negative: faster); None for
+    accuracy and memory, which are no speed."""
+    if metric.kind not in ("time", "rate") or not base.value or not other.value:
         return None
     ratio = other.value / base.value if metric.kind == "time" else base.value / other.value
     return (ratio - 1.0) * 100.0

@@ -1,4 +1,8 @@
-"""The headline metrics of one case in one run, and the samples behind each (see the package docstring)."""
+"""The headline metrics of one case in one run, and the samples behind each (see the package docstring).
+
+Memory (``memory.<phase>.peak_rss``, MiB; ``MEMORY_METRICS``) is a metric of its own kind, lower is
+better like a time but bound by no probe of the machine's speed, so nothing scales it.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,13 @@ TRAINING_METRICS = (
     ("steady_ms_per_step", "steady-state time per step", "time", "ms"),
     ("time_to_target_seconds", "time to target accuracy", "time", "s"),
     ("test_accuracy", "test accuracy", "accuracy", "%"),
+)
+
+
+#: (key in a phase of ``memory``, metric name, label) of the memory metrics: lower is better
+MEMORY_METRICS = (
+    ("peak_rss_bytes", "peak_rss", "peak resident memory"),
+    ("device_peak_bytes", "device_peak", "peak device memory"),
 )
 
 
@@ -45,7 +56,7 @@ class Measure:
 class Metric:
     key: str
     label: str
-    kind: str  # "time" (lower is faster), "rate" (higher is faster), "accuracy"
+    kind: str  # "time" (lower is faster), "rate" (higher is faster), "accuracy", "memory" (lower is smaller)
     unit: str
     #: "cold" (the first seed of its process), "warm" (the later seeds), "" where the figure is
     #: neither (accuracy; steady per-step times and inference, warm by construction)
@@ -137,6 +148,26 @@ def process_metrics(case: Mapping[str, Any]) -> dict[Metric, Measure]:
         out[Metric("race.score", "time to target, open division (olympic mean)", "time", "s")] = Measure(
             race["score"].get("seconds"), seeds, "" if race["score"].get("seconds") is not None else race["score"].get("why") or "",
             independent=False)
+    out.update(memory_metrics(case))
+    return out
+
+
+def memory_metrics(case: Mapping[str, Any]) -> dict[Metric, Measure]:
+    """Each phase's peak memory in MiB (``memory`` of the record: ``bench.memory``); a figure that is
+    the process's peak so far rather than the phase's (``ru_maxrss``) says so in its note."""
+    memory = case.get("memory")
+    if not isinstance(memory, Mapping):
+        return {}
+    notes = {"peak_rss_bytes": "" if memory.get("per_phase") else "the process's peak so far (ru_maxrss)",
+             "device_peak_bytes": "" if memory.get("device_scope") != "process"
+             else f"the process's peak so far ({memory.get('device_counter')})"}
+    out: dict[Metric, Measure] = {}
+    for phase in ("training", "inference"):
+        entry = memory.get(phase) if isinstance(memory.get(phase), Mapping) else {}
+        for key, name, label in MEMORY_METRICS:
+            if is_number(entry.get(key)):
+                out[Metric(f"memory.{phase}.{name}", f"{label}, {phase}", "memory", "MiB")] = Measure(
+                    float(entry[key]) / 2**20, [], notes[key])
     return out
 
 
@@ -162,8 +193,8 @@ PEAK_BOUND_BATCH = 1024
 
 def bound_of(metric: Metric) -> str:
     """Which probe bounds a figure on a CPU: "peak" (the FP32 matmul peak) or "latency" (the
-    framework's tiny-op round trip); "" for accuracy, which no machine speed explains."""
-    if metric.kind == "accuracy":
+    framework's tiny-op round trip); "" for accuracy and memory, which no machine speed explains."""
+    if metric.kind in ("accuracy", "memory"):
         return ""
     if metric.key.startswith("inference."):
         return "peak" if int(metric.key.rsplit(".", 1)[1]) >= PEAK_BOUND_BATCH else "latency"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_mlp import atomic
-from mnist_mlp.report import plots, tables
+from mnist_mlp.report import memory_text, plots, tables
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def markdown(run: dict[str, Any], figures: dict[str, Path]) -> str:
         "evaluation; time to target counts whole epochs, validation included.",
         "",
     ]
-    for name, text in tables.format_all(run).items():
+    for name, text in memory_text.with_memory(tables.format_all(run), run).items():
         lines += [f"## {name}", "", text, ""]
     if figures:
         lines += ["## Figures", ""]
