@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("mnist_mlp.model", "mnist_mlp.reference.forward", "mnist_mlp.reference.training", "mnist_mlp.reference"),
     ("mnist_mlp.train", "mnist_mlp.predict"),
     ("mnist_mlp.parallel.plan", "mnist_mlp.parallel"),
+    ("mnist_mlp.serving",),
     ("mnist_mlp.backends",),
     ("mnist_mlp.native", "mnist_mlp.parallel.train", "mnist_mlp.reference.verify", "mnist_mlp.race"),
     ("mnist_mlp.results",),

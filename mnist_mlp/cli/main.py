@@ -20,6 +20,7 @@ from mnist_mlp.cli.output import emit, run_handler
 from mnist_mlp.cli.verify_training import adam_setting, cmd_verify_training
 from mnist_mlp.backends.base import PRECISIONS
 from mnist_mlp.config import BACKENDS, DEVICES, TrainConfig
+from mnist_mlp.serving import RUNTIMES
 from mnist_mlp.errors import EXIT_BAD_INPUT, UsageError
 from mnist_mlp.native.base import IMPLEMENTATIONS
 
@@ -187,7 +188,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if not (args.index or args.image or args.array):
         raise UsageError("predict: give at least one of --index, --image or --array")
-    backend = _select(args)  # before anything can import keras (the data fallback does)
+    # before anything can import keras (the data fallback does); an artifact needs no framework
+    backend = args.runtime or _select(args)
     images, sources = [], []
     if args.index:
         data = load_data(args)
@@ -206,18 +208,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
     batch = np.concatenate(images)
     if args.plot and len(batch) != 1:
         raise UsageError(f"--plot: draws one image, but {len(batch)} were given")
-    from mnist_mlp.model import load_model
     from mnist_mlp.predict import predict
     from mnist_mlp.report.plots import plot_prediction
 
-    model = load_model(args.model)
+    if args.runtime:  # an exported artifact, served as a bench serving case serves it (keras never imported)
+        from mnist_mlp import serving
+
+        model = serving.get(args.runtime).load(args.model)
+    else:
+        from mnist_mlp.model import load_model
+
+        model = load_model(args.model)
     predictions = predict(model, batch, sources)
     if args.plot:
         plot_prediction(batch[0], predictions[0], args.plot)
     lines = [f"{p.source}: {p.digit} ({p.confidence:.1%})" for p in predictions]
     emit(
         args,
-        {"backend": backend, "model": str(args.model), "predictions": [p.to_dict() for p in predictions]},
+        {"backend": backend, "runtime": args.runtime, "model": str(args.model), "predictions": [p.to_dict() for p in predictions]},
         "\n".join(lines) + (f"\nwrote {args.plot}" if args.plot else ""),
     )
     return 0
@@ -301,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--image", type=Path, action="append", help="a PNG/JPEG file (repeatable)")
     predict.add_argument("--array", type=Path, action="append", help="a .npy file of shape (28,28) or (n,28,28)")
     predict.add_argument("--plot", type=Path, help="draw the image and its probabilities into this PNG")
+    predict.add_argument("--runtime", choices=RUNTIMES,
+                         help="predict with an exported artifact on this runtime (--model: model.onnx, model.xml, model.tflite, "
+                              "saved_model/; made by 'mnist-mlp export') instead of a .keras model")
     predict.set_defaults(handler=cmd_predict)
 
     _add_extension_commands(sub)
@@ -322,7 +333,8 @@ def _add_extension_commands(sub: Any) -> None:
 
 
 #: each module has ``add_commands(subparsers)`` registering parsers with ``handler`` defaults
-EXTENSION_MODULES: tuple[str, ...] = ("mnist_mlp.cli.bench", "mnist_mlp.cli.ab", "mnist_mlp.cli.compare", "mnist_mlp.cli.doctor", "mnist_mlp.cli.dashboard")
+EXTENSION_MODULES: tuple[str, ...] = ("mnist_mlp.cli.bench", "mnist_mlp.cli.ab", "mnist_mlp.cli.compare", "mnist_mlp.cli.doctor", "mnist_mlp.cli.dashboard",
+                                       "mnist_mlp.cli.export")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
