@@ -1,10 +1,12 @@
 """Inference on the trained model: throughput per batch size and path, and batch-1 latency.
 
-Paths (``mnist_mlp.bench.direct``): Keras ``predict``, the backend's direct compiled call, and
-(in the NumPy case) the framework-free reference. Each callable is called once before timing,
+Paths (``mnist_mlp.bench.direct``): Keras ``predict``, the backend's direct compiled call, (in
+the NumPy case) the framework-free reference, and (in a serving case) the exported artifact on its
+runtime, checked against NumPy before it is timed (``test_serving_check``). Each callable is called once before timing,
 so tracing and compiling for the batch shape stay out of the numbers. Throughput uses
 pytest-benchmark's calibrated rounds (bounded by ``--benchmark-max-time``); latency uses pedantic
-rounds of one call each, whose per-round times give p50/p90/p99.
+rounds of one call each, whose per-round times give p50/p90/p99. ``test_cold_start`` (where the
+profile asks) times a fresh process to the first correct prediction of what the case serves.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from mnist_mlp.bench.direct import make_callable
 
 
 @pytest.fixture(scope="session")
-def served(case, state, mnist, device_facts) -> dict[str, Any]:
+def served(case, state, mnist, device_facts, progress) -> dict[str, Any]:
     """The model to serve and the test images, once per session; its FLOPs from its layer shapes."""
     from mnist_mlp.data import scale
     from mnist_mlp.flops import FlopModel
@@ -35,6 +37,8 @@ def served(case, state, mnist, device_facts) -> dict[str, Any]:
         else:
             weights, note = suite.untrained_weights(), "untrained weights (no case trained a model; throughput does not depend on values)"
         device_facts["flops"] = device_facts["flops"] or FlopModel.from_weights(weights).to_dict()
+        if "runtime" in case.inference_paths:
+            return _serve_runtime(case, weights, note, x_test, mnist.y_test, progress)
         return {"model": NumpyMLP(weights), "x": x_test, "note": note}
     model = state.get("model")
     note = None
@@ -44,6 +48,31 @@ def served(case, state, mnist, device_facts) -> dict[str, Any]:
         model, note = build_model(case.train_config()), "untrained model (training did not run in this session)"
     device_facts["flops"] = device_facts["flops"] or FlopModel.from_model(model).to_dict()
     return {"model": model, "x": x_test, "note": note}
+
+
+def _serve_runtime(case, weights, note, x_test, y_test, progress) -> dict[str, Any]:
+    """Export the weights, load the artifact on the case's runtime and check it (``bench.serving_case``)."""
+    from mnist_mlp.bench import serving_case
+
+    progress.phase("export", detail=f"{case.backend}: export, load, check against NumPy")
+    prepared = serving_case.prepare(case, weights, x_test, y_test)
+    if prepared["skip"]:
+        suite.write_outcome(case, "skipped", prepared["skip"])
+        pytest.skip(prepared["skip"])
+    return {"model": prepared["session"], "x": x_test, "note": note, "artifact": prepared["artifact"],
+            "check": prepared["check"]}
+
+
+def test_serving_check(benchmark, case, served):
+    """The artifact against the NumPy forward pass (recorded; a float32 artifact out of tolerance fails the case)."""
+    if "check" not in served:
+        pytest.skip("not a serving case")
+    from mnist_mlp.serving.check import failure_line
+
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    benchmark.extra_info.update(kind="serving", **served["check"])
+    problem = failure_line(served["check"], case.case_id)
+    assert problem is None, problem
 
 
 def _prepare(case, served, path, batch_size):
@@ -76,3 +105,21 @@ def test_latency(benchmark, case, served, progress, path):
         kind="latency", path=path, batch_size=1,
         latency_ms=metrics.percentiles_ms(benchmark.stats.stats.data),
     )
+
+
+def test_cold_start(benchmark, case, served, progress):
+    """A fresh process to the first correct prediction of what this case serves (``serving.cold``)."""
+    if not case.cold_start:
+        pytest.skip("this profile measures no cold start")
+    from mnist_mlp.bench import serving_case
+    from mnist_mlp.serving import cold
+
+    progress.phase("cold start", detail="a fresh process to its first prediction")
+    kind, artifact, size = serving_case.cold_artifact(case, served)
+    image = served["x"][:1]
+    expected = np.asarray(make_callable(case.inference_paths[0], case.backend, served["model"], image)())
+    found: dict[str, Any] = {}
+    benchmark.pedantic(lambda: found.update(cold.measure(kind, artifact, image, expected, serving_case.tolerance_of(case))),
+                       rounds=1, iterations=1)
+    benchmark.extra_info.update(kind="cold_start", loads=kind, artifact_bytes=size, **found)
+    assert found.get("ok"), f"{case.case_id}: cold start gave no correct prediction ({found.get('error') or 'a wrong answer'})"

@@ -101,7 +101,7 @@ CASE_STATUSES = ("ok", "skipped", "failed", "timeout", "interrupted", "running")
 #: the reason of a case the runner never reached because the run was interrupted first
 NOT_RUN_REASON = "not run: the run was interrupted"
 RUN_STATUSES = ("complete", "partial", "interrupted")
-INFERENCE_PATHS = ("predict", "direct", "numpy")
+INFERENCE_PATHS = ("predict", "direct", "numpy", "runtime")
 #: a case id becomes part of file names (raw/<id>.json) and table rows: no path separators, no markup
 SAFE_CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 

@@ -15,7 +15,9 @@ from mnist_mlp.errors import BackendUnavailable, UsageError
 
 
 def test_registry_has_one_class_per_framework():
-    assert list(backends.REGISTRY) == ["tensorflow", "jax", "torch", "numpy"]
+    assert backends.ALL == ("tensorflow", "jax", "torch", "numpy")
+    assert list(backends.REGISTRY) == [*backends.ALL, *backends.RUNTIMES]
+    assert backends.RUNTIMES == ("onnxruntime", "openvino", "litert", "savedmodel", "openvino-bf16", "onnxruntime-int8")
     assert all(isinstance(b, backends.Backend) for b in backends.REGISTRY.values())
     with pytest.raises(UsageError, match="unknown backend 'mxnet'"):
         backends.get("mxnet")
@@ -140,3 +142,23 @@ def test_select_sets_the_environment_of_the_class(monkeypatch):
     monkeypatch.setattr(backends.get("jax"), "is_installed", lambda: True)
     backends.select("jax", "cpu")
     assert os.environ["KERAS_BACKEND"] == "jax" and os.environ["CUDA_VISIBLE_DEVICES"] == "" and os.environ["JAX_PLATFORMS"] == "cpu"
+
+
+def test_a_serving_runtime_is_a_case_that_serves_an_artifact(monkeypatch):
+    """The adapter answers the harness from its runtime: no training, one path, the CPU, one shared
+    process in the quick profile, and the export's TensorFlow chosen before keras is imported."""
+    onnx = backends.get("onnxruntime")
+    assert (onnx.is_keras, onnx.trains, onnx.inference_paths, onnx.devices) == (False, False, ("runtime",), ("cpu",))
+    assert onnx.process_group == backends.get("litert").process_group == "serving"
+    assert backends.get("numpy").process_group is None
+    assert "runs on cpu only" in onnx.planning_skip_reason("gpu", installed=True, gpu_present=True)
+    assert "not installed (pip install 'mnist-mlp[serve]')" in onnx.planning_skip_reason("cpu", installed=False)
+    assert backends.get("openvino-bf16").precision_policy("cpu", "fp32")["precision"] == "bfloat16"
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    if onnx.serving_setup("cpu") is None:  # TensorFlow installed
+        assert os.environ["KERAS_BACKEND"] == "tensorflow" and os.environ["CUDA_VISIBLE_DEVICES"] == ""
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert "exporting the model needs TensorFlow" in onnx.serving_setup("cpu")

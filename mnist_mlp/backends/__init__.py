@@ -17,13 +17,15 @@ import os
 from mnist_mlp.backends.base import PRECISIONS, Backend, best_gflops, gpu_hardware_present
 from mnist_mlp.backends.jax_backend import JaxBackend
 from mnist_mlp.backends.numpy_backend import NumpyBackend
+from mnist_mlp.backends.runtime_backend import RuntimeBackend
 from mnist_mlp.backends.tensorflow_backend import TensorFlowBackend
 from mnist_mlp.backends.torch_backend import TorchBackend
+from mnist_mlp import serving
 from mnist_mlp.config import BACKENDS, DEVICES
 from mnist_mlp.errors import UsageError
 
 __all__ = [
-    "ALL", "PRECISIONS", "Backend", "best_gflops", "gpu_hardware_present", "get", "REGISTRY", "BACKEND_MODULES",
+    "ALL", "RUNTIMES", "PRECISIONS", "Backend", "best_gflops", "gpu_hardware_present", "get", "REGISTRY", "BACKEND_MODULES",
     "VERSIONED_PACKAGES", "resolve_backend", "check_device", "is_installed", "select", "active_device_name",
     "require_device", "package_versions",
 ]
@@ -34,10 +36,14 @@ REGISTRY: dict[str, Backend] = {
 }
 #: every name ``--backends`` takes, in planning order
 ALL = tuple(REGISTRY)
+#: the serving runtimes (``--runtimes``), planned after the frameworks: one case each per device
+RUNTIMES = tuple(serving.RUNTIMES)
+REGISTRY.update({name: RuntimeBackend(serving.get(name)) for name in RUNTIMES})
 #: the module each Keras backend needs importable
 BACKEND_MODULES = {name: REGISTRY[name].module_name for name in BACKENDS}
 #: distributions whose versions every result records
-VERSIONED_PACKAGES = ("keras", "tensorflow", "jax", "jaxlib", "torch", "numpy", "scikit-learn", "pytest-benchmark")
+VERSIONED_PACKAGES = ("keras", "tensorflow", "jax", "jaxlib", "torch", "numpy", "scikit-learn", "pytest-benchmark",
+                      "onnxruntime", "onnx", "tf2onnx", "openvino", "ai-edge-litert")
 
 
 def get(name: str) -> Backend:

@@ -110,6 +110,14 @@ class Backend:
     #: the framework's own counter of peak device memory (``peak_device_memory``), and whether it can start afresh
     device_peak_counter: str | None = None
     device_peak_resets: bool = False
+    #: cases whose backends share a process group run in one process in the quick profile
+    #: (``bench.group``); None: the backend's own name
+    process_group: str | None = None
+
+    def serving_setup(self, device: str) -> str | None:
+        """Before anything imports keras, in a case that trains nothing: set what its serving needs;
+        why it cannot run here (None: it can). Nothing to do for the NumPy reference."""
+        return None
 
     # ------------------------------------------------------------------ before import
 

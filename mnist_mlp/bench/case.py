@@ -62,6 +62,8 @@ def _case_config(
         outcome_path=str(work / f"{key}.outcome.json"),
         training_path=None if not plan.trains else str(collect.training_side_path(raw_dir / f"{key}.json")),
         race=_race_options(plan, options),
+        artifact_dir=str(work / f"{key}.artifact"),
+        cold_start=profile.cold_start,
     )
 
 

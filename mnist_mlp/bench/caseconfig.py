@@ -57,6 +57,11 @@ class CaseConfig:
     #: open-division case: {"recipe": Recipe.to_dict(), "source": file, "chosen_by": search,
     #: "seed_recipe_seeds": N} (``mnist_mlp.race``); None in the other profiles
     race: dict[str, Any] | None = None
+    #: where the case writes what it serves from (its exported artifact; a Keras case's .keras for
+    #: the cold start): the run's work folder, not the results
+    artifact_dir: str | None = None
+    #: whether the case measures its cold start (a fresh process to the first correct prediction)
+    cold_start: bool = False
 
     @property
     def trains(self) -> bool:

@@ -176,13 +176,13 @@ def flop_model(raw: dict[str, Any] | None) -> dict[str, Any]:
 
 def measurements(raw: dict[str, Any] | None, fallback_peak: float | None = None) -> dict[str, Any]:
     """training, inference, latency_ms, agreement, training_agreement, confusion_matrix, device_name, note,
-    flops, peak, precision, and ``phase_seconds``: where the child's time went (imports, peak probe,
+    flops, peak, precision, race, serving (the artifact's check), cold_start, and ``phase_seconds``: where the child's time went (imports, peak probe,
     data, training, agreement, inference sweep, latency, finish; interpreter and pytest start-up and
     exit are the rest of ``duration_s``); ``memory`` and ``energy`` per phase."""
     out: dict[str, Any] = {
         "training": None, "inference": [], "latency_ms": {}, "agreement": None, "training_agreement": None,
         "confusion_matrix": None, "device_name": None, "note": None, "flops": None, "peak": None, "precision": None,
-        "phase_seconds": None, "latency_probe": None, "race": None,
+        "phase_seconds": None, "latency_probe": None, "race": None, "serving": None, "cold_start": None,
         "memory": None, "energy": None,
     }
     if not raw:
@@ -212,6 +212,10 @@ def measurements(raw: dict[str, Any] | None, fallback_peak: float | None = None)
         elif kind == "inference":
             out["inference"].append(_inference(extra, bench.get("stats") or {}, peak, flops))
             out["note"] = out["note"] or extra.get("note")
+        elif kind == "serving":  # a serving case's artifact, checked against NumPy (``serving.check``)
+            out["serving"] = {k: v for k, v in extra.items() if k != "kind"}
+        elif kind == "cold_start":  # a fresh process to the first correct prediction (``serving.cold``)
+            out["cold_start"] = {k: v for k, v in extra.items() if k != "kind"}
         elif kind == "latency":
             latency = dict(extra.get("latency_ms") or {})
             # the latency rounds' own times, so latency noise is judged from this measurement itself

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from mnist_mlp import backends
 from mnist_mlp.bench import collect, load, progress_file, stopping
 from mnist_mlp.bench.case import _case_config, _finish, _record, child_env
 from mnist_mlp.bench.child import ChildInterrupted, describe_returncode, run_child
@@ -38,11 +39,17 @@ def plan_groups(plans: Sequence[CasePlan], shared: bool) -> list[Unit]:
     for index, plan in enumerate(plans, 1):
         last = units[-1][-1][1] if units else None
         if (shared and last is not None and not plan.skip_reason and not last.skip_reason
-                and (last.backend, last.device) == (plan.backend, plan.device)):
+                and _process_key(last) == _process_key(plan)):
             units[-1].append((index, plan))
         else:
             units.append([(index, plan)])
     return units
+
+
+def _process_key(plan: CasePlan) -> tuple[str, str]:
+    """Cases with the same key may share a process: the backend's process group (the serving
+    runtimes share one) or its own name, and the device."""
+    return backends.get(plan.backend).process_group or plan.backend, plan.device
 
 
 def group_command(python: Sequence[str]) -> GroupCommand:

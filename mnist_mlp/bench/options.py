@@ -11,7 +11,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from mnist_mlp.backends import ALL as ALL_BACKENDS, get as get_backend
+from mnist_mlp.backends import ALL as ALL_BACKENDS, RUNTIMES, get as get_backend
 from mnist_mlp.bench.plan import BenchOptions
 from mnist_mlp.bench.profiles import MAX_TRAIN_SAMPLES, get_profile, with_overrides
 from mnist_mlp.config import DEVICES, TrainConfig
@@ -22,6 +22,12 @@ from mnist_mlp.native.base import IMPLEMENTATIONS
 def options_from_args(args: argparse.Namespace) -> BenchOptions:
     """Validated ``BenchOptions`` from parsed arguments (UsageError on a bad combination)."""
     backends, devices = args.backends or ALL_BACKENDS, args.devices or DEVICES
+    # the serving runtimes plan as cases of their own after the frameworks: those named, else (a run
+    # of every backend) every one installed, else (--backends chose some) none; a resumed run's
+    # stored backends already hold its runtimes
+    runtimes = getattr(args, "runtimes", None) or (
+        () if args.backends else tuple(name for name in RUNTIMES if get_backend(name).is_installed()))
+    backends = tuple(dict.fromkeys((*backends, *(name for name in runtimes if name != "none"))))
     base = get_profile(args.profile or "full")
     profile = with_overrides(
         base, epochs=args.epochs, seeds=args.seeds, batch_sizes=args.batch_sizes,

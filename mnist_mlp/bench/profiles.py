@@ -72,6 +72,9 @@ class Profile:
     #: test set; ``seed_recipe_seeds`` seeds of the seed's own recipe run beside it, 25 epochs each
     race: bool = False
     seed_recipe_seeds: int = 0
+    #: each serving and inference case also times a fresh process to its first correct prediction
+    #: (``serving.cold``): seconds per framework case (its imports), so the quick profile leaves it out
+    cold_start: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -84,6 +87,7 @@ PROFILES: dict[str, Profile] = {
         name="quick", epochs=2, seeds=1, batch_sizes=(1, 256, 10000),
         max_time=0.1, min_rounds=3, min_time=0.002, latency_rounds=10, timeout_base=240.0, timeout_per_seed_epoch=60.0,
         train_samples=5_000, peak_repeats=3, peak_budget_s=0.4, shared_process=True, training_check=False,
+        cold_start=False,
     ),
     "full": Profile(
         name="full", epochs=25, seeds=1, batch_sizes=FULL_BATCH_SIZES,

@@ -34,9 +34,10 @@ def select_backend(case: CaseConfig) -> str | None:
         from mnist_mlp import native
 
         native.prepare_keras(case.backend)
-    if not case.keras_backend:
-        return None
     from mnist_mlp import backends
+
+    if not case.keras_backend:  # the NumPy reference, a serving runtime (its export needs Keras on TensorFlow)
+        return backends.get(case.backend).serving_setup(case.device)
 
     try:
         backends.select(case.backend, case.device)

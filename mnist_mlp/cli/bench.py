@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_mlp.cli import argtypes
-from mnist_mlp.backends import ALL as ALL_BACKENDS
+from mnist_mlp.backends import ALL as ALL_BACKENDS, RUNTIMES
 from mnist_mlp.bench.profiles import MAX_BATCH_SIZE, MAX_TRAIN_SAMPLES, PROFILES
 from mnist_mlp.backends.base import PRECISIONS
 from mnist_mlp.config import DEVICES
@@ -97,6 +97,10 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
                        metavar="keras,native,native-fast",
                        help="whose training code each case runs: Keras' trainer, the framework's own plain code, its "
                             "fastest form (mnist_mlp.native; default: all three)")
+    runtimes = ("none", *RUNTIMES)
+    parser.add_argument("--runtimes", type=argtypes.choices(runtimes, "--runtimes"), metavar=",".join(RUNTIMES),
+                       help="serving cases: the exported model on these runtimes (default: every one installed, or none "
+                            "where --backends is given; one named but not installed is skipped with the reason; none: no serving case)")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
