@@ -121,5 +121,5 @@ def test_cold_start(benchmark, case, served, progress):
     found: dict[str, Any] = {}
     benchmark.pedantic(lambda: found.update(cold.measure(kind, artifact, image, expected, serving_case.tolerance_of(case))),
                        rounds=1, iterations=1)
-    benchmark.extra_info.update(kind="cold_start", loads=kind, artifact_bytes=size, **found)
+    benchmark.extra_info.update({**found, "kind": "cold_start", "loads": kind, "artifact_bytes": size})
     assert found.get("ok"), f"{case.case_id}: cold start gave no correct prediction ({found.get('error') or 'a wrong answer'})"

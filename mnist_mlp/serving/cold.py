@@ -2,7 +2,7 @@
 
 What a user of a serverless function or a command-line tool waits for: a new interpreter, the
 imports (NumPy and the runtime or framework), loading the artifact, and the first call with
-whatever it compiles. ``measure`` starts ``python -m mnist_mlp.serving.cold KIND ARTIFACT IMAGE``
+whatever it compiles. ``measure`` starts ``python .../mnist_mlp/serving/cold.py KIND ARTIFACT IMAGE``
 and the child reports each part on its own clock; the parent's clock runs from before the spawn
 to the moment the child's answer arrives, so the total holds the interpreter's start too. The
 answer must be the right one (the digit, and the probabilities within the case's tolerance of
@@ -131,7 +131,8 @@ def _run_child(kind: str, artifact: str | Path, image_path: Path, env: dict[str,
     with open(errors_path, "w") as errors:
         started = time.perf_counter()
         env[SPAWN_ENV] = repr(time.time())
-        child = subprocess.Popen([sys.executable, "-m", "mnist_mlp.serving.cold", kind, str(artifact), str(image_path)],
+        # this file as a script, not ``-m``: ``-m`` would import the package (and NumPy) before the child's clock starts
+        child = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), kind, str(artifact), str(image_path)],
                                  stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
         answer, answered = None, started
         try:
