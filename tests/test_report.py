@@ -68,7 +68,9 @@ def test_report_holds_the_expected_numbers(run, tmp_path):
                  "## Agreement with the NumPy reference", "## Machine"):
         assert name in text
     for name, figure in FIGURES.items():
-        if name in ("scaling", "keras_cost", "time_to_accuracy"):  # data-parallel runs only (tests/test_parallel.py); native cases only (tests/test_native_bench.py); open division only (tests/test_race.py)
+        # data-parallel runs only (tests/test_parallel.py); native cases only (tests/test_native_bench.py); open division
+        # only (tests/test_race.py); serving cases only (tests/test_serving_report.py)
+        if name in ("scaling", "keras_cost", "time_to_accuracy", "serving"):
             assert figure not in text
             continue
         assert f"]({figure})" in text

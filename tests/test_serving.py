@@ -176,3 +176,30 @@ def test_cold_start_times_a_fresh_process_to_a_correct_answer(exported, truth):
     assert not wrong["ok"] and wrong["correct"] is False
     broken = cold.measure("onnxruntime", exported["folder"] / "absent.onnx", image, expected, None)
     assert not broken["ok"] and "absent.onnx" in broken["error"]
+
+
+def test_bench_runs_serving_cases_checked_and_timed_like_the_frameworks(tmp_path, data_dir):
+    """The quick profile's serving cases, in their shared process: each artifact checked before it is
+    timed, the runtime path in the sweep and the latency, memory recorded, int8 kept apart."""
+    for name in ("onnxruntime", "litert"):
+        _require(serving.get(name))
+    proc = run_cli("bench", "--profile", "quick", "--backends", "numpy", "--implementations", "keras",
+                   "--runtimes", "onnxruntime,onnxruntime-int8,litert", "--batch-sizes", "1,256", "--devices", "cpu",
+                   "--no-gate", "--out", str(tmp_path), "--data-dir", str(data_dir),
+                   env={"MNIST_MLP_BENCH_PEAK_GFLOPS": "100"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    run = json.loads(next(tmp_path.glob("*/results.json")).read_text())
+    cases = {case["id"]: case for case in run["cases"]}
+    assert list(cases) == ["numpy-cpu", "onnxruntime-cpu", "onnxruntime-int8-cpu", "litert-cpu"]  # in the order named
+    for name in ("onnxruntime-cpu", "litert-cpu", "onnxruntime-int8-cpu"):
+        case = cases[name]
+        assert case["status"] == "ok", case.get("reason")
+        assert [(row["path"], row["batch_size"]) for row in case["inference"]] == [("runtime", 1), ("runtime", 256)]
+        assert case["latency_ms"]["runtime"]["p50"] > 0
+        assert case["memory"]["inference"]["peak_rss_bytes"] > 0
+        assert case["serving"]["images"] == 10_000 and "untrained" in case["note"]
+    assert cases["onnxruntime-cpu"]["serving"]["within_tolerance"] is True
+    assert cases["onnxruntime-int8-cpu"]["serving"]["reduced"] is True
+    assert cases["onnxruntime-cpu"]["cold_start"] is None  # the quick profile measures none
+    report = (tmp_path / run["run_id"] / "report.md").read_text()
+    assert "## Serving" in report and "onnxruntime-int8-cpu" in report

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_mlp import atomic
-from mnist_mlp.report import memory_text, plots, tables
+from mnist_mlp.report import memory_text, plots, serving_text, tables
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ FIGURES = {
     "scaling": "scaling.png",
     "keras_cost": "keras_cost.png",
     "time_to_accuracy": "time_to_accuracy.png",
+    "serving": "serving.png",
 }
 CAPTIONS = {
     "curves": "Loss and accuracy per epoch (seed 0), train (solid) and validation (dashed)",
@@ -34,6 +35,7 @@ CAPTIONS = {
     "scaling": "Data-parallel training throughput against N devices; dashed: ideal linear scaling from one device",
     "keras_cost": "What Keras costs: steady ms per training step of Keras, native and fast code per backend (log); dotted: the FLOP floor of a step",
     "time_to_accuracy": "Time to accuracy (open division): test accuracy after each epoch against the race's clock, every seed; dashed: the target",
+    "serving": "Serving: ms per batch and samples/s against batch size (log-log), each runtime (solid) beside each framework's direct call and NumPy (dashed)",
 }
 
 
@@ -84,6 +86,8 @@ def draw_figures(run: dict[str, Any], run_dir: Path) -> dict[str, Path]:
 
     if race_text.race_cases(run):
         drawn["time_to_accuracy"] = race_text.plot(run, run_dir / FIGURES["time_to_accuracy"])
+    if serving_text.serving_cases(run):
+        drawn["serving"] = serving_text.plot(run, run_dir / FIGURES["serving"])
     return drawn
 
 
@@ -124,7 +128,7 @@ def markdown(run: dict[str, Any], figures: dict[str, Path]) -> str:
         "evaluation; time to target counts whole epochs, validation included.",
         "",
     ]
-    for name, text in memory_text.with_memory(tables.format_all(run), run).items():
+    for name, text in serving_text.with_serving(memory_text.with_memory(tables.format_all(run), run), run).items():
         lines += [f"## {name}", "", text, ""]
     if figures:
         lines += ["## Figures", ""]
