@@ -90,6 +90,7 @@ from typing import Any, Iterable
 
 from mnist_mlp import atomic
 from mnist_mlp.errors import ResultFileError
+from mnist_mlp.result_fields import _accuracy, _non_negative, _number, validate_memory, validate_serving
 from mnist_mlp.stats import sample_stddev
 
 SCHEMA = "mnist-mlp/results"
@@ -314,7 +315,8 @@ def _validate_case(where: str, case: Any) -> None:
                 raise ResultFileError(f"{spot} is not an object")
             _non_negative(f"{spot}.seconds", seed.get("seconds"))
             _accuracy(f"{spot}.test_accuracy", seed.get("test_accuracy"))
-    _validate_memory(where, case.get("memory"), case.get("energy"))  # peak bytes per phase (whole, >= 0) and joules
+    validate_memory(where, case.get("memory"), case.get("energy"))  # peak bytes per phase (whole, >= 0) and joules
+    validate_serving(where, case.get("serving"), case.get("cold_start"))
     repeats = case.get("repeats")
     if repeats is not None:
         if not isinstance(repeats, list):
@@ -329,26 +331,6 @@ def _validate_case(where: str, case: Any) -> None:
             _validate_case(spot, {**entry, "id": case_id, "backend": case["backend"], "device": case["device"]})
 
 
-def _validate_memory(where: str, memory: Any, energy: Any) -> None:
-    for key, value in (("memory", memory), ("energy", energy)):
-        if value is not None and not isinstance(value, dict):
-            raise ResultFileError(f"{where}.{key} should be an object, got {type(value).__name__}")
-    if energy is not None and not isinstance(energy.get("measured"), bool):
-        raise ResultFileError(f"{where}.energy.measured should be true or false")
-    for phase in ("training", "inference"):
-        entry, spent = (memory or {}).get(phase), (energy or {}).get(phase)
-        if entry is not None and not isinstance(entry, dict):
-            raise ResultFileError(f"{where}.memory.{phase} should be an object, got {type(entry).__name__}")
-        if spent is not None and not (isinstance(spent, dict) and isinstance(spent.get("joules"), dict)):
-            raise ResultFileError(f"{where}.energy.{phase} should be an object with joules per counter")
-        for counter, joules in [(c, j) for c, j in ((spent or {}).get("joules") or {}).items() if j is not None]:
-            _non_negative(f"{where}.energy.{phase}.joules.{counter}", joules)
-    sizes = [(f"{p}.{k}", v) for p in ("training", "inference") for k, v in ((memory or {}).get(p) or {}).items()]
-    for key, value in [*sizes, ("floor_bytes", (memory or {}).get("floor_bytes"))]:
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-            raise ResultFileError(f"{where}.memory.{key} should be a whole number of bytes, got {value!r}")
-
-
 def _require(
     where: str, obj: dict, key: str, kind: type, choices: tuple | None = None, *, top: bool = False
 ) -> Any:
@@ -361,27 +343,6 @@ def _require(
     if choices is not None and value not in choices:
         raise ResultFileError(f"{field} is {value!r}, expected one of {', '.join(choices)}")
     return value
-
-
-def _number(where: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ResultFileError(f"{where} should be a number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ResultFileError(f"{where} is {value}, not a finite number")
-    return float(value)
-
-
-def _non_negative(where: str, value: Any) -> None:
-    if _number(where, value) < 0:
-        raise ResultFileError(f"{where} is negative ({value})")
-
-
-def _accuracy(where: str, value: Any) -> None:
-    if value is None:
-        return
-    number = _number(where, value)
-    if not 0.0 <= number <= 1.0:
-        raise ResultFileError(f"{where} is {value}, outside [0, 1]")
 
 
 def _stats(where: str, value: Any, non_negative: bool = False, accuracy: bool = False) -> None:

@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("mnist_mlp.serving",),
     ("mnist_mlp.backends",),
     ("mnist_mlp.native", "mnist_mlp.parallel.train", "mnist_mlp.reference.verify", "mnist_mlp.race"),
-    ("mnist_mlp.results",),
+    ("mnist_mlp.results", "mnist_mlp.result_fields"),
     ("mnist_mlp.compare",),
     ("mnist_mlp.bench",),
     ("mnist_mlp.runs", "mnist_mlp.gate", "mnist_mlp.doctor", "mnist_mlp.dashboard"),

@@ -177,6 +177,12 @@ def seed(run: dict) -> dict:
         (lambda r: seed(r).update(test_accuracy=-0.1), r"cases\[0\]\.training\.per_seed\[0\]\.test_accuracy is -0\.1, outside \[0, 1\]"),
         (lambda r: case(r)["training"]["test_accuracy"].update(mean=97.0), r"cases\[0\]\.training\.test_accuracy\.mean is 97\.0, outside \[0, 1\]"),
         (lambda r: case(r)["training"]["test_accuracy"]["samples"].append(1.01), r"cases\[0\]\.training\.test_accuracy\.samples\[1\] is 1\.01, outside \[0, 1\]"),
+        # a serving case's check and a cold start (rendered by the report's Serving section)
+        (lambda r: case(r).update(serving=[1]), r"cases\[0\]\.serving should be an object, got list"),
+        (lambda r: case(r).update(serving={"max_abs_diff": "tiny", "reduced": False, "ok": True}), r"cases\[0\]\.serving\.max_abs_diff should be a number, got str"),
+        (lambda r: case(r).update(serving={"max_abs_diff": 1e-7, "test_accuracy": 98.0, "reduced": False, "ok": True}), r"cases\[0\]\.serving\.test_accuracy is 98\.0, outside \[0, 1\]"),
+        (lambda r: case(r).update(serving={"max_abs_diff": 1e-7, "reduced": "no", "ok": True}), r"cases\[0\]\.serving\.reduced should be true or false, got 'no'"),
+        (lambda r: case(r).update(cold_start={"total_s": -1.0}), r"cases\[0\]\.cold_start\.total_s is negative \(-1\.0\)"),
     ],
     ids=lambda v: "" if callable(v) else re.sub(r"\W+", "-", v)[:60],
 )
