@@ -46,10 +46,12 @@ def training(epoch: int, epochs: int, seconds: tuple[float, ...], *, seeds: int 
                          epochs=epochs, epoch_seconds=seconds, time=at)
 
 
-def bench_options(epochs: int = 25, seeds: int = 1, train_samples: int | None = None) -> runner.BenchOptions:
+def bench_options(epochs: int = 25, seeds: int = 1, train_samples: int | None = None,
+                  out: Path = Path(__file__).parent / "no-such-reports") -> runner.BenchOptions:
+    """The options of a run whose output folder holds no earlier run (unless ``out`` says otherwise)."""
     return runner.BenchOptions(
         profile=with_overrides(get_profile("full"), seeds=seeds), profile_label="full",
-        train=TrainConfig(epochs=epochs, train_samples=train_samples),
+        train=TrainConfig(epochs=epochs, train_samples=train_samples), out=out,
     )
 
 
@@ -346,3 +348,39 @@ def test_bars_only_on_a_terminal_with_a_width():
     finally:
         os.close(leader)
         os.close(follower)
+
+
+def _earlier_run(folder: Path, name: str, durations: dict[str, float], epochs: int = 25) -> None:
+    run_dir = folder / name
+    run_dir.mkdir(parents=True)
+    run = {"run_id": name, "profile": "full", "workload": {"train": {"epochs": epochs, "train_samples": None}, "seeds": [0]},
+           "cases": [{"id": case, "status": "ok", "duration_s": seconds} for case, seconds in durations.items()]}
+    (run_dir / "results.json").write_text(json.dumps(run))
+
+
+def test_the_estimate_uses_earlier_runs_of_the_same_cases_and_says_which(tmp_path):
+    """Earlier runs of the same workload give each case still to run its own duration, scaled by how
+    this run's finished cases compare with theirs; a run of another workload is not used."""
+    _earlier_run(tmp_path, "20261101T000000Z_vm", {"tensorflow-cpu": 100.0, "jax-cpu": 50.0, "numpy-cpu": 10.0})
+    _earlier_run(tmp_path, "20261201T000000Z_vm", {"jax-cpu": 60.0})  # newer: its jax-cpu wins
+    _earlier_run(tmp_path / "other", "20261202T000000Z_vm", {"jax-cpu": 9999.0}, epochs=2)  # another workload
+    stream, clock = Stream(tty=False), Clock(NOW)
+    reporter = TerminalReporter(stream, clock=clock)
+    reporter.run_started(PLANS, bench_options(out=tmp_path))
+    start = [line for line in stream.getvalue().splitlines() if line.startswith("run: ")]
+    assert start == ["run: about 2 min 50 s left (a guess for 3 cases not started, 3 from earlier runs "
+                     "(20261101T000000Z_vm, 20261201T000000Z_vm))"]  # 100 + 60 + 10 s
+    reporter.case_started(1, len(PLANS), PLANS[0])
+    reporter.case_finished(PLANS[0], {"status": "ok", "reason": None, "duration_s": 50.0})  # half the earlier 100 s
+    estimate = reporter._guess(0.0, 0.0, reporter._plans_after(PLANS[0]))
+    assert estimate.seconds == pytest.approx(0.5 * (60.0 + 10.0))
+    assert "x0.50, as this run's finished cases compare" in estimate.describe()
+
+
+def test_without_earlier_runs_the_estimate_is_the_old_guess(tmp_path):
+    stream = Stream(tty=False)
+    reporter = TerminalReporter(stream, clock=Clock(NOW))
+    reporter.run_started(PLANS, bench_options(out=tmp_path))
+    assert not [line for line in stream.getvalue().splitlines() if line.startswith("run: ")]
+    estimate = reporter._guess(10.0, 20.0, reporter._plans_after(PLANS[0]))
+    assert estimate.basis == "from the running case" and estimate.guessed_cases == 2

@@ -18,7 +18,7 @@ import time
 from statistics import mean
 from typing import Any, Callable, Sequence, TextIO
 
-from mnist_mlp.bench import eta
+from mnist_mlp.bench import eta, eta_history
 from mnist_mlp import backends
 from mnist_mlp.bench.progress_file import ChildProgress
 from mnist_mlp.bench.plan import BenchOptions, CasePlan
@@ -116,6 +116,9 @@ class TerminalReporter:
         self._tails: dict[bool, eta.Tail] = {}
         self._measured_tails: dict[bool, list[eta.Tail]] = {True: [], False: []}
         self._finished: list[tuple[bool, float]] = []
+        #: (case id, seconds) of the finished cases, and what earlier runs of the same cases took
+        self._finished_ids: list[tuple[str, float]] = []
+        self._history = eta_history.History()
         self._case_bar: Any = None
         self._run_bar: Any = None
         #: ``time.perf_counter()`` when the plan was made and the cases began (the CLI's timing)
@@ -134,6 +137,12 @@ class TerminalReporter:
             self._tails[trains] = eta.tail_from_profile(
                 profile.batch_sizes, profile.max_time, profile.latency_rounds, len(paths), trains)
         self._print(plan_text(plans, options))
+        self._history = eta_history.load(options.out, eta_history.workload_key(
+            profile.name, options.train.epochs, len(options.seeds), options.train.train_samples))
+        ahead = [plan for plan in plans if not plan.skip_reason and not plan.kept]
+        if ahead and all(self._history.guess(plan.case_id) for plan in ahead):
+            guess = self._with_history(eta.RunEstimate(0.0, 0, ""), ahead)
+            self._print(f"run: {guess.describe()}")
         if self.tty:
             from tqdm import tqdm
 
@@ -192,6 +201,7 @@ class TerminalReporter:
         if not plan.skip_reason and record.get("duration_s"):
             trains = plan.trains
             self._finished.append((trains, float(record["duration_s"])))
+            self._finished_ids.append((plan.case_id, float(record["duration_s"])))
             phases = record.get("phase_seconds") or {}
             if status == "ok" and "inference sweep" in phases:
                 self._measured_tails[trains].append(eta.Tail(
@@ -202,10 +212,9 @@ class TerminalReporter:
             self._case_bar = None
         if self._run_bar is not None and not plan.skip_reason:
             self._run_bar.update(1)
-            pending = self._pending_after(plan)
+            pending = self._plans_after(plan)
             if pending and self._finished:  # what is left is all guesses now, from the finished cases
-                guess = eta.run_left(0.0, 0.0, pending, self._finished, self._tails.get(False) or eta.Tail(0, 0, 0))
-                self._run_bar.set_postfix_str(guess.describe(), refresh=False)
+                self._run_bar.set_postfix_str(self._guess(0.0, 0.0, pending).describe(), refresh=False)
             elif not pending:
                 self._run_bar.set_postfix_str("", refresh=False)
         self._print(line)
@@ -238,14 +247,31 @@ class TerminalReporter:
     def _run_estimate(self, plan: CasePlan, elapsed: float, left: float | None) -> eta.RunEstimate | None:
         if left is None:
             return None
-        return eta.run_left(
-            left, elapsed + left, self._pending_after(plan), self._finished, self._tails.get(False) or eta.Tail(0, 0, 0))
+        return self._guess(left, elapsed + left, self._plans_after(plan))
 
-    def _pending_after(self, plan: CasePlan) -> list[bool]:
-        """For each case to run after ``plan``: whether it trains."""
+    def _guess(self, left: float, total: float, pending: list[CasePlan]) -> eta.RunEstimate:
+        """``eta.run_left`` for the cases no earlier run has, earlier runs' durations for the others."""
+        unknown = [p.trains for p in pending if self._history.guess(p.case_id) is None]
+        base = eta.run_left(left, total, unknown, self._finished, self._tails.get(False) or eta.Tail(0, 0, 0))
+        return self._with_history(base, [p for p in pending if self._history.guess(p.case_id) is not None])
+
+    def _with_history(self, base: eta.RunEstimate, known: list[CasePlan]) -> eta.RunEstimate:
+        """``base`` plus the ``known`` cases' earlier durations, scaled by this run's finished cases."""
+        if not known:
+            return base
+        scale = self._history.scale(self._finished_ids)
+        seconds = scale * sum(self._history.guess(p.case_id) or 0.0 for p in known)
+        runs = ", ".join(self._history.runs_for([p.case_id for p in known]))
+        basis = f"{len(known)} from earlier runs ({runs})" + (f" x{scale:.2f}, as this run's finished cases compare" if self._finished_ids else "")
+        if base.guessed_cases:
+            basis += f"; {base.guessed_cases} {base.basis}"
+        return eta.RunEstimate(base.seconds + seconds, base.guessed_cases + len(known), basis)
+
+    def _plans_after(self, plan: CasePlan) -> list[CasePlan]:
+        """The cases to run after ``plan``."""
         ids = [p.case_id for p in self._plans]
         after = self._plans[ids.index(plan.case_id) + 1:] if plan.case_id in ids else []
-        return [p.trains for p in after if not p.skip_reason]
+        return [p for p in after if not p.skip_reason and not p.kept]
 
     def _draw(self, progress: ChildProgress | None, text: str, run: eta.RunEstimate | None) -> None:
         bar = self._case_bar
