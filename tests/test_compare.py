@@ -376,3 +376,26 @@ def test_raw_pytest_benchmark_json_stays_readable(tmp_path):
     assert main(["gate", str(folder)]) == 0
     assert main(["compare", str(folder), str(raw), "--out", str(tmp_path / "o")]) == 2
     assert hashlib.sha256(raw.read_bytes()).hexdigest() == digest
+
+
+def test_one_run_alone_is_set_against_the_newest_reference_run(tmp_path, monkeypatch, capsys):
+    """``compare RUN``: the baseline is the newest run under reports/reference/ (its folder name
+    is its UTC time), said on standard error; without one, a one-line error."""
+    import json as json_module
+
+    from fixtures.compare.runfactory import make_run, write_run
+    from mnist_mlp.cli import compare as compare_cli
+    from mnist_mlp.cli.main import main
+
+    reports = tmp_path / "reports"
+    monkeypatch.setattr(compare_cli, "DEFAULT_REPORTS", reports)
+    mine = write_run(tmp_path / "mine", make_run(run_id="20261203T000000Z_vm"))
+    assert main(["compare", str(mine), "--out", str(tmp_path / "none")]) == 2
+    assert "a reference run under" in capsys.readouterr().err
+    write_run(reports / "reference", make_run(run_id="20261127T040000Z_hostA"))
+    newest = write_run(reports / "reference", make_run(run_id="20261129T040000Z_hostA"))
+    assert main(["compare", str(mine), "--out", str(tmp_path / "out"), "--json"]) == 0
+    out = capsys.readouterr()
+    assert json_module.loads(out.out)["runs"][0]["path"].endswith(str(newest.relative_to(tmp_path)) + "/results.json") or \
+        str(newest) in json_module.loads(out.out)["runs"][0]["path"]
+    assert f"the baseline is the reference run {newest}" in out.err

@@ -22,13 +22,30 @@ from mnist_mlp.errors import EXIT_GATE_FAILED, ResultFileError, UsageError
 DEFAULT_REPORTS = Path("reports")
 
 
+def _reference_runs(folder: Path) -> list[Path]:
+    """The reference runs' results files under ``folder``, oldest first by their folder's UTC name;
+    the open division's (a race, no sweep to set a run against) left out."""
+    found = []
+    for path in sorted(folder.glob("*/results.json"), key=lambda p: p.parent.name):
+        try:
+            if json.loads(path.read_text(encoding="utf-8")).get("profile") != "open":
+                found.append(path)
+        except (OSError, ValueError, AttributeError):
+            continue  # an unreadable one is not a baseline; compare says why when it is named
+    return found
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from mnist_mlp import atomic, compare
     from mnist_mlp.report.compare_plot import plot_comparison
     from mnist_mlp.report.compare_text import comparison_markdown
 
-    if len(args.runs) < 2:
-        raise UsageError("compare: give at least two runs (run folders or results.json files)")
+    if len(args.runs) == 1:  # one run: set against the newest committed reference run
+        references = _reference_runs(DEFAULT_REPORTS / "reference")
+        if not references:
+            raise UsageError(f"compare: give two runs, or one with a reference run under {DEFAULT_REPORTS / 'reference'} to set it against")
+        args.runs = [references[-1].parent, *args.runs]
+        print(f"compare: the baseline is the reference run {references[-1].parent}", file=sys.stderr)
     try:
         band = compare.load_band(args.noise_band)
     except (OSError, ValueError) as exc:
@@ -144,7 +161,7 @@ def _read_accuracies(path: Path) -> dict[str, Any]:
 def add_commands(sub: Any) -> None:
     """Register ``compare``, ``runs``, ``gate`` and ``calibrate`` on the main parser's subparsers."""
     compare = sub.add_parser("compare", help="compare two or more runs against the first; write markdown, JSON, PNG")
-    compare.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="a run folder or its results.json (the first is the baseline)")
+    compare.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="a run folder or its results.json (the first is the baseline; one run alone: the newest run under reports/reference/ is)")
     compare.add_argument("--out", type=Path, help="output folder (default: reports/compare-<UTC time>)")
     compare.add_argument("--fail-if-slower", type=argtypes.percent, metavar="PCT", help="exit 1 if a run is slower than the first by more than PCT%% beyond noise")
     compare.add_argument("--fail-if-less-accurate", type=argtypes.points, metavar="PP", help="exit 1 if a run's test accuracy is more than PP points lower, beyond noise")

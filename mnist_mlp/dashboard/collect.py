@@ -131,6 +131,8 @@ def _name(run_folder: Path, relative_to: Path | None, top: Path) -> str:
 
 
 def default_baseline(loaded: Sequence[LoadedRun]) -> int:
-    """The newest committed reference run (``reference/<run>``), else the oldest run."""
-    references = [i for i, entry in enumerate(loaded) if entry.name.startswith(REFERENCE_FOLDER + "/")]
+    """The newest committed reference run (``reference/<run>``), else the oldest run. The reference's
+    open-division run (``profile`` open: a race, no sweep to score against) is never the baseline."""
+    references = [i for i, entry in enumerate(loaded)
+                  if entry.name.startswith(REFERENCE_FOLDER + "/") and entry.run.get("profile") != "open"]
     return references[-1] if references else 0

@@ -96,6 +96,11 @@ def case_figures(case: Mapping[str, Any]) -> dict[Figure, float]:
             put(Figure(f"latency.{path}.{cut}", f"batch-1 {cut}, {path}", "time", "ms"), _get(latency, path, cut))
     # the open division: the olympic-mean time to the target (absent where the case has no score)
     put(Figure("race.score_s", "time to target (open division)", "time", "s"), _get(case, "race", "score", "seconds"))
+    # a fresh process to its first correct prediction (the full profile's inference cases)
+    put(Figure("cold_start.total_s", "cold start to the first prediction", "time", "s"), _get(case, "cold_start", "total_s"))
+    for phase in ("training", "inference"):  # peak resident memory of the phase (not in the score: not a speed)
+        peak = _number(_get(case, "memory", phase, "peak_rss_bytes"))
+        put(Figure(f"memory.{phase}_peak", f"{phase} peak memory (RSS)", "memory", "MiB"), None if peak is None else peak / 2**20)
     return out
 
 

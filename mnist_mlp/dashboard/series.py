@@ -95,9 +95,13 @@ def accuracies(loaded: Sequence[LoadedRun], thresholds: Mapping[str, Any] | None
 
 
 def curves(loaded: Sequence[LoadedRun]) -> list[dict[str, Any]]:
-    """Per-epoch loss and accuracy (training and validation) of every seed."""
+    """Per-epoch loss and accuracy (training and validation) of every seed, of the runs that train
+    on the whole training set: a smoke run's two epochs on 5,000 images say nothing about how the
+    model converges, and their curves (a tenth of the page each) would push the page past its budget."""
     out = []
     for entry in loaded:
+        if ((entry.run.get("workload") or {}).get("train") or {}).get("train_samples"):
+            continue
         for case_id, case in _ok_cases(entry):
             for seed in _per_seed(case):
                 history = seed.get("history") if isinstance(seed.get("history"), Mapping) else {}

@@ -23,6 +23,8 @@ SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "triangle
 DASHES = {"direct": "solid", "predict": "dash", "numpy": "dot"}
 HOVER = "%{text}<extra></extra>"
 DIGITS = 5
+#: the curves' values: 4 significant digits, what their hover shows (``.4f`` of a loss or an accuracy below 1)
+CURVE_DIGITS = 4
 #: no Plotly template (each would add 7 kB of JSON per chart): the few settings that matter, inline
 LAYOUT = dict(template="none", height=460, margin=dict(l=70, r=20, t=50, b=60), plot_bgcolor="#fff",
               paper_bgcolor="#fff", hoverlabel=dict(align="left"), legend=dict(font=dict(size=11)),
@@ -30,9 +32,9 @@ LAYOUT = dict(template="none", height=460, margin=dict(l=70, r=20, t=50, b=60), 
 AXIS = dict(gridcolor="#e6e6e6", zerolinecolor="#ccc", linecolor="#999", showline=True, automargin=True)
 
 
-def _r(values: Sequence[Any]) -> list[Any]:
-    """Values rounded to ``DIGITS`` significant digits (None stays None)."""
-    return [None if v is None else float(f"{v:.{DIGITS}g}") for v in values]
+def _r(values: Sequence[Any], digits: int = DIGITS) -> list[Any]:
+    """Values rounded to ``digits`` significant digits (None stays None)."""
+    return [None if v is None else float(f"{v:.{digits}g}") for v in values]
 
 
 def _finish(fig: go.Figure) -> go.Figure:
@@ -156,7 +158,7 @@ def curves(points: Sequence[Mapping[str, Any]], colour: Mapping[str, str], runs:
                 if xs:
                     xs.append(None), ys.append(None), which.append(None)
                 xs += list(range(1, len(values) + 1))
-                ys += _r(values)
+                ys += _r(values, CURVE_DIGITS)
                 which += [p["seed"]] * len(values)
             if not xs:
                 continue
