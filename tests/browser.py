@@ -43,6 +43,18 @@ class Recorded:
     blocked: list[str] = field(default_factory=list)
 
 
+def missing_browser() -> str | None:
+    """Why the browser tests cannot run here (None: they can): Playwright or Debian's Chromium absent."""
+    missing = []
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package is not installed (pip install -e '.[test]')")
+    if chromium_path() is None:
+        missing.append("no Chromium at /usr/bin/chromium (apt-get install -y chromium; .ci/run does)")
+    return "; ".join(missing) or None
+
+
 @contextmanager
 def open_page(html: Path, width: int = 1400, height: int = 1000) -> Iterator[tuple[object, Recorded]]:
     """(playwright page, what it recorded) for ``html`` loaded from file:// and settled."""

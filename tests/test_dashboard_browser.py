@@ -28,7 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from browser import HANG_GUARD_MS, LOCAL_SCHEMES, chromium_path, open_page
+import browser
+from browser import HANG_GUARD_MS, LOCAL_SCHEMES, open_page
 from mnist_mlp import compare
 from mnist_mlp.dashboard import collect, scores
 from test_dashboard import BROKEN, EVIL, LATER, OLD, QUICK, REFERENCE, copy_fixtures
@@ -47,15 +48,8 @@ def no_packaged_noise_band(monkeypatch, tmp_path):
 
 
 def _browser_or_skip() -> None:
-    missing = []
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright package is not installed (pip install -e '.[test]')")
-    if chromium_path() is None:
-        missing.append("no Chromium at /usr/bin/chromium (apt-get install -y chromium; .ci/run does)")
-    if missing:
-        reason = "; ".join(missing)
+    reason = browser.missing_browser()
+    if reason:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"CI: the browser test must run: {reason}")
         pytest.skip(reason)
@@ -202,7 +196,7 @@ def test_dashboard_in_chromium(page_file: Path, tmp_path: Path):
 def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch):
     import test_dashboard_browser as me
 
-    monkeypatch.setattr(me, "chromium_path", lambda: None)
+    monkeypatch.setattr(browser, "chromium_path", lambda: None)
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI: the browser test must run: no Chromium"):
         me._browser_or_skip()

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import LOCAL_SCHEMES, chromium_path, open_page
+from browser import LOCAL_SCHEMES, missing_browser, open_page
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -100,15 +100,9 @@ def test_every_page_is_in_the_nav_and_every_nav_entry_is_a_page():
 
 
 def _browser_or_skip() -> None:
-    missing = []
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright package is not installed (pip install -e '.[test]')")
-    if chromium_path() is None:
-        missing.append("no Chromium at /usr/bin/chromium (apt-get install -y chromium; .ci/run does)")
-    if missing:
-        _missing("; ".join(missing))
+    reason = missing_browser()
+    if reason:
+        _missing(reason)
 
 
 def test_the_built_site_opens_in_chromium_with_nothing_fetched(site):
