@@ -128,7 +128,8 @@ def test_direct_call_without_synchronize_times_the_launch_only(device, monkeypat
 @pytest.mark.parametrize("path", ["predict", "direct"])
 def test_each_inference_path_waits_for_its_output(device, monkeypatch, path):
     """``make_callable``'s predict and direct paths go through the backend's synchronize."""
-    backend = SimpleNamespace(synchronize=device.synchronize, direct_call=lambda model, x: device.launch)
+    backend = SimpleNamespace(synchronize=device.synchronize, direct_call=lambda model, x: device.launch,
+                              inference_paths=("predict", "direct"))
     monkeypatch.setattr(direct, "backends", SimpleNamespace(get=lambda name: backend))
     model = SimpleNamespace(predict=lambda x, batch_size, verbose: device.launch())
     call = make_callable(path, "jax", model, np.zeros((4, 784), np.float32))

@@ -15,10 +15,10 @@ class SavedModelRuntime(Runtime):
     packages = ("tensorflow",)
 
     def _open(self, path: Path, threads: int) -> Session:
+        if not (path / "saved_model.pb").is_file():  # before TensorFlow's import: seconds for nothing
+            raise ValueError("no saved_model.pb in it")
         import tensorflow as tf
 
-        if not (path / "saved_model.pb").is_file():
-            raise ValueError("no saved_model.pb in it")
         loaded = tf.saved_model.load(str(path))
         endpoint = getattr(loaded, "serve", None)
         if endpoint is None:
