@@ -2,7 +2,7 @@
 
 The CLI catches ``MnistMlpError`` and prints ``str(error)`` as a single line, no traceback,
 then exits with ``error.exit_code``. Messages name the file or argument and what is wrong.
-Exit codes (documented in the README): 0 success, 1 gate/regression failed, 2 bad input or
+Exit codes (documented in docs/errors.md): 0 success, 1 gate/regression failed, 2 bad input or
 usage, 3 some benchmark cases failed, 4 output could not be written, 130 interrupted.
 """
 

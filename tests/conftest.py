@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 os.environ["MNIST_MLP_OFFLINE"] = "1"  # mnist_mlp.data.OFFLINE_ENV: tests never download
 
-NO_MNIST = ("MNIST not found: set MNIST_DATA_DIR to a folder with the four IDX files (see README, Data), "
+NO_MNIST = ("MNIST not found: set MNIST_DATA_DIR to a folder with the four IDX files (see docs/getting-started.md, Data), "
             "or run any mnist-mlp command once to download it into Keras' cache")
 
 
