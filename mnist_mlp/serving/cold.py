@@ -67,9 +67,7 @@ def _loader(kind: str) -> Any:
         return _NumpyWeights()
     from mnist_mlp import serving
 
-    runtime = serving.get(kind)
-    return type("_RuntimeLoader", (), {"import_modules": lambda self: runtime.import_modules(),
-                                        "load": lambda self, path: runtime.load(path)})()
+    return serving.get(kind)  # a Runtime answers import_modules() and load(path) itself
 
 
 def main(argv: list[str]) -> int:
