@@ -108,6 +108,21 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
             meter.end(phase)
 
 
+def pytest_benchmark_generate_machine_info(config: pytest.Config) -> dict:
+    """pytest-benchmark's own machine info (py-cpuinfo, about 0.2 s a call), taken once per process:
+    the cases of a shared process are on one machine."""
+    from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info as generate
+
+    return suite.once_per_process("machine_info", generate)
+
+
+def pytest_benchmark_generate_commit_info(config: pytest.Config) -> dict:
+    """pytest-benchmark's own commit info (git, in subprocesses), taken once per process."""
+    from pytest_benchmark.plugin import pytest_benchmark_generate_commit_info as generate
+
+    return suite.once_per_process("commit_info", lambda: generate(config))
+
+
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
     """Called as the session ends: the case, the seconds each phase took (``phase_seconds``), and
     each phase's peak memory and energy (``memory``, ``energy``)."""

@@ -11,6 +11,7 @@ profile asks) times a fresh process to the first correct prediction of what the 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,8 +33,11 @@ def served(case, state, mnist, device_facts, progress) -> dict[str, Any]:
     if not case.trains:
         from mnist_mlp.reference.forward import NumpyMLP
 
-        if case.weights_in:
+        if case.weights_in and Path(case.weights_in).is_file():
             weights, note = suite.load_weights(case.weights_in), f"weights trained by {case.weights_from}"
+        elif case.weights_in:  # the earlier case of this shared process that was to train them wrote none
+            weights = suite.untrained_weights()
+            note = f"untrained weights ({case.weights_from}, whose trained weights this case was to serve, wrote none)"
         else:
             weights, note = suite.untrained_weights(), "untrained weights (no case trained a model; throughput does not depend on values)"
         device_facts["flops"] = device_facts["flops"] or FlopModel.from_weights(weights).to_dict()

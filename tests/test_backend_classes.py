@@ -131,6 +131,22 @@ def test_peak_probe_times_the_fastest_call(monkeypatch):
     assert gflops != pytest.approx(2.0 * 10**3 / 0.2 / 1e9)  # the mean or the last call would give this
 
 
+def test_a_probe_warms_up_once_per_framework_device_and_size_in_a_process(monkeypatch):
+    """The untimed warm-up pays a first call's costs; the next case's probe in a shared process starts warm."""
+    from mnist_mlp.backends import base
+
+    monkeypatch.setattr(base, "_WARM_PROBES", set())
+    calls = []
+    numpy_backend = backends.get("numpy")
+    monkeypatch.setattr(numpy_backend, "matmul_probe", lambda device, size: lambda: calls.append(size))
+    numpy_backend.peak_gflops("cpu", size=64, repeats=2, budget_s=10.0)
+    assert len(calls) == 3  # warm-up and two timed
+    numpy_backend.peak_gflops("cpu", size=64, repeats=2, budget_s=10.0)
+    assert len(calls) == 5  # two timed, no warm-up
+    numpy_backend.peak_gflops("cpu", size=32, repeats=2, budget_s=10.0)
+    assert len(calls) == 8  # another size warms up again
+
+
 def test_numpy_probe_measures_this_cpu():
     record = backends.get("numpy").probe_peak("cpu", size=256, repeats=2)
     assert record["gflops"] > 0 and record["probe"] == "numpy FP32 matmul on cpu"
@@ -145,12 +161,12 @@ def test_select_sets_the_environment_of_the_class(monkeypatch):
 
 
 def test_a_serving_runtime_is_a_case_that_serves_an_artifact(monkeypatch):
-    """The adapter answers the harness from its runtime: no training, one path, the CPU, one shared
+    """The adapter answers the harness from its runtime: no training, one path, the CPU, TensorFlow's
     process in the quick profile, and the export's TensorFlow chosen before keras is imported."""
     onnx = backends.get("onnxruntime")
     assert (onnx.is_keras, onnx.trains, onnx.inference_paths, onnx.devices) == (False, False, ("runtime",), ("cpu",))
-    assert onnx.process_group == backends.get("litert").process_group == "serving"
-    assert backends.get("numpy").process_group is None
+    assert onnx.process_group == backends.get("litert").process_group == "tensorflow"  # the export's Keras
+    assert backends.get("numpy").process_group is None and onnx.probe_family == "numpy"
     assert "runs on cpu only" in onnx.planning_skip_reason("gpu", installed=True, gpu_present=True)
     assert "not installed (pip install 'mnist-mlp[serve]')" in onnx.planning_skip_reason("cpu", installed=False)
     assert backends.get("openvino-bf16").precision_policy("cpu", "fp32")["precision"] == "bfloat16"

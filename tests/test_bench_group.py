@@ -53,6 +53,52 @@ def test_quick_profile_shares_one_process_per_framework_and_full_does_not():
     assert all(len(unit) == 1 for unit in plan_groups(plans, False))
 
 
+def test_the_serving_cases_join_tensorflows_process_wherever_they_stand_in_the_plan():
+    """Their export needs Keras on TensorFlow: one import of it for the framework and the runtimes;
+    every other framework keeps its own process, NumPy included."""
+    plans = [CasePlan("tensorflow-cpu", "tensorflow", "cpu"), CasePlan("jax-cpu", "jax", "cpu"),
+             CasePlan("numpy-cpu", "numpy", "cpu"), CasePlan("onnxruntime-cpu", "onnxruntime", "cpu"),
+             CasePlan("litert-cpu", "litert", "cpu")]
+    assert [[p.case_id for _, p in unit] for unit in plan_groups(plans, True)] == [
+        ["tensorflow-cpu", "onnxruntime-cpu", "litert-cpu"], ["jax-cpu"], ["numpy-cpu"]]
+    assert [index for index, _ in plan_groups(plans, True)[0]] == [1, 4, 5]  # each keeps its place in the plan
+
+
+def test_a_serving_case_in_tensorflows_process_serves_the_weights_its_keras_case_trained(tmp_path):
+    """The runtimes' cases are configured before the process starts, so they are told the file the
+    Keras case of their own process will write; the results stay in plan order."""
+    from mnist_mlp import serving
+
+    if not serving.get("onnxruntime").is_installed():
+        import pytest
+
+        pytest.skip("onnxruntime is not installed")
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    script = tmp_path / "child.py"
+    script.write_text(
+        "import json, shutil, sys, runpy\n"
+        f"case = json.load(open(sys.argv[1]))\n"
+        f"shutil.copy(sys.argv[1], {str(seen)!r} + '/' + case['case_id'] + '.json')\n"
+        f"sys.argv = [{str(FAKE)!r}, 'ok', *sys.argv[1:]]\n"
+        f"runpy.run_path({str(FAKE)!r}, run_name='__main__')\n")
+    env = {**os.environ, runner.CHILD_ENV: str(script), runner.PEAK_ENV: "100"}
+    env.pop("KERAS_BACKEND", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "mnist_mlp", "bench", "--profile", "quick", "--backends", "tensorflow,numpy",
+         "--devices", "cpu", "--implementations", "keras", "--runtimes", "onnxruntime", "--no-gate",
+         "--out", str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    configs = {path.stem: json.loads(path.read_text()) for path in seen.glob("*.json")}
+    assert configs["onnxruntime-cpu"]["weights_in"] == configs["tensorflow-cpu"]["weights_out"]
+    assert configs["onnxruntime-cpu"]["weights_from"] == "tensorflow-cpu"
+    (results_json,) = (tmp_path / "out").glob("*/results.json")
+    cases = [case["id"] for case in json.loads(results_json.read_text())["cases"]]
+    assert cases == ["tensorflow-cpu", "numpy-cpu", "onnxruntime-cpu"]
+    record = {case["id"]: case for case in json.loads(results_json.read_text())["cases"]}["onnxruntime-cpu"]
+    assert record["process"]["shared_with"] == ["tensorflow-cpu"]
+
+
 def test_each_case_keeps_its_own_record_and_says_whose_process_it_shared(tmp_path):
     code, cases, out = _bench(tmp_path, {})
     assert code == 0, out[-2000:]
@@ -104,3 +150,17 @@ def test_the_next_case_of_a_shared_process_takes_the_previous_after_probe(monkey
     assert reused["gflops"] == after["gflops"] and "previous case's after-probe" in reused["reused"]
     assert suite.probe_before(other)["gflops"] == 103.0  # another framework measures its own
     assert taken == ["jax-cpu", "jax-cpu", "torch-cpu"]
+
+
+def test_a_serving_case_takes_numpys_recent_probe_it_would_repeat(monkeypatch):
+    """The runtimes' probes are NumPy's matmul and tiny op: one after another in a process, one is taken."""
+    from mnist_mlp.bench import suite
+    from mnist_mlp.bench.caseconfig import CaseConfig
+
+    taken = []
+    monkeypatch.setattr(suite, "probe_peak", lambda case: taken.append(case.case_id) or {"gflops": 100.0 + len(taken)})
+    monkeypatch.setattr(suite, "_LAST_PROBE", {})
+    suite.probe_after(CaseConfig("numpy-cpu", "numpy", "cpu"))
+    assert "reused" in suite.probe_before(CaseConfig("onnxruntime-cpu", "onnxruntime", "cpu"))
+    assert "reused" not in suite.probe_before(CaseConfig("tensorflow-cpu", "tensorflow", "cpu"))
+    assert taken == ["numpy-cpu", "tensorflow-cpu"]

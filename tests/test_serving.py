@@ -205,6 +205,9 @@ def test_bench_runs_serving_cases_checked_and_timed_like_the_frameworks(tmp_path
         assert case["serving"]["images"] == 10_000 and "untrained" in case["note"]
     assert cases["onnxruntime-cpu"]["serving"]["within_tolerance"] is True
     assert cases["onnxruntime-int8-cpu"]["serving"]["reduced"] is True
+    # int8 quantises the float32 export its sibling wrote moments before in this process
+    assert cases["onnxruntime-int8-cpu"]["serving"]["export_reused_from"] == "onnxruntime-cpu"
+    assert "export_reused_from" not in cases["onnxruntime-cpu"]["serving"]
     assert cases["onnxruntime-cpu"]["cold_start"] is None  # the quick profile measures none
     report = (tmp_path / run["run_id"] / "report.md").read_text()
     assert "## Serving" in report and "onnxruntime-int8-cpu" in report

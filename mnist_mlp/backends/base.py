@@ -40,12 +40,14 @@ def gpu_hardware_present() -> bool:
     return shutil.which("nvidia-smi") is not None or Path("/dev/nvidia0").exists()
 
 
-def best_gflops(matmul: Callable[[], None], size: int, repeats: int, budget_s: float) -> float:
-    """GFLOP/s of the fastest of ``repeats`` timed calls (after one untimed warm-up), within ``budget_s``.
+def best_gflops(matmul: Callable[[], None], size: int, repeats: int, budget_s: float, warm_up: bool = True) -> float:
+    """GFLOP/s of the fastest of ``repeats`` timed calls (after one untimed warm-up, unless
+    ``warm_up`` is False), within ``budget_s``.
 
     ``matmul`` must return only when the product is finished (synchronised on a GPU).
     """
-    matmul()
+    if warm_up:
+        matmul()
     best = float("inf")
     started = time.perf_counter()
     for _ in range(repeats):
@@ -56,6 +58,9 @@ def best_gflops(matmul: Callable[[], None], size: int, repeats: int, budget_s: f
             break
     return 2.0 * size**3 / best / 1e9
 
+
+#: (backend, device, size) of the matmul probes this process has warmed up (``Backend.peak_gflops``)
+_WARM_PROBES: set[tuple[str, str, int]] = set()
 
 #: the latency probe: timed calls of the tiny op (after a warm-up), at most this many within the budget
 LATENCY_REPEATS = 200
@@ -113,6 +118,9 @@ class Backend:
     #: cases whose backends share a process group run in one process in the quick profile
     #: (``bench.group``); None: the backend's own name
     process_group: str | None = None
+    #: backends whose peak and latency probes are the same measurement (the serving runtimes use
+    #: NumPy's); None: the backend's own name. A shared process reuses a family's recent probe.
+    probe_family: str | None = None
 
     def serving_setup(self, device: str) -> str | None:
         """Before anything imports keras, in a case that trains nothing: set what its serving needs;
@@ -244,7 +252,12 @@ class Backend:
         size = size or (GPU_PROBE_SIZE if device == "gpu" else CPU_PROBE_SIZE)
         with self.precision_scope(device, "fp32"):
             run = self.matmul_probe(device, size)
-            return best_gflops(run, size, repeats, budget_s)
+            # the untimed warm-up pays a first call's costs (compilation, allocation, threads):
+            # once per framework, device and size in a process; a later probe (the next case of a
+            # shared process) starts warm, and its fastest call is kept anyway
+            warmed = (self.name, device, size) not in _WARM_PROBES
+            _WARM_PROBES.add((self.name, device, size))
+            return best_gflops(run, size, repeats, budget_s, warm_up=warmed)
 
     def probe_peak(self, device: str, **kwargs: Any) -> dict[str, Any]:
         """``peak_gflops`` as a record: ``{"gflops", "probe"}`` or ``{"gflops": None, "error"}``.

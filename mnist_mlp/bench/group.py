@@ -4,7 +4,7 @@ Every case has a process of its own in the full profile: a case's figures then o
 another's. The quick profile is a smoke run that must finish in about a minute, and importing a
 framework with Keras takes 3 to 7 s on a 2-core VM: with every implementation a process of its own
 (Keras, native, native-fast per framework) it took two minutes. So where the profile says
-``shared_process``, consecutive cases of one backend and device form a group that one child runs
+``shared_process``, the cases of one backend and device form a group that one child runs
 (``bench.group_child``: a pytest session per case, the suites imported afresh for each), and each
 record says whose process it shared (``process``).
 
@@ -33,22 +33,27 @@ Unit = list[tuple[int, CasePlan]]
 
 
 def plan_groups(plans: Sequence[CasePlan], shared: bool) -> list[Unit]:
-    """The plan in units of one process: consecutive cases of one backend and device together
-    where ``shared``, else (and for every case skipped at planning) one case a unit."""
+    """The plan in units of one process: where ``shared``, every case of one process key (a
+    framework on a device; the serving runtimes join TensorFlow's, whose Keras writes their
+    artifacts) in the unit of the first such case, in plan order; else, and for every case skipped
+    at planning, one case a unit. A unit runs where its first case stands in the plan; each record
+    keeps its own place in the results."""
     units: list[Unit] = []
+    by_key: dict[tuple[str, str], Unit] = {}
     for index, plan in enumerate(plans, 1):
-        last = units[-1][-1][1] if units else None
-        if (shared and last is not None and not plan.skip_reason and not last.skip_reason
-                and _process_key(last) == _process_key(plan)):
-            units[-1].append((index, plan))
-        else:
-            units.append([(index, plan)])
+        key = _process_key(plan)
+        if shared and not plan.skip_reason and key in by_key:
+            by_key[key].append((index, plan))
+            continue
+        units.append([(index, plan)])
+        if shared and not plan.skip_reason:
+            by_key[key] = units[-1]
     return units
 
 
 def _process_key(plan: CasePlan) -> tuple[str, str]:
     """Cases with the same key may share a process: the backend's process group (the serving
-    runtimes share one) or its own name, and the device."""
+    runtimes join TensorFlow's) or its own name, and the device."""
     return backends.get(plan.backend).process_group or plan.backend, plan.device
 
 
@@ -70,7 +75,9 @@ def run_group(
     gets the machine's load while it ran (a monitor of its own).
     """
     plans = [plan for _, plan in unit]
-    cases = [_case_config(plan, options, work, raw_dir, weights, key=key_of(plan)) for plan in plans]
+    cases = []
+    for plan in plans:  # a case that serves weights hands them to the unit's later cases when none came before
+        cases.append(_case_config(plan, options, work, raw_dir, weights or _earlier_weights(plans, cases), key=key_of(plan)))
     jsons = [case.write(work / f"{key_of(plan)}.case.json") for plan, case in zip(plans, cases)]
     for path in jsons:
         done_path(path).unlink(missing_ok=True)
@@ -122,6 +129,16 @@ def run_group(
     while state["next"] < len(plans):
         finish(ending, interrupted)
     return state["weights"], interrupted
+
+
+def _earlier_weights(plans: Sequence[CasePlan], cases: Sequence[Any]) -> tuple[str, str] | None:
+    """(weights file, case id) of the unit's first case, configured so far, that writes trained
+    weights: the file appears when that case has trained, before the later cases of the process run
+    (a case that finds no file serves untrained weights and says why)."""
+    for plan, case in zip(plans, cases):
+        if case.weights_out:
+            return case.weights_out, plan.case_id
+    return None
 
 
 def _status(case: Any, case_json: Path, raw_json: Path, ending: Any, interrupted: bool, limit: float,

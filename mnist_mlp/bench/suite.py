@@ -161,7 +161,21 @@ def apply_precision(case: CaseConfig) -> dict[str, Any] | None:
     return backends.get(case.backend).precision_policy(case.device, case.precision)
 
 
-#: the last after-case probes of this process, by (kind, backend, device, precision), with their
+#: what pytest-benchmark learns of the machine and the commit, by name, once per process
+_ONCE: dict[str, Any] = {}
+
+
+def once_per_process(name: str, make: Any) -> Any:
+    """``make()``'s answer, computed by the first case of a process and copied for the others
+    (the suites' own modules are imported afresh for each case of a shared process; this one is not)."""
+    import copy
+
+    if name not in _ONCE:
+        _ONCE[name] = make()
+    return copy.deepcopy(_ONCE[name])
+
+
+#: the last after-case probes of this process, by (kind, probe family, device, precision), with their
 #: time: in a shared process (``bench.group_child``) the next case's before-probes would measure
 #: the same moment
 _LAST_PROBE: dict[tuple[str, str, str, str], tuple[float, dict[str, Any]]] = {}
@@ -169,10 +183,16 @@ _LAST_PROBE: dict[tuple[str, str, str, str], tuple[float, dict[str, Any]]] = {}
 PROBE_REUSE_S = 2.0
 
 
+def _probe_key(kind: str, case: CaseConfig) -> tuple[str, str, str, str]:
+    from mnist_mlp import backends
+
+    return kind, backends.get(case.backend).probe_family or case.backend, case.device, case.precision
+
+
 def _before(kind: str, case: CaseConfig, measure: Any) -> dict[str, Any]:
     import time
 
-    found = _LAST_PROBE.get((kind, case.backend, case.device, case.precision))
+    found = _LAST_PROBE.get(_probe_key(kind, case))
     if found is not None and time.monotonic() - found[0] <= PROBE_REUSE_S:
         return {**found[1], "reused": "the previous case's after-probe in this process, taken moments before"}
     return measure(case)
@@ -182,7 +202,7 @@ def _after(kind: str, case: CaseConfig, measure: Any) -> dict[str, Any]:
     import time
 
     probe = measure(case)
-    _LAST_PROBE[(kind, case.backend, case.device, case.precision)] = (time.monotonic(), dict(probe))
+    _LAST_PROBE[_probe_key(kind, case)] = (time.monotonic(), dict(probe))
     return probe
 
 
