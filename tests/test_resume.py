@@ -595,3 +595,32 @@ def test_first_seed_must_not_be_negative(capsys):
         main(["bench", "--first-seed", "-1"])
     assert exited.value.code == EXIT_BAD_INPUT
     assert "--first-seed: must be at least 0, got -1" in capsys.readouterr().err
+
+
+def test_an_open_run_resumes_with_the_recipes_it_raced_and_refuses_others(tmp_path, capsys):
+    """--recipe is part of the open run's workload: a resume races the same file, and refuses
+    another file or the same file changed since (its SHA-256), in one line, exit 2."""
+    import argparse
+
+    from mnist_mlp.cli.bench import add_commands, options_from_args
+
+    recipe = {"batch_size": 256, "learning_rate": 0.008, "epochs": 8, "schedule": "linear-decay"}
+    mine, other = tmp_path / "mine.json", tmp_path / "other.json"
+    mine.write_text(json.dumps({"name": "mine", **recipe}))
+    other.write_text(json.dumps({"name": "other", **recipe, "epochs": 9}))
+    sub = argparse.ArgumentParser().add_subparsers()
+    add_commands(sub)
+    args = sub.choices["bench"].parse_args(
+        ["--profile", "open", "--backends", "jax", "--devices", "cpu", "--implementations", "keras", "--seeds", "2",
+         "--recipe", str(mine), "--seed-recipe-seeds", "0", "--out", str(tmp_path / "reports")])
+    outcome = runner.run_benchmarks(options_from_args(args), child_command=fake({"jax-cpu": "fail"}), peak_gflops=100.0,
+                                    dataset=DATASET)
+    assert results.load(outcome.run_dir)["workload"]["recipes"]["file"] == str(mine.resolve())
+    state = resume.prepare(outcome.run_dir, dataset=DATASET)
+    assert state.options.recipe_file == str(mine.resolve()) and state.options.profile.seed_recipe_seeds == 0
+    state.folder.release()
+    with pytest.raises(UsageError, match=r"workload\.recipes\.file"):
+        resume.prepare(outcome.run_dir, given={"recipe": other}, dataset=DATASET)
+    mine.write_text(json.dumps({"name": "mine", **recipe, "learning_rate": 0.01}))
+    with pytest.raises(UsageError, match=r"workload\.recipes\.sha256"):
+        resume.prepare(outcome.run_dir, dataset=DATASET)

@@ -51,7 +51,8 @@ KEEP_STATUSES = ("ok", "skipped")
 WORKLOAD_OPTIONS = (
     "profile", "backends", "devices", "seeds", "first_seed", "epochs", "batch_sizes", "target_accuracy", "jit_compile",
     "steps_per_execution", "learning_rate", "unscaled_inputs", "timeout", "precision", "train_samples",
-    "data_parallel", "scaling", "lr_rule", "implementations", "repeats",
+    "data_parallel", "scaling", "lr_rule", "implementations", "repeats", "recipe",
+    "seed_recipe_seeds",
 )
 #: not compared: measured afresh by every run (the peaks), or the parent process's loaded thread
 #: pools (they follow the imports done so far; the thread settings that set them are compared)
@@ -142,6 +143,10 @@ def run_arguments(run: Mapping[str, Any]) -> dict[str, Any]:
         "train_samples": train.get("train_samples") or profiles.MAX_TRAIN_SAMPLES,  # None in a run: all of them
         "implementations": tuple(workload.get("implementations", ["keras"])),
         "repeats": int(workload.get("repeats", 1)),  # older runs: one process per case
+        # the open division's recipe book: the file the run raced (None: the package's); its
+        # SHA-256 in the workload makes a changed file, or another --recipe, a refusal
+        "recipe": (workload.get("recipes") or {}).get("file"),
+        "seed_recipe_seeds": workload["profile"].get("seed_recipe_seeds") if workload["profile"].get("race") else None,
         **_data_parallel_arguments(variants),
     }
 

@@ -361,7 +361,14 @@ def new_run_record(options: BenchOptions, run_id: str, peak_gflops: float | None
             "precision": options.precision,
             **({"implementations": list(options.implementations)} if options.implementations != ("keras",) else {}),
             **({"repeats": options.repeats} if options.repeats > 1 else {}),
+            **({"recipes": _recipes_identity(options.recipe_file)} if profile.race else {}),
         },
         "cases": [],
         "gate": None,
     }
+
+
+def _recipes_identity(path: str | None) -> dict[str, Any]:
+    from mnist_mlp.race.recipe import recipes_identity
+
+    return recipes_identity(path)

@@ -123,6 +123,19 @@ class RecipeBook:
         return self.recipes[name]
 
 
+def recipes_identity(path: str | Path | None = None) -> dict[str, Any]:
+    """Which recipe book a run races, as its workload records it: the file given (None: the
+    package's) and the SHA-256 of its bytes, so ``--resume`` races the same recipes or refuses."""
+    import hashlib
+
+    book = Path(path) if path is not None else DEFAULT_RECIPES
+    try:
+        digest = hashlib.sha256(book.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise UsageError(f"--recipe: {book}: cannot read it ({exc.strerror or exc})") from None
+    return {"file": str(book.resolve()) if path is not None else None, "sha256": digest}
+
+
 def load_recipes(path: str | Path | None = None) -> RecipeBook:
     """The recipe book at ``path`` (default: the package's). A file holding one recipe (an object
     with ``name`` and ``batch_size``) is a book whose recipe every case uses."""
