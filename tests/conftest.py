@@ -21,6 +21,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ["MNIST_MLP_OFFLINE"] = "1"  # mnist_mlp.data.OFFLINE_ENV: tests never download
+# tox runs the tests on every core (pytest-xdist, a file per worker); the benchmark children a test
+# starts are no xdist workers, and pytest-benchmark disables itself where it sees this variable
+for _name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+    os.environ.pop(_name, None)
 
 NO_MNIST = ("MNIST not found: set MNIST_DATA_DIR to a folder with the four IDX files (see docs/getting-started.md, Data), "
             "or run any mnist-mlp command once to download it into Keras' cache")
