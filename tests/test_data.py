@@ -136,6 +136,14 @@ def test_scale_is_x_over_255():
     assert x.tolist() == [[0, 1, 128, 255]]  # input untouched
 
 
+def test_scale_gives_every_pixel_value_the_float32_division_and_leaves_a_read_only_input_alone():
+    x = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    x.setflags(write=False)  # as the loader hands its arrays out
+    out = scale(x)
+    assert out.flags.writeable and not np.shares_memory(out, x)
+    assert out.tobytes() == (x.astype(np.float32) / np.float32(255)).tobytes()  # bit for bit
+
+
 def test_fingerprint_is_sha256_of_the_four_streams(real, raw):
     digest = hashlib.sha256()
     for name in CANONICAL_NAMES:

@@ -97,9 +97,14 @@ def scale(x: np.ndarray) -> np.ndarray:
     """uint8 pixels -> float32 in [0, 1] (``x / 255``): the seed script's only preprocessing.
 
     Kept here, in one place, so every backend and every benchmark case sees bit-identical input.
-    Returns a new writable array; the input is untouched.
+    Returns a new writable array; the input is untouched. The division is done in place, in the
+    array ``astype`` made: the same float32 division, without a second 188 MB array for the
+    training images, whose allocation and page faults took 0.6 s of a fresh process (inside the
+    open division's clock).
     """
-    return np.asarray(x).astype(np.float32) / np.float32(255.0)
+    out = np.asarray(x).astype(np.float32)
+    out /= np.float32(255.0)
+    return out
 
 
 # --------------------------------------------------------------------------- loaders
