@@ -200,15 +200,22 @@ def check_data(data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
 
 
 def case_verdicts(backend_report: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every case the default ``bench`` would plan, and whether it would run, be skipped, or fail."""
+    """Every case the default ``bench`` would plan (every backend, implementation and installed
+    serving runtime), and whether it would run, be skipped, or fail."""
+    from mnist_mlp.bench.options import installed_runtimes
     from mnist_mlp.bench.plan import plan_cases
+    from mnist_mlp.native.base import IMPLEMENTATIONS
 
     verdicts = []
-    for plan in plan_cases(backends.ALL, DEVICES):
+    for plan in plan_cases((*backends.ALL, *installed_runtimes()), DEVICES, implementations=IMPLEMENTATIONS):
         action, reason = "run", None
         probe = backend_report.get(plan.backend)
+        exporter = backend_report.get("tensorflow")
         if plan.skip_reason:
             action, reason = "skip", plan.skip_reason
+        elif getattr(backends.get(plan.backend), "runtime", None) is not None and exporter and not exporter["can_run"]:
+            action = "skip"  # a serving case's artifact is written by Keras on TensorFlow
+            reason = f"exporting the model needs TensorFlow ({install_command('tensorflow')})"
         elif probe is not None and probe["error"]:
             action, reason = "fail", probe["error"]
         elif probe is not None and not any(d["kind"] == plan.device for d in probe["devices"]):

@@ -70,7 +70,12 @@ def test_real_doctor_lists_three_backends_with_a_cpu_each(real_report):
 
 def test_real_doctor_says_why_each_gpu_case_is_skipped(real_report):
     cases = {case["case"]: case for case in real_report["cases"]}
-    assert set(cases) == {f"{b}-{d}" for b in BACKENDS for d in ("cpu", "gpu")} | {"numpy-cpu"}
+    # what the default bench plans: every implementation of every framework, NumPy's two, and the
+    # serving runtimes installed here
+    runtimes = {f"{name}-cpu" for name in backends.RUNTIMES if backends.get(name).is_installed()}
+    assert set(cases) == ({f"{b}-{d}{form}" for b in BACKENDS for d in ("cpu", "gpu") for form in ("", "-native", "-native-fast")}
+                          | {"numpy-cpu", "numpy-cpu-native"} | runtimes)
+    assert "onnxruntime-cpu" in runtimes or not backends.get("onnxruntime").is_installed()
     assert cases["numpy-cpu"]["action"] == "run"
     for name in BACKENDS:
         gpu = cases[f"{name}-gpu"]

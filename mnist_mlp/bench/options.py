@@ -19,14 +19,18 @@ from mnist_mlp.errors import UsageError
 from mnist_mlp.native.base import IMPLEMENTATIONS
 
 
+def installed_runtimes() -> tuple[str, ...]:
+    """The serving runtimes a run of every backend plans: every one installed."""
+    return tuple(name for name in RUNTIMES if get_backend(name).is_installed())
+
+
 def options_from_args(args: argparse.Namespace) -> BenchOptions:
     """Validated ``BenchOptions`` from parsed arguments (UsageError on a bad combination)."""
     backends, devices = args.backends or ALL_BACKENDS, args.devices or DEVICES
     # the serving runtimes plan as cases of their own after the frameworks: those named, else (a run
     # of every backend) every one installed, else (--backends chose some) none; a resumed run's
     # stored backends already hold its runtimes
-    runtimes = getattr(args, "runtimes", None) or (
-        () if args.backends else tuple(name for name in RUNTIMES if get_backend(name).is_installed()))
+    runtimes = getattr(args, "runtimes", None) or (() if args.backends else installed_runtimes())
     backends = tuple(dict.fromkeys((*backends, *(name for name in runtimes if name != "none"))))
     base = get_profile(args.profile or "full")
     profile = with_overrides(
