@@ -391,9 +391,11 @@ def test_memory_over_repeats_is_a_sample(tmp_path):
 
 def test_the_real_child_records_each_phase_of_its_own(tmp_path, data_dir):
     """The NumPy case through the real suites: its training test skips (no phase), its inference
-    is measured, and the energy says what this machine has."""
+    is measured, and the energy says what this machine has. It was to serve the weights of a case
+    of its shared process that wrote none: it serves untrained weights and its note says why."""
     raw_json = tmp_path / "numpy-cpu.json"
     config = CaseConfig(case_id="numpy-cpu", backend="numpy", device="cpu", batch_sizes=(1,), latency_rounds=5,
+                        weights_in=str(tmp_path / "never-written.weights.npz"), weights_from="tensorflow-cpu",
                         data_dir=str(data_dir), progress_path=str(tmp_path / "progress"),
                         outcome_path=str(tmp_path / "outcome.json")).write(tmp_path / "case.json")
     env = {**os.environ, "MNIST_MLP_BENCH_CASE": str(config), "MNIST_MLP_BENCH_PEAK_GFLOPS": "100"}
@@ -411,3 +413,4 @@ def test_the_real_child_records_each_phase_of_its_own(tmp_path, data_dir):
     assert inference["peak_rss_bytes"] >= inference["baseline_rss_bytes"] > 10 * MIB
     assert recorded["floor_bytes"] == memory.FLOOR_BYTES
     assert out["energy"]["measured"] is True or out["energy"]["why"]
+    assert out["note"] == "untrained weights (tensorflow-cpu, whose trained weights this case was to serve, wrote none)"
