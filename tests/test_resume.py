@@ -624,3 +624,6 @@ def test_an_open_run_resumes_with_the_recipes_it_raced_and_refuses_others(tmp_pa
     mine.write_text(json.dumps({"name": "mine", **recipe, "learning_rate": 0.01}))
     with pytest.raises(UsageError, match=r"workload\.recipes\.sha256"):
         resume.prepare(outcome.run_dir, dataset=DATASET)
+    mine.unlink()  # the file the run raced is gone: the resume says so, not "--recipe: no such file"
+    with pytest.raises(UsageError, match=rf"^--resume {outcome.run_dir}: the recipe file the run raced, .*mine\.json, is not there"):
+        resume.prepare(outcome.run_dir, dataset=DATASET)

@@ -174,6 +174,10 @@ def options_for(run: Mapping[str, Any], run_dir: Path, given: Mapping[str, Any],
         values = run_arguments(run)
     except (KeyError, TypeError, AttributeError) as exc:
         raise ResultFileError(f"{run_dir}: its workload lacks {exc}; this version cannot resume it") from None
+    recipe = values.get("recipe")
+    if recipe and "recipe" not in given and not Path(recipe).is_file():
+        raise UsageError(f"--resume {run_dir}: the recipe file the run raced, {recipe}, is not there any more; "
+                         "put it back (its SHA-256 is in the run's workload) or start a new run")
     values.update(given)
     args = argparse.Namespace(**values, out=run_dir.parent, data_dir=data_dir)
     return options_from_args(args)
