@@ -145,6 +145,10 @@ def test_a_probe_warms_up_once_per_framework_device_and_size_in_a_process(monkey
     assert len(calls) == 5  # two timed, no warm-up
     numpy_backend.peak_gflops("cpu", size=32, repeats=2, budget_s=10.0)
     assert len(calls) == 8  # another size warms up again
+    runtime = backends.get("onnxruntime")  # its probe is NumPy's matmul: already warm
+    monkeypatch.setattr(runtime, "matmul_probe", lambda device, size: lambda: calls.append(size))
+    runtime.peak_gflops("cpu", size=64, repeats=2, budget_s=10.0)
+    assert len(calls) == 10
 
 
 def test_numpy_probe_measures_this_cpu():

@@ -59,7 +59,7 @@ def best_gflops(matmul: Callable[[], None], size: int, repeats: int, budget_s: f
     return 2.0 * size**3 / best / 1e9
 
 
-#: (backend, device, size) of the matmul probes this process has warmed up (``Backend.peak_gflops``)
+#: (probe family, device, size) of the matmul probes this process has warmed up (``Backend.peak_gflops``)
 _WARM_PROBES: set[tuple[str, str, int]] = set()
 
 #: the latency probe: timed calls of the tiny op (after a warm-up), at most this many within the budget
@@ -255,8 +255,9 @@ class Backend:
             # the untimed warm-up pays a first call's costs (compilation, allocation, threads):
             # once per framework, device and size in a process; a later probe (the next case of a
             # shared process) starts warm, and its fastest call is kept anyway
-            warmed = (self.name, device, size) not in _WARM_PROBES
-            _WARM_PROBES.add((self.name, device, size))
+            key = (self.probe_family or self.name, device, size)  # the runtimes' probe is NumPy's
+            warmed = key not in _WARM_PROBES
+            _WARM_PROBES.add(key)
             return best_gflops(run, size, repeats, budget_s, warm_up=warmed)
 
     def probe_peak(self, device: str, **kwargs: Any) -> dict[str, Any]:
