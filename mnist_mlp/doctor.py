@@ -207,14 +207,14 @@ def case_verdicts(backend_report: dict[str, dict[str, Any]]) -> list[dict[str, A
     from mnist_mlp.native.base import IMPLEMENTATIONS
 
     verdicts = []
+    exporter = backend_report.get("tensorflow")  # Keras on TensorFlow writes every serving case's artifact
     for plan in plan_cases((*backends.ALL, *installed_runtimes()), DEVICES, implementations=IMPLEMENTATIONS):
         action, reason = "run", None
         probe = backend_report.get(plan.backend)
-        exporter = backend_report.get("tensorflow")
         if plan.skip_reason:
             action, reason = "skip", plan.skip_reason
         elif getattr(backends.get(plan.backend), "runtime", None) is not None and exporter and not exporter["can_run"]:
-            action = "skip"  # a serving case's artifact is written by Keras on TensorFlow
+            action = "skip"
             reason = f"exporting the model needs TensorFlow ({install_command('tensorflow')})"
         elif probe is not None and probe["error"]:
             action, reason = "fail", probe["error"]

@@ -49,6 +49,7 @@ from mnist_mlp.bench.progress_file import ChildProgress
 from mnist_mlp.bench.group import group_command, plan_groups, run_unit
 from mnist_mlp.bench.repeats import repeat_entry, run_repeat, schedule, shown_plans, statuses
 from mnist_mlp.config import ModelSpec
+from mnist_mlp.race.recipe import recipes_identity
 from mnist_mlp.errors import EXIT_CASES_FAILED, EXIT_OK, UsageError
 
 log = logging.getLogger(__name__)
@@ -361,14 +362,8 @@ def new_run_record(options: BenchOptions, run_id: str, peak_gflops: float | None
             "precision": options.precision,
             **({"implementations": list(options.implementations)} if options.implementations != ("keras",) else {}),
             **({"repeats": options.repeats} if options.repeats > 1 else {}),
-            **({"recipes": _recipes_identity(options.recipe_file)} if profile.race else {}),
+            **({"recipes": recipes_identity(options.recipe_file)} if profile.race else {}),
         },
         "cases": [],
         "gate": None,
     }
-
-
-def _recipes_identity(path: str | None) -> dict[str, Any]:
-    from mnist_mlp.race.recipe import recipes_identity
-
-    return recipes_identity(path)
