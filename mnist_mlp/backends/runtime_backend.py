@@ -23,7 +23,8 @@ class RuntimeBackend(NumpyBackend):
     trains = False
     inference_paths = ("runtime",)
     #: the quick profile runs every serving case in TensorFlow's process (``bench.group``): the
-    #: export needs Keras on TensorFlow, whose import (5 to 8 s on a 2-core VM) is then paid once
+    #: export needs Keras on TensorFlow, whose import (7.5 to 8.9 s for ``import tensorflow`` alone
+    #: on the 2-core development VM) is then paid once
     process_group = "tensorflow"
     #: the probes are NumPy's: a NumPy probe taken moments before in the process stands in
     probe_family = "numpy"
