@@ -170,7 +170,9 @@ def test_a_serving_runtime_is_a_case_that_serves_an_artifact(monkeypatch):
     onnx = backends.get("onnxruntime")
     assert (onnx.is_keras, onnx.trains, onnx.inference_paths, onnx.devices) == (False, False, ("runtime",), ("cpu",))
     assert onnx.process_group == backends.get("litert").process_group == "tensorflow"  # the export's Keras
-    assert backends.get("numpy").process_group is None and onnx.probe_family == "numpy"
+    assert onnx.probe_family == "numpy"
+    assert (backends.get("numpy").process_group_of("keras"), backends.get("numpy").process_group_of("native")) == ("tensorflow", "jax")
+    assert backends.get("torch").process_group_of("native-fast") == "torch"
     assert "runs on cpu only" in onnx.planning_skip_reason("gpu", installed=True, gpu_present=True)
     assert "not installed (pip install 'mnist-mlp[serve]')" in onnx.planning_skip_reason("cpu", installed=False)
     assert backends.get("openvino-bf16").precision_policy("cpu", "fp32")["precision"] == "bfloat16"

@@ -55,13 +55,16 @@ def test_quick_profile_shares_one_process_per_framework_and_full_does_not():
 
 def test_the_serving_cases_join_tensorflows_process_wherever_they_stand_in_the_plan():
     """Their export needs Keras on TensorFlow: one import of it for the framework and the runtimes;
-    every other framework keeps its own process, NumPy included."""
+    the NumPy reference, which serves the weights Keras trained there, joins them; NumPy's native
+    trainer joins JAX's, whose Keras hands it its initial weights."""
     plans = [CasePlan("tensorflow-cpu", "tensorflow", "cpu"), CasePlan("jax-cpu", "jax", "cpu"),
-             CasePlan("numpy-cpu", "numpy", "cpu"), CasePlan("onnxruntime-cpu", "onnxruntime", "cpu"),
-             CasePlan("litert-cpu", "litert", "cpu")]
+             CasePlan("numpy-cpu", "numpy", "cpu"), CasePlan("numpy-cpu-native", "numpy", "cpu", variant=(("implementation", "native"),)),
+             CasePlan("onnxruntime-cpu", "onnxruntime", "cpu"), CasePlan("litert-cpu", "litert", "cpu")]
     assert [[p.case_id for _, p in unit] for unit in plan_groups(plans, True)] == [
-        ["tensorflow-cpu", "onnxruntime-cpu", "litert-cpu"], ["jax-cpu"], ["numpy-cpu"]]
-    assert [index for index, _ in plan_groups(plans, True)[0]] == [1, 4, 5]  # each keeps its place in the plan
+        ["tensorflow-cpu", "numpy-cpu", "onnxruntime-cpu", "litert-cpu"], ["jax-cpu", "numpy-cpu-native"]]
+    assert [index for index, _ in plan_groups(plans, True)[0]] == [1, 3, 5, 6]  # each keeps its place in the plan
+    alone = [CasePlan("numpy-cpu", "numpy", "cpu"), CasePlan("numpy-cpu-native", "numpy", "cpu", variant=(("implementation", "native"),))]
+    assert [[p.case_id for _, p in unit] for unit in plan_groups(alone, True)] == [["numpy-cpu"], ["numpy-cpu-native"]]
 
 
 def test_a_serving_case_in_tensorflows_process_serves_the_weights_its_keras_case_trained(tmp_path):
@@ -96,14 +99,16 @@ def test_a_serving_case_in_tensorflows_process_serves_the_weights_its_keras_case
     cases = [case["id"] for case in json.loads(results_json.read_text())["cases"]]
     assert cases == ["tensorflow-cpu", "numpy-cpu", "onnxruntime-cpu"]
     record = {case["id"]: case for case in json.loads(results_json.read_text())["cases"]}["onnxruntime-cpu"]
-    assert record["process"]["shared_with"] == ["tensorflow-cpu"]
+    assert record["process"]["shared_with"] == ["tensorflow-cpu", "numpy-cpu"]
+    assert configs["numpy-cpu"]["weights_in"] == configs["tensorflow-cpu"]["weights_out"]  # the reference too
 
 
 def test_each_case_keeps_its_own_record_and_says_whose_process_it_shared(tmp_path):
     code, cases, out = _bench(tmp_path, {})
     assert code == 0, out[-2000:]
     assert all(case["status"] == "ok" for case in cases.values())
-    assert cases["jax-cpu-native"]["process"] == {"shared_with": ["jax-cpu", "jax-cpu-native-fast"], "position": 2, "cases": 3}
+    assert cases["jax-cpu-native"]["process"] == {"shared_with": ["jax-cpu", "jax-cpu-native-fast", "numpy-cpu-native"],
+                                                  "position": 2, "cases": 4}
     assert cases["jax-cpu"]["raw_benchmark_json"] == "raw/jax-cpu.json"
     assert cases["jax-cpu-native-fast"]["raw_benchmark_json"] == "raw/jax-cpu-native-fast.json"
     for line in ("jax-cpu: ok", "jax-cpu-native: ok", "jax-cpu-native-fast: ok", "torch-cpu-native: ok"):
@@ -164,3 +169,34 @@ def test_a_serving_case_takes_numpys_recent_probe_it_would_repeat(monkeypatch):
     assert "reused" in suite.probe_before(CaseConfig("onnxruntime-cpu", "onnxruntime", "cpu"))
     assert "reused" not in suite.probe_before(CaseConfig("tensorflow-cpu", "tensorflow", "cpu"))
     assert taken == ["numpy-cpu", "tensorflow-cpu"]
+
+
+def test_a_shared_process_settles_its_heap_between_cases_not_before_the_first(tmp_path, monkeypatch):
+    """Each later case starts with the last one's garbage collected and what survived frozen, so
+    no full collection walks the frameworks' heap in its timed phases; pytest's own collections at
+    each session's end (about 0.56 s a case) are off in the children's options."""
+    import gc
+
+    from mnist_mlp.bench import group_child
+
+    script = tmp_path / "child.py"
+    script.write_text("import sys\nsys.exit(0)\n")
+    entries = [{"case_json": str(tmp_path / f"{name}.case.json"), "raw_json": str(tmp_path / f"{name}.json")}
+               for name in ("first", "second", "third")]
+    group_json = tmp_path / "group.json"
+    group_json.write_text(json.dumps({"suites": [], "pytest_args": [], "cases": entries}))
+    settled = []
+    monkeypatch.setenv(group_child.CHILD_ENV, str(script))
+    monkeypatch.setattr(group_child, "settle_heap", lambda: settled.append(len(settled)))
+    assert group_child.main([str(group_json)]) == 0
+    assert settled == [0, 1]  # before the second and the third case only
+    assert all(group_child.done_path(entry["case_json"]).is_file() for entry in entries)
+    monkeypatch.undo()
+    before = gc.get_freeze_count()
+    try:
+        group_child.settle_heap()
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
+    suites, options = runner.suite_args(get_profile("quick"), Path("benchmarks"))
+    assert "no:unraisableexception" in options

@@ -351,3 +351,20 @@ def test_verify_cli_refuses_bad_implementation(args, message):
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_numpys_initial_weights_come_from_keras_on_jax_and_another_loaded_keras_is_refused(monkeypatch):
+    """NumPy's native run of a seed starts where JAX's start (its Keras is imported in JAX's shared
+    process anyway); a process whose keras has another backend cannot hand them over silently."""
+    import keras
+
+    from mnist_mlp import native
+    from mnist_mlp.errors import UsageError
+
+    assert native.WEIGHTS_BACKEND["numpy"] == "jax"
+    monkeypatch.setitem(native.WEIGHTS_BACKEND, "numpy", keras.backend.backend())
+    native.prepare_keras("numpy")  # the backend keras has: nothing to do
+    other = "torch" if keras.backend.backend() != "torch" else "jax"
+    monkeypatch.setitem(native.WEIGHTS_BACKEND, "numpy", other)
+    with pytest.raises(UsageError, match=f"numpy's initial weights come from Keras on {other}.*fresh process"):
+        native.prepare_keras("numpy")

@@ -122,6 +122,10 @@ class Backend:
     #: NumPy's); None: the backend's own name. A shared process reuses a family's recent probe.
     probe_family: str | None = None
 
+    def process_group_of(self, implementation: str) -> str:
+        """The process group of this backend's ``implementation`` (keras, native, native-fast)."""
+        return self.process_group or self.name
+
     def serving_setup(self, device: str) -> str | None:
         """Before anything imports keras, in a case that trains nothing: set what its serving needs;
         why it cannot run here (None: it can). Nothing to do for the NumPy reference."""

@@ -17,6 +17,20 @@ class NumpyBackend(Backend):
     devices = ("cpu",)
     trains = False
     inference_paths = ("numpy",)
+    #: the quick profile serves the NumPy reference in TensorFlow's process, beside the serving
+    #: runtimes: like theirs, its weights are the ones Keras trained there
+    process_group = "tensorflow"
+    #: the Keras backend whose seeded model hands NumPy's native trainer its initial weights, on the
+    #: CPU (``native.WEIGHTS_BACKEND``): a seed's NumPy run starts where its JAX runs start, and
+    #: Keras' own NumPy backend imports JAX anyway
+    weights_backend = "jax"
+
+    def process_group_of(self, implementation: str) -> str:
+        """NumPy's native trainer joins the process of the Keras backend that hands it its initial
+        weights (``weights_backend``): that Keras is imported there once for both."""
+        if implementation != "keras":
+            return self.weights_backend
+        return super().process_group_of(implementation)
 
     def install_hint(self, gpu: bool = False) -> str:
         return "pip install numpy"

@@ -52,9 +52,10 @@ def plan_groups(plans: Sequence[CasePlan], shared: bool) -> list[Unit]:
 
 
 def _process_key(plan: CasePlan) -> tuple[str, str]:
-    """Cases with the same key may share a process: the backend's process group (the serving
-    runtimes join TensorFlow's) or its own name, and the device."""
-    return backends.get(plan.backend).process_group or plan.backend, plan.device
+    """Cases with the same key may share a process: the process group of the backend's
+    implementation (the serving runtimes and the NumPy reference join TensorFlow's, NumPy's native
+    trainer JAX's) or its own name, and the device."""
+    return backends.get(plan.backend).process_group_of(plan.implementation), plan.device
 
 
 def group_command(python: Sequence[str]) -> GroupCommand:

@@ -37,6 +37,11 @@ class CasePlan:
         return backends.get(self.backend).trains or native_cases.is_native(self.variant)
 
     @property
+    def implementation(self) -> str:
+        """keras, or the native implementation its variant names."""
+        return str(dict(self.variant).get(native_cases.KEY, "keras"))
+
+    @property
     def serves_weights(self) -> bool:
         """Whether its trained weights go to the NumPy inference case (Keras cases do; native ones not)."""
         return backends.get(self.backend).trains and not native_cases.is_native(self.variant)

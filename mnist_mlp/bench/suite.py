@@ -30,11 +30,15 @@ def select_backend(case: CaseConfig) -> str | None:
 
     Must run before anything imports keras (the suite's ``pytest_configure``).
     """
+    from mnist_mlp import backends
+
     if case.implementation != "keras":  # the seeded Keras model that hands a native case its weights
         from mnist_mlp import native
 
-        native.prepare_keras(case.backend)
-    from mnist_mlp import backends
+        try:
+            native.prepare_keras(case.backend)
+        except MnistMlpError as exc:
+            return str(exc)
 
     if not case.keras_backend:  # the NumPy reference, a serving runtime (its export needs Keras on TensorFlow)
         return backends.get(case.backend).serving_setup(case.device)

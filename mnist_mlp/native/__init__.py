@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 
+from mnist_mlp.backends.numpy_backend import NumpyBackend
 from mnist_mlp.config import BACKENDS
 from mnist_mlp.errors import UsageError
 from mnist_mlp.native.base import IMPLEMENTATIONS, NATIVE
@@ -23,8 +24,8 @@ MODULES = {"tensorflow": "tensorflow_native", "jax": "jax_native", "torch": "tor
 #: the variants each framework has (NumPy has no fast variant: it is the reference itself)
 VARIANTS = {"tensorflow": NATIVE, "jax": NATIVE, "torch": NATIVE, "numpy": ("native",)}
 #: the Keras backend whose seeded model gives a framework's initial weights: its own, and for NumPy
-#: Keras' NumPy backend (glorot-uniform from NumPy's generator; no TensorFlow import for it)
-WEIGHTS_BACKEND = {"numpy": "numpy"}
+#: Keras on JAX, on the CPU (``NumpyBackend.weights_backend``, where the quick profile runs it)
+WEIGHTS_BACKEND = {"numpy": NumpyBackend.weights_backend}
 
 
 def variants(framework: str) -> tuple[str, ...]:
@@ -45,11 +46,27 @@ def check_implementation(framework: str, implementation: str, option: str = "--i
 
 
 def prepare_keras(framework: str) -> None:
-    """Before keras is imported: make the seeded model come from ``WEIGHTS_BACKEND`` (NumPy's case;
-    the Keras backends are chosen by ``backends.select`` as usual)."""
+    """Before keras is imported: make the seeded model come from ``WEIGHTS_BACKEND`` on the CPU
+    (NumPy's case; the Keras backends are chosen by ``backends.select`` as usual). Where keras is
+    already imported (a shared process), it must be that backend: a UsageError says so otherwise."""
     wanted = WEIGHTS_BACKEND.get(framework)
-    if wanted and "keras" not in sys.modules:
-        os.environ["KERAS_BACKEND"] = wanted
+    if not wanted:
+        return
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != wanted:
+            raise UsageError(f"--backend: {framework}'s initial weights come from Keras on {wanted}, but keras is "
+                             f"already imported with backend {keras.backend.backend()!r}; run it in a fresh process")
+        return
+    from mnist_mlp import backends
+
+    os.environ["KERAS_BACKEND"] = wanted
+    for key, value in backends.get(wanted).environment("cpu").items():  # building the model needs no GPU
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def select(framework: str, device: str, implementation: str) -> str:
