@@ -117,6 +117,24 @@ def test_real_psutil_source_samples_this_machine():
     assert summary is not None and summary["cores"] >= 1 and summary["outside_cores_mean"] >= 0.0
 
 
+def test_the_opening_check_reads_the_data_meanwhile_and_counts_it_as_the_runs_own(tmp_path):
+    """``during`` (bench reads the data there) runs inside the check's seconds: the check waits only
+    for what is left of them, and the CPU it burned is the run's own, not the machine's load."""
+    import time
+
+    ran, slept = [], []
+
+    def burn() -> None:
+        ran.append(1)
+        until = time.monotonic() + 0.2
+        while time.monotonic() < until:
+            pass
+
+    summary = load.measure_for(0.3, during=burn, sleep=lambda s: slept.append(s) or time.sleep(s))
+    assert ran == [1] and len(slept) == 1 and slept[0] <= 0.1 + 1e-9
+    assert summary is not None and summary["own_cpu_seconds"] >= 0.1
+
+
 def test_compare_says_which_values_were_measured_busy(tmp_path):
     _, quiet = _run(tmp_path / "a", FakeLoad())
     _, busy = _run(tmp_path / "b", FakeLoad(outside=0.8))

@@ -164,9 +164,16 @@ def summarize(samples: list[LoadSample]) -> dict[str, Any] | None:
     }
 
 
-def measure_for(seconds: float, source: LoadSource | None = None, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any] | None:
-    """The machine's load over the next ``seconds`` with this run idle (``bench``'s opening check)."""
+def measure_for(seconds: float, source: LoadSource | None = None, sleep: Callable[[float], None] = time.sleep,
+                during: Callable[[], None] | None = None) -> dict[str, Any] | None:
+    """The machine's load over the next ``seconds`` with no case running (``bench``'s opening check).
+
+    ``during``, this process's own set-up (reading the data), runs first within those seconds: its
+    CPU time is this run's own, never counted as the machine's load, so the check need not wait for it."""
     monitor = LoadMonitor(source if source is not None else default_source(), interval=0.0)
     monitor.start()
-    sleep(seconds)
+    started = time.monotonic()
+    if during is not None:
+        during()
+    sleep(max(0.0, seconds - (time.monotonic() - started)))
     return monitor.summary()

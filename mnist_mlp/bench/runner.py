@@ -180,15 +180,24 @@ def _run_benchmarks(
     command = child_command or default_child_command(options.profile)
     if resume is not None:
         dataset, peak_gflops = resume.run["dataset"], (resume.run["machine"].get("peak_gflops") or {}).get("fallback")
-    if dataset is None:
-        from mnist_mlp.data import load_mnist
+    found = {"dataset": dataset}
 
-        data = load_mnist(options.data_dir)
-        dataset = {"sha256": data.sha256, "source": data.source}
+    def read_data() -> None:
+        if found["dataset"] is None:
+            from mnist_mlp.data import load_mnist
+
+            data = load_mnist(options.data_dir)
+            found["dataset"] = {"sha256": data.sha256, "source": data.source}
+
+    source = load.default_source() if load_source == "psutil" else load_source
+    if source is not None and opening_check_s > 0:  # the data is read while the machine is watched
+        at_start = load.measure_for(opening_check_s, source, during=read_data)
+    else:
+        read_data()
+        at_start = None
+    dataset = found["dataset"]
     if peak_gflops is None and os.environ.get(PEAK_ENV):
         peak_gflops = _peak_from_env(os.environ[PEAK_ENV])
-    source = load.default_source() if load_source == "psutil" else load_source
-    at_start = load.measure_for(opening_check_s, source) if source is not None and opening_check_s > 0 else None
     reporter_call(reporter, "machine_checked", at_start)
 
     if resume is None:  # a new folder, never one another run took (two runs in one second)

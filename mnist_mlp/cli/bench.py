@@ -107,7 +107,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from mnist_mlp.bench.progress import TerminalReporter
     from mnist_mlp.bench.runner import run_benchmarks
     from mnist_mlp.report import tables
-    from mnist_mlp.report.render import render_report
+    from mnist_mlp.report.render import render_beside
 
     from mnist_mlp import results
     from mnist_mlp.errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
@@ -141,14 +141,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         gate = gate_run(outcome.run_dir)  # records its decision in results.json
         write_gate_file(gate, outcome.run_dir)
         outcome.run["gate"] = gate.to_dict()
-    render_report(outcome.run, outcome.run_dir)
+    from mnist_mlp.cli.dashboard import refresh as refresh_dashboard
+
+    # the dashboard, like the index, over every run, this one included (its results.json is saved
+    # by now), drawn alongside the report's figures
+    dashboard = render_beside(outcome.run, outcome.run_dir, {"dashboard": (refresh_dashboard, (options.out,))})[1]["dashboard"]
     index = write_index(options.out)
     timing = _timing(started, cases_done, reporter.cases_started_at)
     outcome.run["timing"] = timing
     results.save(outcome.run, outcome.run_dir)
-    from mnist_mlp.cli.dashboard import refresh as refresh_dashboard
-
-    dashboard = refresh_dashboard(options.out)  # like the index: every run, this one included
     print()
     print(tables.render(tables.summary_table(outcome.run), "simple"))
     print()
@@ -163,7 +164,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(dashboard)
     print(
         f"took {timing['total_s']:.1f} s: set-up {timing['setup_s']:.1f} s (data, machine check), "
-        f"cases {timing['cases_s']:.1f} s, reports {timing['report_s']:.1f} s"
+        f"cases {timing['cases_s']:.1f} s, reports {timing['report_s']:.1f} s (figures, report.md, dashboard, index)"
     )
     if stopped:
         how = "by SIGTERM" if exit_code == EXIT_TERMINATED else "by Ctrl-C"

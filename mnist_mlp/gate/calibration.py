@@ -52,9 +52,11 @@ REPO_COPY = Path(__file__).resolve().parents[2] / "reports" / "calibration" / "t
 
 
 def _t_quantile(probability: float, df: int) -> float:
-    from scipy.stats import t  # scipy comes with scikit-learn, a dependency
+    """Student's t quantile: ``scipy.special.stdtrit``, what ``scipy.stats.t.ppf`` computes, without
+    importing ``scipy.stats`` (0.9 s against 0.3 s on the 2-core VM, paid by every dashboard)."""
+    from scipy.special import stdtrit  # scipy comes with scikit-learn, a dependency
 
-    return float(t.ppf(probability, df))
+    return float(stdtrit(df, probability))
 
 
 def mean_threshold(params: Mapping[str, Any], n: int, groups: int = 1, alpha: float = ALPHA) -> float:

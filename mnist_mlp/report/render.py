@@ -7,9 +7,15 @@ the Markdown never links a picture that failed to appear; each file is written a
 
 from __future__ import annotations
 
+import functools
 import logging
+import multiprocessing
+import os
+import sys
+import threading
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from mnist_mlp import atomic
 from mnist_mlp.report import memory_text, plots, serving_text, tables
@@ -40,22 +46,54 @@ CAPTIONS = {
 
 
 def draw_figures(run: dict[str, Any], run_dir: Path) -> dict[str, Path]:
-    """Every figure the run has data for, by name."""
+    """Every figure the run has data for, by name (``figure_jobs``, drawn by ``draw``)."""
+    return draw(figure_jobs(run, run_dir))
+
+
+def draw(jobs: dict[str, tuple[Callable[..., Path], tuple]]) -> dict[str, Path]:
+    """Call each job, two at a time in forked processes where the platform forks, else in turn.
+
+    The figures are independent, nothing is timed while a report is drawn, and drawing is
+    single-threaded Python (matplotlib's text layout: about 1.7 s for the quick profile's eleven
+    confusion matrices on the 2-core VM), so two cores draw it in about half the time. A job that
+    fails raises here as it would in turn."""
+    workers = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if len(jobs) < 2 or workers < 2 or not can_fork():
+        return {name: function(*args) for name, (function, args) in jobs.items()}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = {name: pool.submit(function, *args) for name, (function, args) in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+#: frameworks whose own threads make a fork unsafe: a lock one of them holds stays held in the child
+THREADED_FRAMEWORKS = ("jax", "tensorflow", "torch")
+
+
+def can_fork() -> bool:
+    """Whether this process may fork to draw: the platform forks, and no other thread, of Python's
+    or of a framework imported here (a test's process, a training command), could hold a lock.
+    ``bench``'s parent never imports a framework; it draws in parallel."""
+    return ("fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+            and not any(name in sys.modules for name in THREADED_FRAMEWORKS))
+
+
+def figure_jobs(run: dict[str, Any], run_dir: Path) -> dict[str, tuple[Callable[..., Path], tuple]]:
+    """(function, arguments) of every figure the run has data for, by name; each returns its path."""
     cases = [case for case in run.get("cases", []) if case.get("status") != "skipped"]
-    drawn: dict[str, Path] = {}
+    jobs: dict[str, tuple[Callable[..., Path], tuple]] = {}
     histories = {
         case["id"]: case["training"]["per_seed"][0]["history"]
         for case in cases if (case.get("training") or {}).get("per_seed")
     }
     if histories:
-        drawn["curves"] = plots.plot_training_curves(histories, run_dir / FIGURES["curves"])
+        jobs["curves"] = (plots.plot_training_curves, (histories, run_dir / FIGURES["curves"]))
     series: dict[str, list[tuple[int, float]]] = {}
     for case in cases:
         for row in case.get("inference") or []:
             series.setdefault(f"{case['id']} {row['path']}", []).append((row["batch_size"], row["samples_per_second"]))
     if series:
         peaks = {f"{label} matmul": value for label, value in tables.peak_samples_per_second(run).items()}
-        drawn["throughput"] = plots.plot_throughput(series, peaks, run_dir / FIGURES["throughput"])
+        jobs["throughput"] = (plots.plot_throughput, (series, peaks, run_dir / FIGURES["throughput"]))
     times = {
         case["id"]: case["training"]["wall_seconds"]["samples"]
         for case in cases if ((case.get("training") or {}).get("wall_seconds") or {}).get("samples")
@@ -65,10 +103,10 @@ def draw_figures(run: dict[str, Any], run_dir: Path) -> dict[str, Path]:
             case["id"]: case["training"]["first_epoch_seconds"]["mean"]
             for case in cases if ((case.get("training") or {}).get("first_epoch_seconds") or {}).get("mean") is not None
         }
-        drawn["training_time"] = plots.plot_training_time(times, run_dir / FIGURES["training_time"], first)
+        jobs["training_time"] = (plots.plot_training_time, (times, run_dir / FIGURES["training_time"], first))
     matrices = {case["id"]: case["confusion_matrix"] for case in cases if case.get("confusion_matrix")}
     if matrices:
-        drawn["confusion"] = plots.plot_confusion_matrices(matrices, run_dir / FIGURES["confusion"])
+        jobs["confusion"] = (plots.plot_confusion_matrices, (matrices, run_dir / FIGURES["confusion"]))
     scaling: dict[str, list[tuple[int, float]]] = {}
     simulated = False
     for case, facts in tables.data_parallel_cases(run):
@@ -77,18 +115,18 @@ def draw_figures(run: dict[str, Any], run_dir: Path) -> dict[str, Path]:
             scaling.setdefault(label, []).append((int(facts["devices"]), float(facts["samples_per_second"])))
             simulated = simulated or bool(facts.get("simulated"))
     if scaling:
-        drawn["scaling"] = plots.plot_scaling(scaling, run_dir / FIGURES["scaling"], simulated=simulated)
+        jobs["scaling"] = (functools.partial(plots.plot_scaling, simulated=simulated), (scaling, run_dir / FIGURES["scaling"]))
     from mnist_mlp.report import keras_cost
 
     if keras_cost.rows(run):  # only runs with native cases
-        drawn["keras_cost"] = keras_cost.plot(run, run_dir / FIGURES["keras_cost"])
+        jobs["keras_cost"] = (keras_cost.plot, (run, run_dir / FIGURES["keras_cost"]))
     from mnist_mlp.report import race_text
 
     if race_text.race_cases(run):
-        drawn["time_to_accuracy"] = race_text.plot(run, run_dir / FIGURES["time_to_accuracy"])
+        jobs["time_to_accuracy"] = (race_text.plot, (run, run_dir / FIGURES["time_to_accuracy"]))
     if serving_text.serving_cases(run):
-        drawn["serving"] = serving_text.plot(run, run_dir / FIGURES["serving"])
-    return drawn
+        jobs["serving"] = (serving_text.plot, (run, run_dir / FIGURES["serving"]))
+    return jobs
 
 
 def _subset(train: dict[str, Any]) -> str:
@@ -164,8 +202,17 @@ def _flops_text(run: dict[str, Any]) -> str:
 
 def render_report(run: dict[str, Any], run_dir: str | Path) -> list[Path]:
     """Draw the figures and write report.md into ``run_dir``; return the files written."""
+    return render_beside(run, run_dir, {})[0]
+
+
+def render_beside(run: dict[str, Any], run_dir: str | Path, beside: dict[str, tuple[Callable[..., Any], tuple]],
+                  ) -> tuple[list[Path], dict[str, Any]]:
+    """``render_report`` with other independent jobs (name: (function, arguments)) run alongside the
+    figures (``draw``; ``bench`` draws its dashboard there): (the files written, the jobs' results)."""
     run_dir = Path(run_dir)
-    figures = draw_figures(run, run_dir)
+    jobs = figure_jobs(run, run_dir)
+    done = draw({**jobs, **beside})
+    figures = {name: done[name] for name in jobs}
     report = atomic.write_text(run_dir / REPORT_FILE, markdown(run, figures))
     log.info("wrote %s and %d figures", report, len(figures))
-    return [*figures.values(), report]
+    return [*figures.values(), report], {name: done[name] for name in beside}
