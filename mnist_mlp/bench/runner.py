@@ -115,9 +115,10 @@ def suite_args(profile: Profile, bench_dir: Path) -> tuple[list[str], list[str]]
     return [str(bench_dir / name) for name in profile.suites], [
         # no:unraisableexception: pytest's hook for exceptions in __del__ runs full garbage
         # collections as the session ends, about 0.56 s a case with a framework loaded, measuring
-        # nothing (a shared process collects between its cases itself: ``group_child.settle_heap``)
+        # nothing (a shared process collects between its cases itself: ``group_child.settle_heap``);
+        # no:xdist: the test extra's parallel runner, whose import took 0.16 s a process, runs no case
         "--rootdir", str(bench_dir), "-p", "no:cacheprovider", "-p", "no:warnings", "-p", "no:unraisableexception",
-        "-q", "-o", "addopts=",
+        "-p", "no:xdist", "-p", "no:xdist.looponfail", "-q", "-o", "addopts=",
         f"--benchmark-max-time={profile.max_time}",
         f"--benchmark-min-rounds={profile.min_rounds}",
         f"--benchmark-min-time={profile.min_time}",
