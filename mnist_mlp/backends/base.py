@@ -177,6 +177,10 @@ class Backend:
         if self.is_keras:
             os.environ["KERAS_BACKEND"] = self.name
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        self.apply_environment(device)
+
+    def apply_environment(self, device: str) -> None:
+        """Set (or unset, where None) this backend's ``environment`` for ``device`` in this process."""
         for key, value in self.environment(device).items():
             if value is None:
                 os.environ.pop(key, None)

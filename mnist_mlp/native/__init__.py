@@ -62,11 +62,7 @@ def prepare_keras(framework: str) -> None:
     from mnist_mlp import backends
 
     os.environ["KERAS_BACKEND"] = wanted
-    for key, value in backends.get(wanted).environment("cpu").items():  # building the model needs no GPU
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    backends.get(wanted).apply_environment("cpu")  # building the model needs no GPU
 
 
 def select(framework: str, device: str, implementation: str) -> str:
