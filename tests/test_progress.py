@@ -161,6 +161,8 @@ def test_tail_from_the_profile():
     assert tail.inference == pytest.approx(2 * 3 * (0.5 + eta.INFERENCE_OVERHEAD_S))
     assert tail.latency == pytest.approx(2 * (eta.LATENCY_OVERHEAD_S + 100 * eta.LATENCY_CALL_S))
     assert eta.tail_from_profile((1,), 0.1, 10, 1, trains=False).agreement == 0.0
+    budgeted = eta.tail_from_profile((1,), 0.1, 10, 2, latency_budget_s=0.3)
+    assert budgeted.latency == pytest.approx(2 * (eta.LATENCY_OVERHEAD_S + 15 * eta.LATENCY_CALL_S + 0.3))
 
 
 def test_run_estimate_says_when_it_guesses():

@@ -553,6 +553,8 @@ def test_real_quick_run_of_jax_end_to_end(tmp_path, data_dir):
         ("predict", 1), ("predict", 256), ("direct", 1), ("direct", 256)}
     assert set(jax["latency_ms"]) == {"predict", "direct"}
     assert len(jax["latency_ms"]["direct"]["samples_ms"]) == jax["latency_ms"]["direct"]["rounds"]
+    # a sub-millisecond call gets more than the minimum's 10 rounds from the quick profile's budget
+    assert jax["latency_ms"]["direct"]["rounds"] > get_profile("quick").latency_rounds
     assert training["cold"]["first_epoch_seconds"]["samples"] == [training["per_seed"][0]["first_epoch_seconds"]]
     side = json.loads((run_dir / "raw" / "jax-cpu.training.json").read_text())
     assert side["benchmark"]["extra_info"]["per_seed"][0]["test_accuracy"] == training["per_seed"][0]["test_accuracy"]
@@ -571,3 +573,12 @@ def test_real_quick_run_of_jax_end_to_end(tmp_path, data_dir):
     assert jax["peak"]["before_gflops"] > 0 and jax["peak"]["after_gflops"] > 0
     assert jax["load"]["samples"] >= 2 and isinstance(jax["busy"], bool)
     assert cases["numpy-cpu"]["flops"]["forward_per_sample"] == 209_536
+
+
+def test_latency_rounds_grow_within_the_budget_and_never_below_the_minimum():
+    from mnist_mlp.bench.metrics import latency_round_count
+
+    assert latency_round_count(0.066, 10, 100, 0.3) == 10  # TensorFlow's Keras predict: the minimum
+    assert latency_round_count(0.001, 10, 100, 0.3) == 100  # a 1 ms call: the cap
+    assert latency_round_count(0.01, 10, 100, 0.3) == 30  # between: what fits in the budget
+    assert latency_round_count(0.001, 100) == 100  # no budget (the full profile): exactly the rounds asked

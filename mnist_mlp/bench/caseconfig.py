@@ -33,6 +33,9 @@ class CaseConfig:
     batch_sizes: tuple[int, ...] = (1, 256, 10000)
     target_accuracy: float = 0.975
     latency_rounds: int = 30
+    #: more latency rounds, up to this many, within this budget (``metrics.latency_round_count``)
+    latency_max_rounds: int | None = None
+    latency_budget_s: float = 0.0
     #: whether the training test runs the K-step check against the NumPy training reference
     training_check: bool = True
     #: the peak probes' budget: {"repeats": timed matmuls at most, "budget_s": seconds at most}

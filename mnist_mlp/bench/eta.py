@@ -44,11 +44,13 @@ class Tail:
 
 def tail_from_profile(
     batch_sizes: Sequence[int], max_time: float, latency_rounds: int, paths: int, trains: bool = True,
+    latency_budget_s: float = 0.0,
 ) -> Tail:
     """The phases after training, from the profile: ``paths`` x ``batch_sizes`` benchmarks of at
-    most ``max_time`` seconds each, and ``latency_rounds`` (plus 5 warm-ups) batch-1 calls per path."""
+    most ``max_time`` seconds each, and ``latency_rounds`` (plus 5 warm-ups) batch-1 calls per path, with at most
+    ``latency_budget_s`` more of them (``metrics.latency_round_count``)."""
     inference = paths * len(batch_sizes) * (max_time + INFERENCE_OVERHEAD_S)
-    latency = paths * (LATENCY_OVERHEAD_S + (latency_rounds + 5) * LATENCY_CALL_S)
+    latency = paths * (LATENCY_OVERHEAD_S + (latency_rounds + 5) * LATENCY_CALL_S + latency_budget_s)
     return Tail(AGREEMENT_S if trains else 0.0, inference, latency)
 
 

@@ -73,6 +73,20 @@ def percentiles_ms(seconds: Sequence[float], points: Sequence[int] = (50, 90, 99
     return result
 
 
+def latency_round_count(call_seconds: float, at_least: int, at_most: int | None = None, budget_s: float = 0.0) -> int:
+    """How many batch-1 calls the latency percentiles rest on: ``at_least``, and more, up to
+    ``at_most``, while they fit in ``budget_s`` at ``call_seconds`` a call (the warm-ups' median).
+
+    Why a budget: ten calls are what TensorFlow's 66 ms Keras ``predict`` affords in a smoke run,
+    but a p50 of ten 1 ms calls on a 2-core VM falls between the two modes a framework's thread
+    wake-ups make (0.64 against 1.3 ms for PyTorch's direct call), and that p50 moved by 1.3x to 2x
+    between two A/A runs; the same 0.3 s buys such a call ten times the calls."""
+    rounds = max(1, int(at_least))
+    if at_most and budget_s > 0 and call_seconds > 0:
+        rounds = max(rounds, min(int(at_most), int(budget_s / call_seconds)))
+    return rounds
+
+
 def train_gflops(samples_per_epoch: int, steady_epoch_seconds: float | None, flops_per_sample: int) -> float | None:
     """Training matmul GFLOP/s in the steady state (``flops.FlopModel.train_per_sample`` per sample)."""
     if not steady_epoch_seconds:

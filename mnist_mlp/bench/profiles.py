@@ -40,7 +40,7 @@ class Profile:
     min_rounds: int
     #: pytest-benchmark --benchmark-min-time: a round lasts at least this long (bounds the rounds kept)
     min_time: float
-    #: pedantic rounds (one call each) behind the batch-1 latency percentiles
+    #: pedantic rounds (one call each) behind the batch-1 latency percentiles: at least this many
     latency_rounds: int
     #: a case's wall-clock limit: ``timeout_base + timeout_per_seed_epoch x seeds x epochs`` seconds
     #: (a 3-seed, 25-epoch PyTorch case took 994 s on a 2-core VM), unless ``timeout`` is given
@@ -49,6 +49,9 @@ class Profile:
     target_accuracy: float = 0.975
     #: an explicit limit per case (``--timeout``), replacing the rule above
     timeout: float | None = None
+    #: more latency rounds, up to this many, while they fit in ``latency_budget_s`` (``metrics.latency_round_count``)
+    latency_max_rounds: int | None = None
+    latency_budget_s: float = 0.0
     #: each peak probe (before and after a case): at most this many timed matmuls within this many seconds
     peak_repeats: int = 5
     peak_budget_s: float = 1.5
@@ -87,7 +90,7 @@ PROFILES: dict[str, Profile] = {
         # inference at the two ends only: batch 1, bound by latency, and 10000, by the matmul peak
         name="quick", epochs=2, seeds=1, batch_sizes=(1, 10000),
         max_time=0.1, min_rounds=3, min_time=0.002, latency_rounds=10, timeout_base=240.0, timeout_per_seed_epoch=60.0,
-        train_samples=5_000, peak_repeats=3, peak_budget_s=0.4, shared_process=True, training_check=False,
+        latency_max_rounds=100, latency_budget_s=0.3, train_samples=5_000, peak_repeats=3, peak_budget_s=0.4, shared_process=True, training_check=False,
         cold_start=False,
     ),
     "full": Profile(

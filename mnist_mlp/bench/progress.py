@@ -135,7 +135,8 @@ class TerminalReporter:
         for trains in (True, False):
             paths = next((backends.get(p.backend).inference_paths for p in plans if p.trains == trains), ())
             self._tails[trains] = eta.tail_from_profile(
-                profile.batch_sizes, profile.max_time, profile.latency_rounds, len(paths), trains)
+                profile.batch_sizes, profile.max_time, profile.latency_rounds, len(paths), trains,
+                profile.latency_budget_s)
         self._print(plan_text(plans, options))
         self._history = eta_history.load(options.out, eta_history.workload_key(
             profile.name, options.train.epochs, len(options.seeds), options.train.train_samples))
