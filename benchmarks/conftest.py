@@ -76,8 +76,16 @@ def _exit_now(status: int) -> None:
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
-    """Training before inference, whatever order the files were collected in."""
-    items.sort(key=lambda item: 0 if item.module.__name__.endswith("test_training") else 1)
+    """Training before inference, whatever order the files were collected in; then the inference
+    tests pass by pass (``CaseConfig.passes``): every throughput and latency benchmark of pass 1,
+    then of pass 2, and so on, so each figure's passes are spread over the whole inference phase."""
+    items.sort(key=lambda item: (0 if item.module.__name__.endswith("test_training") else 1, pass_of(item)))
+
+
+def pass_of(item: pytest.Item) -> int:
+    """The pass an inference test belongs to (0: a test measured once, before the passes)."""
+    callspec = getattr(item, "callspec", None)
+    return int(callspec.params.get("pass_index", 0)) if callspec is not None else 0
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -86,6 +94,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("path", paths)
     if "batch_size" in metafunc.fixturenames:
         metafunc.parametrize("batch_size", CASE.batch_sizes)
+    if "pass_index" in metafunc.fixturenames:
+        metafunc.parametrize("pass_index", range(1, max(1, CASE.passes) + 1), ids=lambda i: f"pass{i}")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -11,6 +11,7 @@ profile asks) times a fresh process to the first correct prediction of what the 
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from pathlib import Path
@@ -82,9 +83,16 @@ def test_serving_check(benchmark, case, served):
 
 
 def _prepare(case, served, path, batch_size):
+    """The callable of ``path`` at ``batch_size``, called once before it is timed in its first pass
+    (trace/compile for this batch shape, outside the timing). Each pass makes its own: a callable
+    holds the model's variables as they were, and Keras' JAX ``predict`` donates them; the traced
+    or compiled function behind it is the backend's, kept per model, so it is not traced again."""
     fn = make_callable(path, case.backend, served["model"], served["x"][:batch_size])
-    out = fn()  # warm-up: trace/compile for this batch shape, outside the timing
-    assert np.asarray(out).shape == (batch_size, 10)
+    warmed = served.setdefault("warmed", set())
+    if (path, batch_size) not in warmed:
+        out = fn()
+        assert np.asarray(out).shape == (batch_size, 10)
+        warmed.add((path, batch_size))
     return fn
 
 
@@ -92,31 +100,52 @@ def _paths(case) -> tuple[str, ...]:
     return case.inference_paths
 
 
-def test_throughput(benchmark, case, served, progress, path, batch_size):
+#: the order the inference benchmarks ran in, within the process (``extra_info["order"]``)
+_ORDER = itertools.count(1)
+
+
+def _passes(case) -> int:
+    return max(1, case.passes)
+
+
+def test_throughput(benchmark, case, served, progress, path, batch_size, pass_index):
     paths, sizes = _paths(case), case.batch_sizes
-    step = paths.index(path) * len(sizes) + sizes.index(batch_size) + 1
-    progress.phase("inference sweep", detail=f"{path}, batch {batch_size}", step=step, steps=len(paths) * len(sizes))
+    per_pass = len(paths) * len(sizes)
+    step = (pass_index - 1) * per_pass + paths.index(path) * len(sizes) + sizes.index(batch_size) + 1
+    progress.phase("inference sweep", detail=f"{path}, batch {batch_size}" + _pass_text(case, pass_index),
+                   step=step, steps=per_pass * _passes(case))
     fn = _prepare(case, served, path, batch_size)
-    benchmark.extra_info.update(kind="inference", path=path, batch_size=batch_size, note=served["note"])
+    benchmark.extra_info.update(kind="inference", path=path, batch_size=batch_size, note=served["note"],
+                                pass_index=pass_index, order=next(_ORDER))
     benchmark(fn)
 
 
-def test_latency(benchmark, case, served, progress, path):
-    paths = _paths(case)
-    progress.phase("latency", detail=f"{path}, batch 1", step=paths.index(path) + 1, steps=len(paths))
+def test_latency(benchmark, case, served, progress, path, pass_index):
+    paths, passes = _paths(case), _passes(case)
+    progress.phase("latency", detail=f"{path}, batch 1" + _pass_text(case, pass_index),
+                   step=(pass_index - 1) * len(paths) + paths.index(path) + 1, steps=len(paths) * passes)
     fn = _prepare(case, served, path, 1)
-    warm = []
-    for _ in range(min(5, case.latency_rounds)):  # the warm-ups, timed to size the rounds
-        started = time.perf_counter()
-        fn()
-        warm.append(time.perf_counter() - started)
-    rounds = metrics.latency_round_count(statistics.median(warm), case.latency_rounds, case.latency_max_rounds,
-                                         case.latency_budget_s)
+    sized = served.setdefault("latency_call_s", {})
+    if path not in sized:  # the warm-ups, timed to size the rounds (in the first pass)
+        warm = []
+        for _ in range(min(5, case.latency_rounds)):
+            started = time.perf_counter()
+            fn()
+            warm.append(time.perf_counter() - started)
+        sized[path] = statistics.median(warm)
+    # each pass takes its share of the rounds and of the budget (``Profile.passes``)
+    rounds = metrics.latency_round_count(sized[path], -(-case.latency_rounds // passes),
+                                         -(-case.latency_max_rounds // passes) if case.latency_max_rounds else None,
+                                         case.latency_budget_s / passes)
     benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
     benchmark.extra_info.update(
-        kind="latency", path=path, batch_size=1,
+        kind="latency", path=path, batch_size=1, pass_index=pass_index, order=next(_ORDER),
         latency_ms=metrics.percentiles_ms(benchmark.stats.stats.data),
     )
+
+
+def _pass_text(case, pass_index: int) -> str:
+    return f", pass {pass_index}/{_passes(case)}" if _passes(case) > 1 else ""
 
 
 def test_cold_start(benchmark, case, served, progress):

@@ -111,6 +111,34 @@ def _run_of(ratios_per_case: list[list[float]]) -> dict:
                       for k, ratios in enumerate(ratios_per_case)]}
 
 
+def test_a_figure_measured_in_passes_is_judged_on_each_process_best_pass():
+    """B's best pass is 2x slower than A's in every pair, while a slow window hit one pass of one
+    side or the other (the pooled values, what the report shows, swing both ways): the paired
+    judgment on the best passes finds B 2x slower; the pooled values would not."""
+    drift = (1.0, 1.02, 0.98, 1.01, 0.99)  # the machine's speed in each pair, about alike on both sides
+
+    def run(best: float, pooled: list[float], jitter: tuple[float, ...] = (1.0,) * 5) -> dict:
+        def entry(pair: int, value: float) -> dict:
+            top = best * drift[pair - 1] * jitter[pair - 1]
+            passes = [top * 0.4, top * 0.95, top, top * 0.5, top * 0.9]  # a rate: the highest is the best
+            return {"repeat": pair, "status": "ok", "inference": [
+                {"path": "direct", "batch_size": 1, "samples_per_second": value, "seconds_per_batch": {"samples": []},
+                 "passes": {"samples_per_second": passes, "best": max(passes)}}]}
+        return {"cases": [{"id": "c", "status": "ok", "repeats": [entry(i + 1, v) for i, v in enumerate(pooled)]}]}
+
+    jitter = (1.01, 0.99, 1.0, 1.02, 0.98)
+    judged = judge_pairs(run(100.0, [300.0, 90.0, 280.0, 95.0, 310.0]),
+                         run(50.0, [140.0, 160.0, 45.0, 150.0, 48.0], jitter))
+    (row,) = judged.rows
+    assert row.a == pytest.approx([100.0 * d for d in drift])
+    assert row.b == pytest.approx([50.0 * d * j for d, j in zip(drift, jitter)])
+    assert row.label == "slower" and row.ratio == pytest.approx(0.5, rel=0.01)
+    pooled = [math.log(b / a) for a, b in zip([300.0, 90.0, 280.0, 95.0, 310.0], [140.0, 160.0, 45.0, 150.0, 48.0])]
+    from scipy import stats
+
+    assert stats.ttest_1samp(pooled, 0.0).pvalue > 0.2  # what judging the pooled values would have said
+
+
 def test_the_correction_is_applied_over_all_rows():
     """Twenty figures 10% slower with raw p between 0.01 and 0.04, twenty unchanged: each of the
     twenty counts on its own, none after Benjamini-Hochberg over the forty (their q is 0.08 or more)."""

@@ -46,3 +46,32 @@ def test_training_percent_of_peak_from_the_steady_training_span():
     gflops = TRAIN * 48_000 / 1.0 / 1e9  # training steps only (1.0 s), not the epoch with validation (1.2 s)
     assert training["gflops"] == pytest.approx(gflops)
     assert training["percent_of_peak"] == pytest.approx(100.0 * gflops / 50.0)
+
+
+def test_a_figure_measured_in_passes_pools_its_rounds_and_keeps_each_pass():
+    """Five passes of one benchmark (``Profile.passes``): the figure is the batch over the median of
+    all their rounds, each pass's own samples/s and the best stand beside it; the latency's
+    percentiles run over the calls of every pass, each pass's p50 and the lowest beside them."""
+    passes = [[0.004, 0.005, 0.006], [0.010, 0.011, 0.012], [0.002, 0.003, 0.0025], [0.005], [0.020, 0.030]]
+    raw = _raw([], before=100.0, after=100.0)
+    raw["benchmarks"] = [  # in a shuffled order: the pass index, not the order in the file, decides
+        {"extra_info": {"kind": "inference", "path": "direct", "batch_size": 1000, "pass_index": i + 1}, "stats": {"data": rounds}}
+        for i, rounds in reversed(list(enumerate(passes)))
+    ] + [{"extra_info": {"kind": "latency", "path": "direct", "batch_size": 1, "pass_index": i + 1}, "stats": {"data": rounds}}
+         for i, rounds in enumerate(passes)]
+    out = collect.measurements(raw)
+    (row,) = out["inference"]
+    pooled = sorted(value for rounds in passes for value in rounds)  # 12 rounds: median (0.005 + 0.006) / 2
+    assert row["seconds_per_batch"]["n"] == 12
+    assert row["samples_per_second"] == pytest.approx(1000 / ((pooled[5] + pooled[6]) / 2))
+    assert row["passes"]["samples_per_second"] == pytest.approx([1000 / 0.005, 1000 / 0.011, 1000 / 0.0025, 1000 / 0.005, 1000 / 0.025])
+    assert row["passes"]["best"] == pytest.approx(1000 / 0.0025)
+    latency = out["latency_ms"]["direct"]
+    assert latency["rounds"] == 12 and latency["p50"] == pytest.approx(1000 * (pooled[5] + pooled[6]) / 2)
+    assert latency["passes"]["p50"] == pytest.approx([5.0, 11.0, 2.5, 5.0, 25.0]) and latency["passes"]["best"] == pytest.approx(2.5)
+    assert len(latency["samples_ms"]) == 12
+
+
+def test_a_figure_measured_once_has_no_passes():
+    out = collect.measurements(_raw([0.004, 0.005, 0.006], before=100.0, after=100.0))
+    assert "passes" not in out["inference"][0]

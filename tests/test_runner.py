@@ -555,6 +555,19 @@ def test_real_quick_run_of_jax_end_to_end(tmp_path, data_dir):
     assert len(jax["latency_ms"]["direct"]["samples_ms"]) == jax["latency_ms"]["direct"]["rounds"]
     # a sub-millisecond call gets more than the minimum's 10 rounds from the quick profile's budget
     assert jax["latency_ms"]["direct"]["rounds"] > get_profile("quick").latency_rounds
+    # every inference figure in the quick profile's passes, each pass's value kept beside the pooled one
+    passes = get_profile("quick").passes
+    assert passes > 1
+    for row in jax["inference"]:
+        assert len(row["passes"]["samples_per_second"]) == passes
+        assert row["passes"]["best"] == max(row["passes"]["samples_per_second"])
+    for latency in jax["latency_ms"].values():
+        assert len(latency["passes"]["p50"]) == passes and latency["passes"]["best"] == min(latency["passes"]["p50"])
+    # ... and the passes interleaved: all of pass 1's benchmarks, then pass 2's, ... (not five in a row)
+    timed = sorted((b["extra_info"] for b in json.loads((run_dir / "raw" / "jax-cpu.json").read_text())["benchmarks"]
+                    if b["extra_info"].get("kind") in ("inference", "latency")), key=lambda extra: extra["order"])
+    assert [extra["pass_index"] for extra in timed] == sorted(extra["pass_index"] for extra in timed)
+    assert len(timed) == passes * (4 + 2)  # 2 paths x 2 batch sizes, 2 latency paths, per pass
     assert training["cold"]["first_epoch_seconds"]["samples"] == [training["per_seed"][0]["first_epoch_seconds"]]
     side = json.loads((run_dir / "raw" / "jax-cpu.training.json").read_text())
     assert side["benchmark"]["extra_info"]["per_seed"][0]["test_accuracy"] == training["per_seed"][0]["test_accuracy"]

@@ -17,6 +17,8 @@ class JaxBackend(Backend):
     tf32_switch = "jax.config jax_default_matmul_precision (highest | tensorfloat32)"
     #: no reset: the peak since the process started
     device_peak_counter = "jax.devices('gpu')[0].memory_stats()['peak_bytes_in_use']"
+    #: ``direct_call``'s compiled function of the model last served (keyed by its id)
+    _direct_functions: dict = {}
 
     def device_names(self) -> list[str]:
         jax = self.module()
@@ -79,14 +81,19 @@ class JaxBackend(Backend):
         jax = self.module()
         import jax.numpy as jnp
 
+        call = self._direct_functions.get(id(model))
+        if call is None:  # one compiled function per model (kept, so the model lives on with it)
+
+            @jax.jit
+            def call(tv: Any, ntv: Any, inputs: Any) -> Any:
+                outputs, _ = model.stateless_call(tv, ntv, inputs, training=False)
+                return outputs
+
+            type(self)._direct_functions = {id(model): call}
+        # the variables' buffers of now: Keras' JAX ``predict`` donates them, so a callable made
+        # before a ``predict`` cannot be called after it (the inference passes make one per pass)
         trainable = [v.value for v in model.trainable_variables]
         non_trainable = [v.value for v in model.non_trainable_variables]
-
-        @jax.jit
-        def call(tv: Any, ntv: Any, inputs: Any) -> Any:
-            outputs, _ = model.stateless_call(tv, ntv, inputs, training=False)
-            return outputs
-
         inputs = jnp.asarray(x)
         return lambda: np.asarray(call(trainable, non_trainable, inputs))
 

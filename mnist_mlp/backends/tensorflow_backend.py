@@ -17,6 +17,8 @@ class TensorFlowBackend(Backend):
     device_peak_counter, device_peak_resets = "tf.config.experimental.get_memory_info('GPU:0')['peak']", True
     #: the traced gradient function of the last model seen by ``loss_and_gradients``
     _grad_functions: dict = {}
+    #: ``direct_call``'s traced function of the model last served (keyed by its id)
+    _direct_functions: dict = {}
 
     def device_names(self) -> list[str]:
         tf = self.module()
@@ -63,7 +65,10 @@ class TensorFlowBackend(Backend):
 
     def direct_call(self, model: Any, x: np.ndarray) -> Callable[[], np.ndarray]:
         tf = self.module()
-        call = tf.function(lambda inputs: model(inputs, training=False))
+        call = self._direct_functions.get(id(model))
+        if call is None:  # one traced function per model, so a callable made again is not traced again
+            call = tf.function(lambda inputs: model(inputs, training=False))
+            type(self)._direct_functions = {id(model): call}
         inputs = tf.convert_to_tensor(x)  # host memory
         if tf.config.list_logical_devices("GPU"):
             with tf.device("/GPU:0"):

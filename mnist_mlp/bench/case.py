@@ -54,6 +54,7 @@ def _case_config(
         latency_rounds=profile.latency_rounds,
         latency_max_rounds=profile.latency_max_rounds,
         latency_budget_s=profile.latency_budget_s,
+        passes=profile.passes,
         training_check=profile.training_check,
         peak_probe={"repeats": profile.peak_repeats, "budget_s": profile.peak_budget_s},
         data_dir=str(options.data_dir) if options.data_dir else None,

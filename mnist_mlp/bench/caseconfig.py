@@ -36,6 +36,8 @@ class CaseConfig:
     #: more latency rounds, up to this many, within this budget (``metrics.latency_round_count``)
     latency_max_rounds: int | None = None
     latency_budget_s: float = 0.0
+    #: the inference sweep and latency in this many passes, each a share of the budget (``Profile.passes``)
+    passes: int = 1
     #: whether the training test runs the K-step check against the NumPy training reference
     training_check: bool = True
     #: the peak probes' budget: {"repeats": timed matmuls at most, "budget_s": seconds at most}

@@ -198,6 +198,9 @@ def measurements(raw: dict[str, Any] | None, fallback_peak: float | None = None)
     phases = info.get("phase_seconds")
     if isinstance(phases, dict):
         out["phase_seconds"] = {str(k): v for k, v in phases.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    # a figure measured in passes (``Profile.passes``) has one benchmark per pass: gathered here, merged below
+    inference_passes: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    latency_passes: dict[str, list[dict[str, Any]]] = {}
     for bench in raw.get("benchmarks") or []:
         extra = bench.get("extra_info") or {}
         kind = extra.get("kind")
@@ -210,17 +213,18 @@ def measurements(raw: dict[str, Any] | None, fallback_peak: float | None = None)
             out["race"] = race_record(extra, peak)
             out["flops"] = out["flops"] or extra.get("flops")
         elif kind == "inference":
-            out["inference"].append(_inference(extra, bench.get("stats") or {}, peak, flops))
+            inference_passes.setdefault((extra.get("path"), extra.get("batch_size")), []).append(bench)
             out["note"] = out["note"] or extra.get("note")
         elif kind == "serving":  # a serving case's artifact, checked against NumPy (``serving.check``)
             out["serving"] = {k: v for k, v in extra.items() if k != "kind"}
         elif kind == "cold_start":  # a fresh process to the first correct prediction (``serving.cold``)
             out["cold_start"] = {k: v for k, v in extra.items() if k != "kind"}
         elif kind == "latency":
-            latency = dict(extra.get("latency_ms") or {})
-            # the latency rounds' own times, so latency noise is judged from this measurement itself
-            latency["samples_ms"] = [float(s) * 1000.0 for s in (bench.get("stats") or {}).get("data") or []]
-            out["latency_ms"][extra["path"]] = latency
+            latency_passes.setdefault(extra["path"], []).append(bench)
+    for passes in inference_passes.values():
+        out["inference"].append(_inference(passes, peak, flops))
+    for path, passes in latency_passes.items():
+        out["latency_ms"][path] = _latency(passes)
     out["inference"].sort(key=lambda row: (row["path"], row["batch_size"]))
     return sanitize(out)  # NaN/inf as null here already, so the run in memory is the one saved
 
@@ -297,13 +301,25 @@ def _mark_non_finite(seed: dict[str, Any]) -> dict[str, Any]:
     return seed
 
 
-def _inference(extra: dict[str, Any], bench_stats: dict[str, Any], peak: float | None, flops: dict[str, Any]) -> dict[str, Any]:
-    seconds = stats(bench_stats.get("data") or [])
+def _in_pass_order(passes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(passes, key=lambda bench: int((bench.get("extra_info") or {}).get("pass_index") or 0))
+
+
+def _rounds(bench: dict[str, Any]) -> list[float]:
+    return [float(v) for v in (bench.get("stats") or {}).get("data") or []]
+
+
+def _inference(passes: list[dict[str, Any]], peak: float | None, flops: dict[str, Any]) -> dict[str, Any]:
+    """One path and batch size: the rounds of all its passes pooled (the figure: the batch over
+    their median), and, measured in more than one pass, each pass's samples/s and the best."""
+    passes = _in_pass_order(passes)
+    extra = passes[0].get("extra_info") or {}
+    seconds = stats([value for bench in passes for value in _rounds(bench)])
     batch = int(extra["batch_size"])
     median = seconds["median"]
     per_second = batch / median if median else 0.0
     gflops = metrics.inference_gflops(per_second, flops["forward_per_sample"])
-    return {
+    row = {
         "path": extra["path"],
         "batch_size": batch,
         "seconds_per_batch": seconds,
@@ -311,3 +327,21 @@ def _inference(extra: dict[str, Any], bench_stats: dict[str, Any], peak: float |
         "gflops": gflops,
         "percent_of_peak": metrics.percent_of_peak(gflops, peak),
     }
+    if len(passes) > 1:
+        rates = [batch / statistics.median(_rounds(bench)) for bench in passes if _rounds(bench)]
+        row["passes"] = {"samples_per_second": rates, "best": max(rates) if rates else None}
+    return row
+
+
+def _latency(passes: list[dict[str, Any]]) -> dict[str, Any]:
+    """One path's batch-1 latency: percentiles over the calls of all its passes, the calls' own
+    times (``samples_ms``, so latency noise is judged from this measurement itself), and, measured
+    in more than one pass, each pass's p50 and the lowest."""
+    passes = _in_pass_order(passes)
+    calls = [value for bench in passes for value in _rounds(bench)]
+    latency = metrics.percentiles_ms(calls) if len(passes) > 1 else dict((passes[0].get("extra_info") or {}).get("latency_ms") or {})
+    latency["samples_ms"] = [value * 1000.0 for value in calls]
+    if len(passes) > 1:
+        p50s = [statistics.median(_rounds(bench)) * 1000.0 for bench in passes if _rounds(bench)]
+        latency["passes"] = {"p50": p50s, "best": min(p50s) if p50s else None}
+    return latency

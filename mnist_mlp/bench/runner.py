@@ -119,8 +119,9 @@ def suite_args(profile: Profile, bench_dir: Path) -> tuple[list[str], list[str]]
         # no:xdist: the test extra's parallel runner, whose import took 0.16 s a process, runs no case
         "--rootdir", str(bench_dir), "-p", "no:cacheprovider", "-p", "no:warnings", "-p", "no:unraisableexception",
         "-p", "no:xdist", "-p", "no:xdist.looponfail", "-q", "-o", "addopts=",
-        f"--benchmark-max-time={profile.max_time}",
-        f"--benchmark-min-rounds={profile.min_rounds}",
+        # per pass (``Profile.passes``): the passes of a benchmark share the profile's budget
+        f"--benchmark-max-time={profile.pass_max_time:g}",
+        f"--benchmark-min-rounds={profile.pass_min_rounds}",
         f"--benchmark-min-time={profile.min_time}",
         "--benchmark-sort=name",
         "--benchmark-columns=min,median,mean,stddev,rounds,ops",

@@ -75,7 +75,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
     document = {
         "schema": "mnist-mlp/ab", "version": 1, **session, "factor": factor, "fail_if_slower": args.fail_if_slower,
         "interrupted": outcome.interrupted, "slowdowns": slowdowns,
-        "rows": [{"case": row.case, "metric": row.metric.key, "label": row.metric.label, "unit": row.metric.unit,
+        "rows": [{"case": row.case, "metric": row.metric.key, "label": row.metric.label, "passes": row.passes, "unit": row.metric.unit,
                   "a": row.a, "b": row.b, "ratio": row.ratio, "interval": [row.low, row.high], "p_value": row.p_value,
                   "q_value": row.q_value, "verdict": row.label, "why": row.why or None} for row in judgment.rows],
         "missing": judgment.missing,

@@ -46,6 +46,17 @@ class Measure:
     peaks: list[float | None] = field(default_factory=list)
     #: "repeats" when the samples are the case's repeats, each a fresh process; "" otherwise
     source: str = ""
+    #: a figure measured in passes (``Profile.passes``): each pass's value, in the figure's unit
+    passes: list[float] = field(default_factory=list)
+    #: and the best of them (a time's lowest, a rate's highest), what ``ab`` judges (``judged``)
+    best_pass: float | None = None
+
+    @property
+    def judged(self) -> float | None:
+        """The value a paired judgment compares (``compare.paired``): the best pass where the figure
+        was measured in passes, since the windows a shared machine runs slow in hit a pass but
+        rarely all of them; the value otherwise."""
+        return self.best_pass if self.best_pass is not None else self.value
 
     @property
     def stddev(self) -> float | None:
@@ -134,12 +145,14 @@ def process_metrics(case: Mapping[str, Any]) -> dict[Metric, Measure]:
         size = row["batch_size"]
         metric = Metric(f"inference.{row['path']}.{size}", f"inference samples/s, {row['path']}, batch {size}", "rate", "/s")
         seconds = (row.get("seconds_per_batch") or {}).get("samples") or []
-        out[metric] = Measure(row["samples_per_second"], [size / s for s in seconds if s > 0], independent=False)
+        out[metric] = Measure(row["samples_per_second"], [size / s for s in seconds if s > 0], independent=False,
+                              **_passes(row.get("passes"), "samples_per_second"))
     for path, latency in sorted((case.get("latency_ms") or {}).items()):
         latency = latency if isinstance(latency, dict) else {}
         samples = latency.get("samples_ms") if isinstance(latency.get("samples_ms"), list) else []
         out[Metric(f"latency.{path}.p50", f"batch-1 latency p50, {path}", "time", "ms")] = Measure(
-            latency.get("p50"), [float(v) for v in samples if is_number(v)], independent=False
+            latency.get("p50"), [float(v) for v in samples if is_number(v)], independent=False,
+            **_passes(latency.get("passes"), "p50"),
         )
     race = case.get("race")
     if isinstance(race, Mapping) and isinstance(race.get("score"), Mapping):
@@ -150,6 +163,13 @@ def process_metrics(case: Mapping[str, Any]) -> dict[Metric, Measure]:
             independent=False)
     out.update(memory_metrics(case))
     return out
+
+
+def _passes(found: Any, key: str) -> dict[str, Any]:
+    """``passes`` and ``best_pass`` of a Measure from a row's ``passes`` record (``bench.collect``)."""
+    if not isinstance(found, Mapping) or not isinstance(found.get(key), list) or not is_number(found.get("best")):
+        return {}
+    return {"passes": [float(v) for v in found[key] if is_number(v)], "best_pass": float(found["best"])}
 
 
 def memory_metrics(case: Mapping[str, Any]) -> dict[Metric, Measure]:

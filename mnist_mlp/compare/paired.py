@@ -11,6 +11,12 @@ out. Each time and rate is judged on the log ratios of its pairs:
 * an effect threshold, as asv's ``--factor``: a change counts only when the ratio differs from 1
   by at least ``factor`` (default ``MIN_RELATIVE_CHANGE``, 5%).
 
+A figure measured in passes (the quick profile's inference and batch-1 latency, ``Profile.passes``)
+enters each pair as its process's best pass, not the pooled value the report shows: on a shared
+VM a call runs slow in windows of 0.05 to 1 s, and one pass in such a window says nothing of the
+code, while the fastest of five passes spread over the case is the undisturbed speed, as timeit's
+minimum is (``reports/calibration/window-noise/``).
+
 Fewer than two pairs, or pairs whose ratios do not vary at all, leave a row "not tested". Accuracy
 is not judged here (every pair trains the same seeds); ``compare`` judges it over seeds.
 """
@@ -45,6 +51,13 @@ class PairedRow:
     label: str = NOT_TESTED
     significant: bool | None = None
     why: str = ""
+    #: the most passes a side's process measured this figure in (``Measure.judged``: its best is judged); 1: one
+    passes: int = 1
+
+    @property
+    def figure(self) -> str:
+        """The figure's label, saying when each process's best pass is what was judged."""
+        return self.metric.label + (f" (best of {self.passes} passes)" if self.passes > 1 else "")
 
     @property
     def pairs(self) -> int:
@@ -80,7 +93,8 @@ class PairedJudgment:
 
 
 def pairs_of(case_a: Mapping[str, Any], case_b: Mapping[str, Any]) -> dict[Metric, tuple[list[float], list[float]]]:
-    """Each time and rate's values per pair, where the pair ended ok on both sides."""
+    """Each time and rate's values per pair, where the pair ended ok on both sides: the value a
+    side's process measured, or, for a figure it measured in passes, its best pass (``Measure.judged``)."""
     by_repeat = [{entry.get("repeat"): entry for entry in (case.get("repeats") or []) if entry.get("status") == "ok"}
                  for case in (case_a, case_b)]
     out: dict[Metric, tuple[list[float], list[float]]] = {}
@@ -88,13 +102,24 @@ def pairs_of(case_a: Mapping[str, Any], case_b: Mapping[str, Any]) -> dict[Metri
         found_a, found_b = process_metrics(by_repeat[0][repeat]), process_metrics(by_repeat[1][repeat])
         for metric, measure in found_a.items():
             other = found_b.get(metric)
-            if metric.kind not in ("time", "rate") or other is None or measure.value is None or other.value is None:
+            if metric.kind not in ("time", "rate") or other is None or measure.judged is None or other.judged is None:
                 continue
-            if measure.value <= 0 or other.value <= 0:
+            if measure.judged <= 0 or other.judged <= 0:
                 continue
             values = out.setdefault(metric, ([], []))
-            values[0].append(float(measure.value))
-            values[1].append(float(other.value))
+            values[0].append(float(measure.judged))
+            values[1].append(float(other.judged))
+    return out
+
+
+def _pass_counts(case_a: Mapping[str, Any], case_b: Mapping[str, Any]) -> dict[Metric, int]:
+    """Per figure, the most passes any process of either side measured it in."""
+    out: dict[Metric, int] = {}
+    for case in (case_a, case_b):
+        for entry in case.get("repeats") or []:
+            if entry.get("status") == "ok":
+                for metric, measure in process_metrics(entry).items():
+                    out[metric] = max(out.get(metric, 1), len(measure.passes))
     return out
 
 
@@ -139,8 +164,9 @@ def judge_pairs(run_a: Mapping[str, Any], run_b: Mapping[str, Any], factor: floa
         if case_b is None:
             missing.append(f"{case_a['id']}: no successful result on B")
             continue
+        found = _pass_counts(case_a, case_b)
         for metric, (a, b) in pairs_of(case_a, case_b).items():
-            row = PairedRow(case_a["id"], metric, a, b)
+            row = PairedRow(case_a["id"], metric, a, b, passes=found.get(metric, 1))
             _test(row)
             rows.append(row)
     missing += [f"{case_id}: no successful result on A" for case_id in cases_b

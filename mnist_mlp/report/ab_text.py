@@ -30,7 +30,7 @@ def _evidence(row: PairedRow) -> str:
 def table(judgment: PairedJudgment) -> tuple[list[str], list[list[str]]]:
     headers = ["case", "figure", "unit", "pairs", "A (median)", "B (median)", "B/A", f"{CONFIDENCE:.0%} interval",
                "verdict", "evidence"]
-    body = [[row.case, row.metric.label, row.metric.unit, str(row.pairs), _value(row, row.a), _value(row, row.b),
+    body = [[row.case, row.figure, row.metric.unit, str(row.pairs), _value(row, row.a), _value(row, row.b),
              "—" if row.ratio is None else f"x{row.ratio:.3f}", _interval(row), row.label, _evidence(row)]
             for row in judgment.rows]
     return headers, body
@@ -41,6 +41,14 @@ def summary(judgment: PairedJudgment) -> str:
     parts = [f"{counts.get(label, 0)} {label}" for label in ("slower", "faster", "within noise", "not tested")]
     return (f"{len(judgment.rows)} figures: " + ", ".join(parts) + f" (B against A; {TEST}, Benjamini-Hochberg at "
             f"{judgment.alpha:g}, a change counts from {judgment.factor:.0%})")
+
+
+def _passes_text(judgment: PairedJudgment) -> str:
+    if not any(row.passes > 1 for row in judgment.rows):
+        return ""
+    return (" A figure measured in passes (\"best of N passes\") enters each pair as its process's best pass: a "
+            "shared machine runs slow in windows of a fraction of a second, which hit a pass but rarely all of "
+            "them; the run's own report shows the figure over all its passes.")
 
 
 def ab_markdown(judgment: PairedJudgment, session: Mapping[str, Any], fail_if_slower: float | None,
@@ -56,7 +64,7 @@ def ab_markdown(judgment: PairedJudgment, session: Mapping[str, Any], fail_if_sl
         f"is judged on its pairs' ratios B/A: {TEST} (two-sided), the false discovery rate controlled over every "
         f"figure of the session (Benjamini-Hochberg, q < {judgment.alpha:g}), and a change counts only when the "
         f"ratio differs from 1 by at least {judgment.factor:.0%} (as asv's --factor). The ratio is the geometric "
-        f"mean of the pairs' ratios, with its {CONFIDENCE:.0%} t interval.", "",
+        f"mean of the pairs' ratios, with its {CONFIDENCE:.0%} t interval." + _passes_text(judgment), "",
         f"**{summary(judgment)}**", "",
     ]
     if fail_if_slower is not None:
