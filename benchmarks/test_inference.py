@@ -5,7 +5,10 @@ the NumPy case) the framework-free reference, and (in a serving case) the export
 runtime, checked against NumPy before it is timed (``test_serving_check``). Each callable is called once before timing,
 so tracing and compiling for the batch shape stay out of the numbers. Throughput uses
 pytest-benchmark's calibrated rounds (bounded by ``--benchmark-max-time``); latency uses pedantic
-rounds of one call each, whose per-round times give p50/p90/p99. ``test_cold_start`` (where the
+rounds of one call each, whose per-round times give p50/p90/p99. Where the profile asks for passes
+(``Profile.passes``), every throughput and latency benchmark runs once per pass, pass after pass
+(``conftest.pytest_collection_modifyitems``), each with its share of the budget; ``collect`` pools
+the passes into the figure and keeps each pass's value beside it. ``test_cold_start`` (where the
 profile asks) times a fresh process to the first correct prediction of what the case serves.
 """
 

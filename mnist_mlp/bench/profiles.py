@@ -3,7 +3,7 @@
 ``quick`` is a smoke run that must finish in about a minute for every backend and implementation
 on a laptop: two epochs on the first 5,000 training images (``train_samples``), so the second
 epoch gives a steady time per step (a first epoch is mostly compilation and warm-up), a short
-inference sweep (batch 1 and 10000), and one shared process per framework (``shared_process``, ``bench.group``); it
+inference sweep (batch 1 and 10000) timed in five passes (``passes``), and one shared process per framework (``shared_process``, ``bench.group``); it
 checks that every backend trains, serves, agrees with NumPy and that every report is written, and
 its per-step figure can show a slower step, but it does not time a full epoch. ``full`` is the seed workload (25 epochs on all 60,000 images, batch 32,
 validation split 0.2). Everything a profile fixes is written into the results, so a number is
