@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
+from mnist_mlp.bench.child import SAFE_PATH  # noqa: E402
 from mnist_mlp.bench.sides import describe_side  # noqa: E402
 from mnist_mlp.errors import UsageError  # noqa: E402
 
@@ -39,7 +41,7 @@ def run_once(side, out: Path, extra: list[str]) -> dict:
     started = time.perf_counter()
     with log.open("w", encoding="utf-8") as stream:
         done = subprocess.run([*side.argv, "-m", "mnist_mlp", "bench", "--profile", "quick", "--out", str(out), *extra],
-                              stdout=stream, stderr=subprocess.STDOUT, check=False)
+                              stdout=stream, stderr=subprocess.STDOUT, check=False, env={**os.environ, **SAFE_PATH})
     wall = time.perf_counter() - started
     found = sorted(out.glob("*/results.json"))
     timing = json.loads(found[-1].read_text(encoding="utf-8")).get("timing") if found else None

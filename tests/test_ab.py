@@ -185,3 +185,23 @@ def test_the_slowdown_side_throttles_only_its_backends_cases(tmp_path, monkeypat
     monkeypatch.setenv("MNIST_MLP_BENCH_CASE", str(case))
     assert slowdown.backends_of(["-m", "pytest", "x.py"]) == {"torch"}
     assert slowdown.backends_of(["-c", "print(1)"]) == set()
+
+
+def test_a_side_runs_its_own_suite_whatever_checkout_the_current_directory_is(tmp_path, monkeypatch):
+    """``python -m``/``-c`` put the current directory first on sys.path: started in another
+    checkout (here a decoy ``mnist_mlp`` that cannot be imported), a side and its children must
+    still import the suite their own Python installed (``child.SAFE_PATH``)."""
+    from mnist_mlp.bench import case as bench_case
+    from mnist_mlp.bench.child import SAFE_PATH
+
+    decoy = tmp_path / "mnist_mlp"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy checkout in the current directory')\n")
+    monkeypatch.chdir(tmp_path)
+    side = describe_side("A", sys.executable)
+    assert side.bench_dir == runner.find_benchmarks_dir()
+    env = bench_case.child_env(tmp_path / "case.json")
+    assert all(env[key] == value for key, value in SAFE_PATH.items())
+    done = subprocess.run([sys.executable, "-c", "import mnist_mlp; print(mnist_mlp.__file__)"], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and str(tmp_path) not in done.stdout, done.stderr

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from mnist_mlp.bench import collect, load, progress_file, stopping
 from mnist_mlp.bench.caseconfig import ENV_VAR as CASE_ENV_VAR, CaseConfig
-from mnist_mlp.bench.child import ChildInterrupted, describe_returncode, run_child, tail
+from mnist_mlp.bench.child import SAFE_PATH, ChildInterrupted, describe_returncode, run_child, tail
 from mnist_mlp.bench.plan import BenchOptions, CasePlan
 from mnist_mlp.parallel import plan as parallel
 
@@ -89,6 +89,7 @@ def child_env(case_json: Path) -> dict[str, str]:
     env.setdefault("MPLBACKEND", "Agg")
     env.setdefault("PYTHONHASHSEED", "0")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.update(SAFE_PATH)
     return env
 
 

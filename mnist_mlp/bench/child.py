@@ -51,6 +51,12 @@ class ChildResult:
     seconds: float
 
 
+#: every child's Python imports the suite its own side installed, not the checkout the current
+#: directory happens to be: ``python -m`` and ``-c`` put the current directory first on
+#: ``sys.path`` (ahead of ``PYTHONPATH`` and an editable install), so ``ab`` or
+#: ``benchmarks/quick_wall.py`` started in one checkout ran that checkout's code on both sides
+SAFE_PATH = {"PYTHONSAFEPATH": "1"}
+
 class ChildInterrupted(Exception):
     """Ctrl-C arrived while a child ran; the child is already stopped."""
 

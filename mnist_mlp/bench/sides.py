@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mnist_mlp.bench.child import SAFE_PATH
 from mnist_mlp.errors import UsageError
 
 #: what a side prints about itself (runs inside the side's own Python)
@@ -60,7 +61,7 @@ def describe_side(label: str, command: str) -> Side:
     argv = parse_command(label, command)
     try:
         done = subprocess.run([*argv, "-c", _ASK], capture_output=True, text=True, timeout=ASK_TIMEOUT_S,
-                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                              env={**os.environ, "PYTHONWARNINGS": "ignore", **SAFE_PATH})
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise UsageError(f"--{label.lower()} {command!r}: cannot start it ({exc})") from None
     last = (done.stdout.strip().splitlines() or [""])[-1]
