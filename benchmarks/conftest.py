@@ -94,8 +94,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("path", paths)
     if "batch_size" in metafunc.fixturenames:
         metafunc.parametrize("batch_size", CASE.batch_sizes)
-    if "pass_index" in metafunc.fixturenames:
-        metafunc.parametrize("pass_index", range(1, max(1, CASE.passes) + 1), ids=lambda i: f"pass{i}")
+    if "pass_index" in metafunc.fixturenames and CASE.passes > 1:  # one pass: the ``pass_index`` fixture, 1
+        metafunc.parametrize("pass_index", range(1, CASE.passes + 1), ids=lambda i: f"pass{i}")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -144,6 +144,13 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 @pytest.fixture(scope="session")
 def case() -> CaseConfig:
     return CASE
+
+
+@pytest.fixture
+def pass_index() -> int:
+    """The pass of an inference test where the profile has one (``pytest_generate_tests``
+    parametrizes it, and the tests keep their names, where it has more)."""
+    return 1
 
 
 @pytest.fixture(scope="session", autouse=True)
