@@ -140,8 +140,8 @@ def install_call_slowdown(factor: float) -> None:
 def run_in_process(rest: list[str]) -> int:
     """Run ``python REST`` in this process (``-m MODULE ...``, ``-c CODE`` or a script)."""
     try:
-        if rest[0] in ("-m", "-c"):  # as Python itself would: the working folder first on the path
-            sys.path[0] = os.getcwd()
+        if rest[0] in ("-m", "-c") and not os.environ.get("PYTHONSAFEPATH"):
+            sys.path[0] = os.getcwd()  # as Python itself would: the working folder first on the path
         if rest[0] == "-m":
             sys.argv = [rest[1], *rest[2:]]
             runpy.run_module(rest[1], run_name="__main__", alter_sys=True)

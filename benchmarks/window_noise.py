@@ -1,11 +1,11 @@
 """Is a shared machine's noise per process or per moment? Time one batch-1 forward pass of the
-seed's network (NumPy, about 25 us) in windows spread over each of several fresh processes.
+seed's network (NumPy, 17 to 35 us) in windows spread over each of several fresh processes.
 
 Each process times ``--windows`` windows of ``--calls`` calls, ``--gap`` seconds apart, and keeps
 each window's median. Across the processes, the table gives the spread (standard deviation of the
 log) of what one process would report if it measured the figure: in one window (its first), as
 the median of all its windows, or as the fastest of its first K windows. On the 2-core
-development VM the call alternates between two speeds in windows of 0.05 to 1 s within every
+development VM the call alternates between two speeds, in spells of under 0.3 s to over 1 s, within every
 process, so the first window's spread is that of the modes, while the fastest of a few spread
 windows is nearly constant: the reason the quick profile measures inference in passes
 (``Profile.passes``) and ``ab`` judges each process's best pass (``compare.paired``).

@@ -44,8 +44,11 @@ without anything else. Layout (schema_version 2; version 1 files still load)::
               "gflops": float | null, "percent_of_peak": float | null },   # null with a single epoch
           "inference": [ {"path": "predict" | "direct" | "numpy", "batch_size": int,
                           "seconds_per_batch": Stats, "samples_per_second": float,  # batch / median s
-                          "gflops": float, "percent_of_peak": float | null} ],
-          "latency_ms": {"<path>": {"p50", "p90", "p99", "rounds", "samples_ms": [per-round ms]}},
+                          "gflops": float, "percent_of_peak": float | null,
+                          # a profile of passes (``Profile.passes``): each pass's value, and the best
+                          "passes": {"samples_per_second": [float | null], "best": float | null}} ],
+          "latency_ms": {"<path>": {"p50", "p90", "p99", "rounds", "samples_ms": [per-round ms],
+                                    "passes": {"p50": [float | null], "best": float | null}}},
           "agreement": {"max_abs_diff", "argmax_agreement", …} | null,
           "training_agreement": {"steps", "max_diff": {"loss", "gradients", "weights"}, "tolerance",
                                  "per_step": [...], "ok"} | {"skipped": why} | null,   # verify --training

@@ -205,3 +205,22 @@ def test_a_side_runs_its_own_suite_whatever_checkout_the_current_directory_is(tm
     done = subprocess.run([sys.executable, "-c", "import mnist_mlp; print(mnist_mlp.__file__)"], env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0 and str(tmp_path) not in done.stdout, done.stderr
+
+
+def test_a_side_without_passes_is_judged_on_the_values_of_both():
+    """A side from before the passes (its value: one window) against one with them: both sides'
+    values are compared, never one side's value against the other's best pass, and the row does
+    not say "best of 5 passes"."""
+    def run(with_passes: bool, values: list[float]) -> dict:
+        def entry(pair: int, value: float) -> dict:
+            row = {"path": "direct", "batch_size": 1, "samples_per_second": value, "seconds_per_batch": {"samples": []}}
+            if with_passes:
+                row["passes"] = {"samples_per_second": [value * 2] * 5, "best": value * 2}
+            return {"repeat": pair, "status": "ok", "inference": [row]}
+        return {"cases": [{"id": "c", "status": "ok", "repeats": [entry(i + 1, v) for i, v in enumerate(values)]}]}
+
+    values = [100.0, 101.0, 99.0, 100.5, 99.5]
+    others = [v * j for v, j in zip(values, (1.01, 0.99, 1.0, 1.02, 0.98))]
+    (row,) = judge_pairs(run(False, values), run(True, others)).rows
+    assert row.a == pytest.approx(values) and row.b == pytest.approx(others)  # not B's best passes, 2x
+    assert row.passes == 1 and row.figure == row.metric.label and row.label == "within noise"

@@ -75,3 +75,13 @@ def test_a_figure_measured_in_passes_pools_its_rounds_and_keeps_each_pass():
 def test_a_figure_measured_once_has_no_passes():
     out = collect.measurements(_raw([0.004, 0.005, 0.006], before=100.0, after=100.0))
     assert "passes" not in out["inference"][0]
+
+
+def test_a_pass_without_rounds_keeps_its_place_and_the_best_comes_from_the_others():
+    raw = _raw([], before=100.0, after=100.0)
+    raw["benchmarks"] = [{"extra_info": {"kind": kind, "path": "direct", "batch_size": 1000 if kind == "inference" else 1,
+                                         "pass_index": i + 1}, "stats": {"data": rounds}}
+                         for kind in ("inference", "latency") for i, rounds in enumerate([[0.004], [], [0.002], [0.0]])]
+    out = collect.measurements(raw)
+    assert out["inference"][0]["passes"] == {"samples_per_second": [250_000.0, None, 500_000.0, None], "best": 500_000.0}
+    assert out["latency_ms"]["direct"]["passes"] == {"p50": [4.0, None, 2.0, 0.0], "best": 0.0}

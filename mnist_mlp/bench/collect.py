@@ -327,10 +327,16 @@ def _inference(passes: list[dict[str, Any]], peak: float | None, flops: dict[str
         "gflops": gflops,
         "percent_of_peak": metrics.percent_of_peak(gflops, peak),
     }
-    if len(passes) > 1:
-        rates = [batch / statistics.median(_rounds(bench)) for bench in passes if _rounds(bench)]
-        row["passes"] = {"samples_per_second": rates, "best": max(rates) if rates else None}
+    if len(passes) > 1:  # one value per pass, in pass order (None: a pass without a usable round)
+        rates = [_per_second(batch, _rounds(bench)) for bench in passes]
+        found = [rate for rate in rates if rate is not None]
+        row["passes"] = {"samples_per_second": rates, "best": max(found) if found else None}
     return row
+
+
+def _per_second(batch: int, rounds: list[float]) -> float | None:
+    median = statistics.median(rounds) if rounds else 0.0
+    return batch / median if median > 0 else None
 
 
 def _latency(passes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -342,6 +348,7 @@ def _latency(passes: list[dict[str, Any]]) -> dict[str, Any]:
     latency = metrics.percentiles_ms(calls) if len(passes) > 1 else dict((passes[0].get("extra_info") or {}).get("latency_ms") or {})
     latency["samples_ms"] = [value * 1000.0 for value in calls]
     if len(passes) > 1:
-        p50s = [statistics.median(_rounds(bench)) * 1000.0 for bench in passes if _rounds(bench)]
-        latency["passes"] = {"p50": p50s, "best": min(p50s) if p50s else None}
+        p50s = [statistics.median(_rounds(bench)) * 1000.0 if _rounds(bench) else None for bench in passes]
+        found = [p50 for p50 in p50s if p50 is not None]
+        latency["passes"] = {"p50": p50s, "best": min(found) if found else None}
     return latency

@@ -80,8 +80,8 @@ class Profile:
     cold_start: bool = True
     #: the inference sweep and the batch-1 latency run in this many passes, one after the other over
     #: every path and batch size, each with 1/passes of the time budget (``max_time``,
-    #: ``min_rounds``, the latency's rounds and budget). Why: on a shared 2-core VM a 25 us call
-    #: runs at 15 us in some windows of 0.05 to 1 s and at 24 us in others
+    #: ``min_rounds``, the latency's rounds and budget). Why: on a shared 2-core VM a batch-1 call
+    #: takes about 17 us at some moments and 24 to 35 us in slow spells of under 0.3 s to over 1 s
     #: (``reports/calibration/window-noise/``), so a figure timed in one contiguous window lands in
     #: one of the two; timed in passes spread over the case, it samples several windows, and its
     #: fastest pass (what ``ab`` judges, ``compare.paired``) is the machine's undisturbed speed

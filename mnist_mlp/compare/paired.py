@@ -13,7 +13,7 @@ out. Each time and rate is judged on the log ratios of its pairs:
 
 A figure measured in passes (the quick profile's inference and batch-1 latency, ``Profile.passes``)
 enters each pair as its process's best pass, not the pooled value the report shows: on a shared
-VM a call runs slow in windows of 0.05 to 1 s, and one pass in such a window says nothing of the
+VM a call runs slow in spells from under 0.3 s to over a second, and one pass in such a spell says nothing of the
 code, while the fastest of five passes spread over the case is the undisturbed speed, as timeit's
 minimum is (``reports/calibration/window-noise/``).
 
@@ -51,7 +51,7 @@ class PairedRow:
     label: str = NOT_TESTED
     significant: bool | None = None
     why: str = ""
-    #: the most passes a side's process measured this figure in (``Measure.judged``: its best is judged); 1: one
+    #: the passes each process's best of was judged (``Measure.judged``), in every pair; 1: the values were
     passes: int = 1
 
     @property
@@ -93,33 +93,33 @@ class PairedJudgment:
 
 
 def pairs_of(case_a: Mapping[str, Any], case_b: Mapping[str, Any]) -> dict[Metric, tuple[list[float], list[float]]]:
-    """Each time and rate's values per pair, where the pair ended ok on both sides: the value a
-    side's process measured, or, for a figure it measured in passes, its best pass (``Measure.judged``)."""
+    """Each time and rate's values per pair, where the pair ended ok on both sides (``_paired``)."""
+    return {metric: (a, b) for metric, (a, b, _) in _paired(case_a, case_b).items()}
+
+
+def _paired(case_a: Mapping[str, Any], case_b: Mapping[str, Any]) -> dict[Metric, tuple[list[float], list[float], list[int]]]:
+    """Per figure, each pair's two values and the passes they are the best of (1: the values).
+
+    A pair whose both processes measured the figure in passes gives their best passes
+    (``Measure.judged``); where either side has no passes (a side from before they existed, or a
+    profile without them), both give their values, so the two are always the same measure."""
     by_repeat = [{entry.get("repeat"): entry for entry in (case.get("repeats") or []) if entry.get("status") == "ok"}
                  for case in (case_a, case_b)]
-    out: dict[Metric, tuple[list[float], list[float]]] = {}
+    out: dict[Metric, tuple[list[float], list[float], list[int]]] = {}
     for repeat in sorted(set(by_repeat[0]) & set(by_repeat[1])):
         found_a, found_b = process_metrics(by_repeat[0][repeat]), process_metrics(by_repeat[1][repeat])
         for metric, measure in found_a.items():
             other = found_b.get(metric)
-            if metric.kind not in ("time", "rate") or other is None or measure.judged is None or other.judged is None:
+            if metric.kind not in ("time", "rate") or other is None:
                 continue
-            if measure.judged <= 0 or other.judged <= 0:
+            passes = min(len(measure.passes), len(other.passes))
+            a, b = (measure.judged, other.judged) if passes > 1 else (measure.value, other.value)
+            if a is None or b is None or a <= 0 or b <= 0:
                 continue
-            values = out.setdefault(metric, ([], []))
-            values[0].append(float(measure.judged))
-            values[1].append(float(other.judged))
-    return out
-
-
-def _pass_counts(case_a: Mapping[str, Any], case_b: Mapping[str, Any]) -> dict[Metric, int]:
-    """Per figure, the most passes any process of either side measured it in."""
-    out: dict[Metric, int] = {}
-    for case in (case_a, case_b):
-        for entry in case.get("repeats") or []:
-            if entry.get("status") == "ok":
-                for metric, measure in process_metrics(entry).items():
-                    out[metric] = max(out.get(metric, 1), len(measure.passes))
+            values = out.setdefault(metric, ([], [], []))
+            values[0].append(float(a))
+            values[1].append(float(b))
+            values[2].append(max(passes, 1))
     return out
 
 
@@ -164,9 +164,9 @@ def judge_pairs(run_a: Mapping[str, Any], run_b: Mapping[str, Any], factor: floa
         if case_b is None:
             missing.append(f"{case_a['id']}: no successful result on B")
             continue
-        found = _pass_counts(case_a, case_b)
-        for metric, (a, b) in pairs_of(case_a, case_b).items():
-            row = PairedRow(case_a["id"], metric, a, b, passes=found.get(metric, 1))
+        for metric, (a, b, passes) in _paired(case_a, case_b).items():
+            # "best of N passes" only where every pair was judged on best passes
+            row = PairedRow(case_a["id"], metric, a, b, passes=min(passes))
             _test(row)
             rows.append(row)
     missing += [f"{case_id}: no successful result on A" for case_id in cases_b

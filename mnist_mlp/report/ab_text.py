@@ -47,7 +47,7 @@ def _passes_text(judgment: PairedJudgment) -> str:
     if not any(row.passes > 1 for row in judgment.rows):
         return ""
     return (" A figure measured in passes (\"best of N passes\") enters each pair as its process's best pass: a "
-            "shared machine runs slow in windows of a fraction of a second, which hit a pass but rarely all of "
+            "shared machine runs slow in spells of a fraction of a second to a second or so, which hit a pass but rarely all of "
             "them; the run's own report shows the figure over all its passes.")
 
 
