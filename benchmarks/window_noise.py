@@ -68,10 +68,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.processes < 3 or args.windows < 5:
         parser.error("--processes 3 or more and --windows 5 or more")
+    if args.calls < 1 or args.gap < 0:
+        parser.error("--calls 1 or more and --gap 0 or more")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"--out {args.out}: cannot create it ({exc.strerror or exc})")
     runs = []
     for _ in range(args.processes):
         done = subprocess.run([sys.executable, "-c", CHILD, str(args.windows), str(args.calls), str(args.gap)],
-                              capture_output=True, text=True, check=True)
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+            print(f"window_noise.py: a timing process failed ({why}); nothing written", file=sys.stderr)
+            return 1
         runs.append(json.loads(done.stdout))
     estimators = [("one window (the first)", lambda r: r[0]), ("median of all windows", statistics.median),
                   ("fastest of the first 3", lambda r: min(r[:3])), ("fastest of the first 5", lambda r: min(r[:5])),
@@ -79,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     rows = [[name, f"{spread([pick(r) for r in runs]):.3f}", " ".join(f"{pick(r):.1f}" for r in runs)]
             for name, pick in estimators]
     within = statistics.fmean(spread(r) for r in runs)
-    args.out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/window_noise.py " + " ".join(
         f"--{k} {v}" for k, v in (("processes", args.processes), ("windows", args.windows), ("calls", args.calls),
                                   ("gap", args.gap), ("out", args.out)))

@@ -224,3 +224,20 @@ def test_a_side_without_passes_is_judged_on_the_values_of_both():
     (row,) = judge_pairs(run(False, values), run(True, others)).rows
     assert row.a == pytest.approx(values) and row.b == pytest.approx(others)  # not B's best passes, 2x
     assert row.passes == 1 and row.figure == row.metric.label and row.label == "within noise"
+
+
+def test_one_pair_without_passes_puts_the_whole_row_on_values():
+    """Best passes in some pairs and values in others would mix two measures in one row: a single
+    pair without passes on one side puts every pair of that figure on its values."""
+    def run(passes_in: set[int], scale: float) -> dict:
+        def entry(pair: int) -> dict:
+            value = 100.0 * scale * (1.0 + 0.01 * pair)
+            row = {"path": "direct", "batch_size": 1, "samples_per_second": value, "seconds_per_batch": {"samples": []}}
+            if pair in passes_in:
+                row["passes"] = {"samples_per_second": [value * 3] * 5, "best": value * 3}
+            return {"repeat": pair, "status": "ok", "inference": [row]}
+        return {"cases": [{"id": "c", "status": "ok", "repeats": [entry(pair) for pair in range(1, 6)]}]}
+
+    (row,) = judge_pairs(run({1, 2, 3, 4, 5}, 1.0), run({1, 2, 4, 5}, 1.0)).rows
+    assert row.passes == 1 and row.a == pytest.approx([100.0 * (1.0 + 0.01 * p) for p in range(1, 6)])
+    assert row.b == row.a

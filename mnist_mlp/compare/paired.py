@@ -97,29 +97,28 @@ def pairs_of(case_a: Mapping[str, Any], case_b: Mapping[str, Any]) -> dict[Metri
     return {metric: (a, b) for metric, (a, b, _) in _paired(case_a, case_b).items()}
 
 
-def _paired(case_a: Mapping[str, Any], case_b: Mapping[str, Any]) -> dict[Metric, tuple[list[float], list[float], list[int]]]:
-    """Per figure, each pair's two values and the passes they are the best of (1: the values).
+def _paired(case_a: Mapping[str, Any], case_b: Mapping[str, Any]) -> dict[Metric, tuple[list[float], list[float], int]]:
+    """Per figure, each pair's two values, and the passes they are the best of (1: the values).
 
-    A pair whose both processes measured the figure in passes gives their best passes
-    (``Measure.judged``); where either side has no passes (a side from before they existed, or a
-    profile without them), both give their values, so the two are always the same measure."""
+    Where every pair's two processes measured the figure in passes, each pair gives their best
+    passes (``Measure.judged``); where any side of any pair has none (a side from before they
+    existed, or a profile without them), every pair gives its values: one measure for the whole row."""
     by_repeat = [{entry.get("repeat"): entry for entry in (case.get("repeats") or []) if entry.get("status") == "ok"}
                  for case in (case_a, case_b)]
-    out: dict[Metric, tuple[list[float], list[float], list[int]]] = {}
+    found: dict[Metric, list[tuple[Any, Any]]] = {}
     for repeat in sorted(set(by_repeat[0]) & set(by_repeat[1])):
         found_a, found_b = process_metrics(by_repeat[0][repeat]), process_metrics(by_repeat[1][repeat])
         for metric, measure in found_a.items():
             other = found_b.get(metric)
-            if metric.kind not in ("time", "rate") or other is None:
-                continue
-            passes = min(len(measure.passes), len(other.passes))
-            a, b = (measure.judged, other.judged) if passes > 1 else (measure.value, other.value)
-            if a is None or b is None or a <= 0 or b <= 0:
-                continue
-            values = out.setdefault(metric, ([], [], []))
-            values[0].append(float(a))
-            values[1].append(float(b))
-            values[2].append(max(passes, 1))
+            if metric.kind in ("time", "rate") and other is not None:
+                found.setdefault(metric, []).append((measure, other))
+    out: dict[Metric, tuple[list[float], list[float], int]] = {}
+    for metric, pairs in found.items():
+        passes = min(min(len(measure.passes), len(other.passes)) for measure, other in pairs)
+        values = [(m.judged, o.judged) if passes > 1 else (m.value, o.value) for m, o in pairs]
+        kept = [(float(a), float(b)) for a, b in values if a is not None and b is not None and a > 0 and b > 0]
+        if kept:
+            out[metric] = ([a for a, _ in kept], [b for _, b in kept], max(passes, 1))
     return out
 
 
@@ -165,8 +164,7 @@ def judge_pairs(run_a: Mapping[str, Any], run_b: Mapping[str, Any], factor: floa
             missing.append(f"{case_a['id']}: no successful result on B")
             continue
         for metric, (a, b, passes) in _paired(case_a, case_b).items():
-            # "best of N passes" only where every pair was judged on best passes
-            row = PairedRow(case_a["id"], metric, a, b, passes=min(passes))
+            row = PairedRow(case_a["id"], metric, a, b, passes=passes)
             _test(row)
             rows.append(row)
     missing += [f"{case_id}: no successful result on A" for case_id in cases_b
