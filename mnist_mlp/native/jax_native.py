@@ -29,13 +29,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mnist_mlp.native.base import PROB_EPSILON, EpochStats, Trainer, batches_of
+from mnist_mlp.native.base import PROB_EPSILON, EpochStats, Trainer, batches_of, pixel_values
 from mnist_mlp.reference.training import AdamSettings
+
+#: ``data.scale``'s value of each pixel (``base.pixel_values``: XLA's ``x / 255`` is not exact)
+PIXEL_VALUES = pixel_values()
+
+
+def unit(x):
+    """uint8 pixels to ``data.scale``'s float32 values, on the device (a table gather, fused into
+    the batch's); float rows pass through. Decided by dtype while tracing: nothing at run time."""
+    return jnp.asarray(PIXEL_VALUES)[x] if x.dtype == jnp.uint8 else x
 
 
 def forward(params, x):
     """Logits of the 784-128-32-10 MLP; kernels are ``(fan_in, fan_out)`` as Keras keeps them."""
     w1, b1, w2, b2, w3, b3 = params
+    x = unit(x)
     h = jax.nn.relu(x @ w1 + b1)
     h = jax.nn.relu(h @ w2 + b2)
     return h @ w3 + b3

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_mlp.native.base import EpochStats, Trainer
+from mnist_mlp.native.base import EpochStats, Trainer, unit_rows
 from mnist_mlp.reference.forward import NumpyMLP
 from mnist_mlp.reference.training import AdamSettings, NumpyTrainer
 
@@ -29,7 +29,7 @@ class NumpyNative(Trainer):
         losses, correct = [], 0
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
-            x, y = self.x[idx], self.y[idx]
+            x, y = unit_rows(self.x[idx]), self.y[idx]
             result = self.reference.loss_and_gradients(x, y)
             correct += int(np.count_nonzero(result.predicted == y))
             self.reference.apply_adam(result.gradients)
@@ -37,13 +37,13 @@ class NumpyNative(Trainer):
         return EpochStats(loss=float(np.mean(losses)), accuracy=correct / len(order), step_losses=np.asarray(losses))
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(NumpyMLP(self.reference.weights)(x), dtype=np.float32)
+        return np.asarray(NumpyMLP(self.reference.weights)(unit_rows(x)), dtype=np.float32)
 
     def weights(self) -> list[np.ndarray]:
         return [np.array(w) for w in self.reference.weights]
 
     def step_with_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
-        result = self.reference.step(x, y)
+        result = self.reference.step(unit_rows(x), y)
         return result.loss, result.gradients
 
     def set_learning_rate(self, lr: float) -> None:

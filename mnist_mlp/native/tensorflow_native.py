@@ -24,13 +24,25 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from mnist_mlp.native.base import EpochStats, Trainer, batches_of
+from mnist_mlp.native.base import EpochStats, Trainer, batches_of, pixel_values
 from mnist_mlp.reference.training import AdamSettings
+
+#: ``data.scale``'s value of each pixel (``base.pixel_values``: XLA's ``x / 255`` is not exact)
+PIXEL_VALUES = pixel_values()
+
+
+def unit(x):
+    """uint8 pixels to ``data.scale``'s float32 values, on the device (a table gather); float rows
+    pass through. Decided by dtype while tracing."""
+    if x.dtype == tf.uint8:
+        return tf.gather(tf.constant(PIXEL_VALUES), tf.cast(x, tf.int32))
+    return x
 
 
 def forward(params, x):
     """Logits of the 784-128-32-10 MLP; kernels ``(fan_in, fan_out)``, Keras' layout."""
     w1, b1, w2, b2, w3, b3 = params
+    x = unit(x)
     h = tf.nn.relu(tf.matmul(x, w1) + b1)
     h = tf.nn.relu(tf.matmul(h, w2) + b2)
     return tf.matmul(h, w3) + b3

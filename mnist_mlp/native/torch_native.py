@@ -28,6 +28,7 @@ and recompile at every change; the replaced ``self.adam`` keeps its betas, so th
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -43,6 +44,21 @@ def keras_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     probs = probs / probs.sum(dim=-1, keepdim=True)
     probs = torch.clamp(probs, PROB_EPSILON, 1.0 - PROB_EPSILON)
     return -torch.log(probs).gather(1, y[:, None]).mean()
+
+
+def host_tensor(x: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy`` of host rows that may be read-only (``data.load_mnist`` freezes the
+    pixels the race hands over): torch warns it cannot mark a tensor read-only. These tensors are
+    only ever read, so the warning is silenced here rather than 47 MB copied to avoid it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.ascontiguousarray(x))
+
+
+def unit(x: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels to float32 in [0, 1] on the device, ``x / 255`` as ``data.scale`` computes it
+    (torch's division is IEEE's, so the values are ``scale``'s exactly); float rows pass through."""
+    return x.to(torch.float32) / 255 if x.dtype == torch.uint8 else x
 
 
 def default_compile_mode(device_type: str) -> str | None:
@@ -71,7 +87,7 @@ class TorchNative(Trainer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w1, b1, w2, b2, w3, b3 = self.params
-        h = torch.relu(x @ w1 + b1)
+        h = torch.relu(unit(x) @ w1 + b1)
         h = torch.relu(h @ w2 + b2)
         return h @ w3 + b3
 
@@ -111,14 +127,14 @@ class TorchNative(Trainer):
 
     @torch.no_grad()
     def probabilities(self, x: np.ndarray) -> np.ndarray:
-        logits = self.forward(torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
+        logits = self.forward(host_tensor(x).to(self.device))
         return torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float32)
 
     def weights(self) -> list[np.ndarray]:
         return [p.detach().cpu().numpy().astype(np.float32) for p in self.params]
 
     def step_with_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
-        xt = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
+        xt = host_tensor(x).to(self.device)
         yt = torch.from_numpy(y.astype(np.int64)).to(self.device)
         loss, _ = self._loss(xt, yt)
         loss.backward()
@@ -138,9 +154,9 @@ class TorchNativeFast(TorchNative):
     def __init__(self, weights, adam: AdamSettings, x_train: np.ndarray, y_train: np.ndarray, batch_size: int,
                  device: str | None = None, compile_mode: str | None = "auto") -> None:
         super().__init__(weights, adam, x_train, y_train, batch_size, device)
-        self.x_dev = torch.from_numpy(x_train).to(self.device)
+        self.x_dev = host_tensor(x_train).to(self.device)
         self.y_dev = torch.from_numpy(self.y).to(self.device)
-        self._xbuf = torch.empty((batch_size, x_train.shape[1]), device=self.device)
+        self._xbuf = torch.empty((batch_size, x_train.shape[1]), dtype=self.x_dev.dtype, device=self.device)
         self._ybuf = torch.empty((batch_size,), dtype=torch.int64, device=self.device)
         f32 = dict(dtype=torch.float32, device=self.device)
         self._t = torch.zeros((), **f32)
@@ -158,7 +174,7 @@ class TorchNativeFast(TorchNative):
 
     def _fused_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         w1, b1, w2, b2, w3, b3 = self.params
-        h = torch.relu(torch.addmm(b1, x, w1))
+        h = torch.relu(torch.addmm(b1, unit(x), w1))
         h = torch.relu(torch.addmm(b2, h, w2))
         logits = torch.addmm(b3, h, w3)
         return keras_loss(logits, y), logits
@@ -202,7 +218,7 @@ class TorchNativeFast(TorchNative):
                           step_losses=step_losses)
 
     def step_with_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
-        xt = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
+        xt = host_tensor(x).to(self.device)
         yt = torch.from_numpy(y.astype(np.int64)).to(self.device)
         loss, _ = self._loss_fn(xt, yt)
         grads = torch.autograd.grad(loss, self.params)
