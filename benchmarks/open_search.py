@@ -49,6 +49,12 @@ def choose(confirmed: list[dict]) -> dict | None:
     return min(reliable, key=lambda row: row["all_seeds"]["mean_seconds"], default=None)
 
 
+def _chose(record: str, use_for: str) -> bool:
+    """Whether ``record`` (one search in a book's ``chosen_by``) chose the entry for ``use_for``:
+    that search drops out of the record when a new one replaces its entry; the others stay."""
+    return record.endswith(f" (for {use_for})") if use_for != "*" else " (for " not in record
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default="jax")
@@ -65,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--write-recipes", type=Path, help="write the chosen recipe into the recipe book here")
     parser.add_argument("--use-for", default="*", help="which cases the chosen recipe is for in the book: * (default), "
-                        "an implementation (keras, native, native-fast) or a case id; the book's other entries stay")
+                        "an implementation (keras, native, native-fast) or a case id; the book's other entries stay "
+                        "(recipes no entry uses any more are dropped)")
     args = parser.parse_args(argv)
     if args.implementation == "keras":
         os.environ["KERAS_BACKEND"] = args.backend
@@ -159,12 +166,13 @@ def main(argv: list[str] | None = None) -> int:
         name = best["recipe"]["name"]
         body = {k: v for k, v in best["recipe"].items() if k != "name"}
         book = {"chosen_by": "", "recipes": {}, "use": {}}
-        if args.write_recipes.is_file() and args.use_for != "*":  # add to the book; a new "*" starts one
+        if args.write_recipes.is_file():  # add to the book: the entries chosen for other cases stay
             book = json.loads(args.write_recipes.read_text(encoding="utf-8"))
         chosen = f"{command} -> {args.out / 'search.json'}" + (f" (for {args.use_for})" if args.use_for != "*" else "")
-        book["chosen_by"] = "; ".join(part for part in (book.get("chosen_by"), chosen) if part)
-        book["recipes"][name] = body
+        book["chosen_by"] = "; ".join([part for part in (book.get("chosen_by") or "").split("; ")
+                                       if part and not _chose(part, args.use_for)] + [chosen])
         book["use"][args.use_for] = name
+        book["recipes"] = {**{k: v for k, v in book["recipes"].items() if k in book["use"].values()}, name: body}
         args.write_recipes.write_text(json.dumps(book, indent=1) + "\n", encoding="utf-8")
     return 0
 

@@ -183,3 +183,14 @@ def test_the_search_chooses_only_a_recipe_that_reached_the_target_on_every_searc
     # the fastest missed one search seed of 13: the timed ten would miss twice about one time in five
     assert search.choose([row("fast", 12, 3.9), row("sure", 13, 4.4), row("slow", 13, 5.0)])["recipe"]["name"] == "sure"
     assert search.choose([row("fast", 12, 3.9)]) is None
+
+
+def test_a_new_search_for_every_case_keeps_the_entry_another_search_chose_for_keras():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("open_search", Path(__file__).resolve().parents[1] / "benchmarks" / "open_search.py")
+    search = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(search)
+    everyone, keras_only = "python benchmarks/open_search.py --out a -> a/search.json", "python ... -> k/search.json (for keras)"
+    assert search._chose(everyone, "*") and not search._chose(keras_only, "*")
+    assert search._chose(keras_only, "keras") and not search._chose(everyone, "keras")
