@@ -177,12 +177,16 @@ def test_the_search_chooses_only_a_recipe_that_reached_the_target_on_every_searc
     search = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(search)
 
-    def row(name, reached, seconds):
-        return {"recipe": {"name": name}, "all_seeds": {"reached": reached, "seeds": 13, "mean_seconds": seconds}}
+    def row(name, reached, seconds, last_epoch=0):
+        return {"recipe": {"name": name}, "all_seeds": {"reached": reached, "seeds": 13, "mean_seconds": seconds,
+                                                        "last_epoch": last_epoch}}
 
     # the fastest missed one search seed of 13: the timed ten would miss twice about one time in five
     assert search.choose([row("fast", 12, 3.9), row("sure", 13, 4.4), row("slow", 13, 5.0)])["recipe"]["name"] == "sure"
     assert search.choose([row("fast", 12, 3.9)]) is None
+    # 6 of 13 only in the budget's last epoch (the 7-epoch recipe of 2026-12-04): no epoch to spare
+    assert search.choose([row("edge", 13, 2.4, last_epoch=6), row("margin", 13, 2.7, last_epoch=2)])["recipe"]["name"] == "margin"
+    assert search.choose([row("edge", 13, 2.4, last_epoch=4)]) is None
 
 
 def test_a_new_search_for_every_case_keeps_the_entry_another_search_chose_for_keras():
