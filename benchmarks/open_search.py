@@ -185,7 +185,15 @@ def main(argv: list[str] | None = None) -> int:
         body = {k: v for k, v in best["recipe"].items() if k != "name"}
         book = {"chosen_by": "", "recipes": {}, "use": {}}
         if args.write_recipes.is_file():  # add to the book: the entries chosen for other cases stay
-            book = json.loads(args.write_recipes.read_text(encoding="utf-8"))
+            try:
+                book = json.loads(args.write_recipes.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                book = str(exc).splitlines()[0]
+            if not (isinstance(book, dict) and isinstance(book.get("recipes"), dict) and isinstance(book.get("use"), dict)):
+                why = book if isinstance(book, str) else 'no "recipes" and "use" objects'
+                print(f"open_search.py: --write-recipes {args.write_recipes}: not a recipe book ({why}); the search is in "
+                      f"{args.out / 'search.json'}, the book left as it was", file=sys.stderr)
+                return 1
         chosen = f"{command} -> {args.out / 'search.json'}" + (f" (for {args.use_for})" if args.use_for != "*" else "")
         book["chosen_by"] = "; ".join([part for part in (book.get("chosen_by") or "").split("; ")
                                        if part and not _chose(part, args.use_for)] + [chosen])

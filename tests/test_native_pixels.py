@@ -3,7 +3,7 @@ exactly ``data.scale``'s values.
 
 The race hands its native trainers the loaded uint8 images (``native.base.pixel_rows``), which
 they scale inside each step and forward (JAX and TensorFlow by a table gather, because XLA's
-``x / 255`` on the CPU is 1 ulp off for half the pixel values; torch and NumPy by IEEE division).
+``x / 255`` on the CPU is not correctly rounded; torch and NumPy by IEEE division).
 Here each trainer, both variants, trains the same two epochs (a rate change between them, a
 partial last batch) once from float32 rows made by ``data.scale`` and once from the pixels: the
 per-step losses, the weights and the probabilities must be bit-identical. A trainer that scaled
@@ -90,7 +90,7 @@ def test_tensorflow_pixels_train_exactly_as_scaled_floats(data_dir, variant):
 
 
 def test_a_trainer_that_scales_as_xla_divides_is_caught(data_dir, monkeypatch):
-    """Scaling by ``x * (1/255)`` (what XLA makes of ``x / 255``) is off by an ulp: the check sees it."""
+    """Scaling by ``x * (1/255)`` (not correctly rounded, as XLA's ``x / 255``) is off by an ulp: the check sees it."""
     import jax.numpy as jnp
 
     from mnist_mlp.native import jax_native

@@ -198,3 +198,35 @@ def test_a_new_search_for_every_case_keeps_the_entry_another_search_chose_for_ke
     everyone, keras_only = "python benchmarks/open_search.py --out a -> a/search.json", "python ... -> k/search.json (for keras)"
     assert search._chose(everyone, "*") and not search._chose(keras_only, "*")
     assert search._chose(keras_only, "keras") and not search._chose(everyone, "keras")
+
+
+def test_write_recipes_keeps_the_keras_entry_and_refuses_a_broken_book(data_dir, tmp_path):
+    """A search for every case replaces the ``*`` entry and its search's record, keeps Keras' entry
+    and record, and drops the recipe nothing uses; a book that is no book ends in one line, untouched."""
+    import json
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "open_search.py"
+    keras_record = "python benchmarks/open_search.py --use-for keras ... -> k/search.json (for keras)"
+    book = tmp_path / "book.json"
+    book.write_text(json.dumps({"chosen_by": f"python benchmarks/open_search.py --out old -> old/search.json; {keras_record}",
+                                "recipes": {"old": {"batch_size": 240, "learning_rate": 0.008, "epochs": 8},
+                                            "k": {"batch_size": 240, "learning_rate": 0.008, "epochs": 12}},
+                                "use": {"*": "old", "keras": "k"}}))
+    args = ["--backend", "numpy", "--implementation", "native", "--batches", "600", "--rates", "0.01", "--budgets", "2",
+            "--seeds", "1", "--confirm", "1", "--confirm-seeds", "0", "--target", "0.5", "--data-dir", str(data_dir)]
+    done = subprocess.run([sys.executable, str(script), *args, "--out", str(tmp_path / "s"), "--write-recipes", str(book)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = json.loads(book.read_text())
+    assert written["use"] == {"*": "b600-lr0.01-decay2", "keras": "k"} and set(written["recipes"]) == {"k", "b600-lr0.01-decay2"}
+    assert keras_record in written["chosen_by"] and "old/search.json" not in written["chosen_by"]
+
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"recipes": ')
+    done = subprocess.run([sys.executable, str(script), *args, "--out", str(tmp_path / "t"), "--write-recipes", str(broken)],
+                          capture_output=True, text=True, timeout=300)
+    lines = [line for line in done.stderr.splitlines() if "open_search.py:" in line]
+    assert done.returncode == 1 and len(lines) == 1 and str(broken) in lines[0] and "not a recipe book" in lines[0]
+    assert broken.read_text() == '{"recipes": ' and (tmp_path / "t" / "search.json").is_file()

@@ -65,10 +65,10 @@ class Trainer:
 
     Images come as float32 rows already in [0, 1] (``flat``), or as the raw uint8 pixel rows
     (``pixel_rows``), which the trainer scales on its device inside every step and forward, to the
-    very float32 values ``data.scale`` gives (``PIXEL_VALUES``). The race hands over pixels: a
-    quarter of the bytes to read, copy and move, and no 188 MB float32 array to allocate and touch
-    inside its clock (on the 2-core VM ``scale`` alone took 0.06 to 1.4 s, by where the page
-    faults fell); the training steps then gather four times fewer bytes per batch.
+    very float32 values ``data.scale`` gives (``pixel_values``). The race hands over pixels: a
+    quarter of the bytes to copy and move, and no 188 MB float32 array to allocate and touch
+    inside its clock (where the first touch of fresh pages is slow on a VM, the data part of the
+    committed open run of 2026-12-03 ran to 1.18 s a seed); the steps gather a quarter of the bytes.
     """
 
     #: the framework's name (``--backend``) and the variant (``native`` or ``native-fast``)
@@ -247,10 +247,10 @@ def pixel_values() -> np.ndarray:
     """The 256 float32 values ``data.scale`` maps a pixel to (``p / 255`` in float32), as a table.
 
     JAX and TensorFlow scale pixels on the device by gathering from this table, not by dividing:
-    XLA on the CPU computes ``x / 255`` as ``x * (1 / 255)``, 1 ulp away for 126 of the 256 values
-    (even with the divisor passed in at run time), where the table gives ``scale``'s values
-    exactly; and the gather fuses into the batch's gather (timed as fast as float32 rows). torch
-    and NumPy divide, which is IEEE's correctly rounded division and so exact."""
+    XLA's ``x / 255`` on the CPU is not correctly rounded (1 ulp off for some pixel values; on JAX
+    even with the divisor passed in at run time), where the table gives ``scale``'s values exactly,
+    and the gather fuses into the batch's. torch and NumPy divide, which is IEEE's correctly
+    rounded division and so exact. ``tests/test_native_pixels.py`` holds every trainer to it."""
     from mnist_mlp.data import scale
 
     return scale(np.arange(256, dtype=np.uint8))

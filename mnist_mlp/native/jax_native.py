@@ -32,7 +32,7 @@ import numpy as np
 from mnist_mlp.native.base import PROB_EPSILON, EpochStats, Trainer, batches_of, pixel_values
 from mnist_mlp.reference.training import AdamSettings
 
-#: ``data.scale``'s value of each pixel (``base.pixel_values``: XLA's ``x / 255`` is not exact)
+#: ``data.scale``'s value of each pixel (``base.pixel_values``: XLA's ``x / 255`` is not correctly rounded)
 PIXEL_VALUES = pixel_values()
 
 

@@ -120,11 +120,12 @@ class Racer:
     def release(self) -> None:
         """Free the previous seed's trainer, model and data before this seed's clock starts.
 
-        A trainer holds reference cycles (compiled functions closing over it), so it is freed by
-        the cyclic garbage collector, which otherwise ran inside the next seed's clock: timed on the
-        2-core VM (JAX native-fast), reading the data files right after a race took 0.84 to 0.90 s
-        where it took 0.21 to 0.25 s after ``gc.collect()`` (0.07 s). That teardown is the previous
-        seed's, and a user racing once never pays it."""
+        A trainer holds reference cycles (compiled functions closing over it), so only the cyclic
+        garbage collector frees it, whenever allocations trigger it: without this, possibly inside
+        the next seed's clock. That teardown is the previous seed's; a user racing once never pays
+        it. How much it cost is not shown: ``benchmarks/race_teardown.py`` times reading the data
+        right after a race with and without it, and in its committed run
+        (``reports/open/teardown``) the two ways read alike (0.213 and 0.212 s, medians)."""
         import gc
 
         for name in ("trainer", "model", "x_train", "y_train", "x_test", "y_test"):
