@@ -71,8 +71,17 @@ class RunEntry:
 
 
 def _headline(case: Mapping[str, Any]) -> str:
-    """``jax-cpu 61.2 s 97.54%`` from training, else the largest-batch direct/predict throughput."""
+    """``jax-cpu 61.2 s 97.54%`` from training; in an open-division run the race's score
+    (``jax-cpu-native-fast 2.09 s to 97.9% (10/10)``, or ``no score`` with the seeds that reached
+    it); else the largest-batch direct/predict throughput."""
     name = case["id"]
+    race = case.get("race") or {}
+    score = race.get("score")
+    if score:
+        target = race.get("target_accuracy")
+        to = f"to {target:.1%}" if target is not None else "to target"
+        time = f"{score['seconds']:.2f} s" if score.get("seconds") is not None else "no score"
+        return f"{name} {time} {to} ({score['reached']}/{score['seeds']})"
     training = case.get("training") or {}
     wall = (training.get("wall_seconds") or {}).get("mean")
     accuracy = (training.get("test_accuracy") or {}).get("mean")
@@ -137,7 +146,7 @@ def render(entries: list[RunEntry], skipped: Mapping[str, str]) -> str:
                 r["date"], _link(r["folder"], r["run_id"]), machine, r["profile"], _status(r),
                 ", ".join(r["cases"]), "; ".join(r["headline"]), r["gate"] or "—",
             ])
-        headers = ["date (UTC)", "run", "machine", "profile", "status", "backends x devices", "headline (training time, test accuracy)", "gate"]
+        headers = ["date (UTC)", "run", "machine", "profile", "status", "backends x devices", "headline (training time and test accuracy; time to target; throughput)", "gate"]
         lines.append(tabulate(rows, headers=headers, tablefmt="github"))
         if any(entry.row()["incomplete"] for entry in entries):
             lines += ["", "An incomplete run continues with `mnist-mlp bench --resume <reports folder>/<run>`."]

@@ -32,6 +32,16 @@ def test_newest_first_and_invalid_skipped(tmp_path, caplog):
     assert entries[1].row()["cases"] == ["jax-cpu (failed)"]
 
 
+def test_open_division_headline_is_the_race_score():
+    """An open run's case has no training figures: its headline is the time to the target."""
+    scored = case("jax", "cpu", accuracies=None)
+    scored["race"] = {"target_accuracy": 0.979, "score": {"seconds": 2.0912, "reached": 9, "seeds": 10}, "per_seed": []}
+    missed = case("tensorflow", "cpu", accuracies=None)
+    missed["race"] = {"target_accuracy": 0.979, "score": {"seconds": None, "reached": 8, "seeds": 10}, "per_seed": []}
+    row = runs.RunEntry("r", make_run([scored, missed])).row()
+    assert row["headline"] == ["jax-cpu 2.09 s to 97.9% (9/10)", "tensorflow-cpu no score to 97.9% (8/10)"]
+
+
 def test_write_index_rewrites_markdown(tmp_path):
     path = runs.write_index(_reports(tmp_path))
     text = path.read_text()
