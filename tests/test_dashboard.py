@@ -318,6 +318,33 @@ def test_a_reports_folder_without_runs_still_gives_a_page(tmp_path):
     assert "No runs yet" in text and "No machine has two runs yet." in text
 
 
+def test_an_open_run_charts_each_seeds_time_to_the_target(tmp_path):
+    """An open-division run has no training or inference figures: its chart is the race's seeds,
+    those that reached the target only; a page without any figure says it has no charts."""
+    from mnist_mlp.report.dashboard import write_dashboard
+
+    case = rf.case("jax", "cpu", accuracies=None)
+    case["inference"], case["latency_ms"] = [], {}
+    case["race"] = {"target_accuracy": 0.979, "score": {"seconds": 2.1, "reached": 2, "seeds": 3},
+                    "per_seed": [{"seed": 0, "reached": True, "seconds": 2.25}, {"seed": 1, "reached": False, "seconds": 9.0},
+                                 {"seed": 2, "reached": True, "seconds": 1.95}]}
+    reports = tmp_path / "reports"
+    rf.write_run(reports, rf.make_run([case], run_id="open1"), "open1")
+    text = write_dashboard(reports, tmp_path / "page.html").page.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'<script type="application/json" id="dashboard-data">(.*?)</script>', text, re.S).group(1))
+    race = [chart for chart in data["charts"] if "Time to the target per seed" in json.dumps(chart["layout"].get("title"))]
+    assert len(race) == 1 and 'id="chart-race-time"' in text
+    (trace,) = race[0]["data"]
+    assert trace["y"] == [2.25, 1.95] and trace["name"] == "jax-cpu"  # the seed that missed has no time to the target
+    assert trace["customdata"] == [0, 2] and "s to target: %{y:.2f}" in trace["hovertemplate"]
+    assert "No charts" not in text
+
+    case["race"]["per_seed"] = [{"seed": 0, "reached": False, "seconds": 9.0}]
+    rf.write_run(reports, rf.make_run([case], run_id="open1"), "open1")
+    text = write_dashboard(reports, tmp_path / "page.html").page.read_text(encoding="utf-8")
+    assert "No charts: no run here has a finished case" in text and "Hover a point for its run" not in text
+
+
 def test_odd_but_valid_fields_are_shown_not_fatal(fixture_reports, tmp_path):
     """results.json files come from other machines: fields of unexpected types still give a page."""
     from mnist_mlp.report.dashboard import write_dashboard

@@ -215,8 +215,9 @@ def _no_horizontal_scroll(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
 
 
-def _tab_to(page, selector: str, presses: int = 60) -> bool:
-    """Press Tab until ``selector`` has the focus (True), or give up after ``presses``."""
+def _tab_to(page, selector: str, presses: int = 150) -> bool:
+    """Press Tab until ``selector`` has the focus (True), or give up after ``presses`` (every chart
+    above the folds adds its own tab stops: its mode bar's buttons)."""
     for _ in range(presses):
         page.keyboard.press("Tab")
         if page.evaluate("s => document.activeElement === document.querySelector(s)", selector):

@@ -1,4 +1,4 @@
-"""The charts' data, one list of points per run x case: throughput, seed times, accuracies, curves.
+"""The charts' data, one list of points per run x case: throughput, seed times, race times, accuracies, curves.
 
 Plain numbers and the names they belong to; ``mnist_mlp.report.dashboard_charts`` draws them.
 The accuracy thresholds are the gate's own (``gate.check.check_run`` with the thresholds the gate
@@ -58,6 +58,22 @@ def seed_times(loaded: Sequence[LoadedRun]) -> list[dict[str, Any]]:
         for case_id, case in _ok_cases(entry):
             pairs = [(s.get("seed"), _number(s.get("wall_seconds"))) for s in _per_seed(case)]
             pairs = [(seed, wall) for seed, wall in pairs if wall is not None]
+            if pairs:
+                out.append({"run": entry.name, "case": case_id, "seeds": [p[0] for p in pairs], "walls": [p[1] for p in pairs]})
+    return out
+
+
+def race_times(loaded: Sequence[LoadedRun]) -> list[dict[str, Any]]:
+    """The open division's time to the target of every seed that reached it, per run and case
+    (``race.per_seed``): an open run has no training figures, so without these its page had no
+    chart at all. Seeds that missed have no time to the target; the point count says how many did."""
+    out = []
+    for entry in loaded:
+        for case_id, case in _ok_cases(entry):
+            race = case.get("race") if isinstance(case.get("race"), Mapping) else {}
+            seeds = race.get("per_seed") if isinstance(race.get("per_seed"), list) else []
+            pairs = [(s.get("seed"), _number(s.get("seconds"))) for s in seeds if isinstance(s, Mapping) and s.get("reached") is True]
+            pairs = [(seed, seconds) for seed, seconds in pairs if seconds is not None]
             if pairs:
                 out.append({"run": entry.name, "case": case_id, "seeds": [p[0] for p in pairs], "walls": [p[1] for p in pairs]})
     return out

@@ -118,6 +118,13 @@ def _links(collection: collect.Collection, page_dir: Path) -> str:
     return _table("links-table", ["run", "run id", "files"], rows, raw=True)
 
 
+def _charts_intro(chart_specs: Sequence[tuple[str, Any]]) -> str:
+    if not chart_specs:
+        return "<p>No charts: no run here has a finished case with inference, training or race figures.</p>"
+    return ("<p>Hover a point for its run, case and value; click a legend entry to hide it. The same case has the same "
+            "colour on every chart; runs differ by marker.</p>")
+
+
 def _charts(chart_specs: Sequence[tuple[str, Any]]) -> str:
     return "\n".join(f'<div class="chart" id="chart-{name}" data-chart="{index}"></div>' for index, (name, _) in enumerate(chart_specs))
 
@@ -130,6 +137,7 @@ def build(collection: collect.Collection, page_dir: Path, script_name: str, gene
     names = [entry.name for entry in collection.runs]
     board = scores.table(collection.runs)
     chart_data = {"throughput": series.throughput(collection.runs), "seed_times": series.seed_times(collection.runs),
+                  "race_times": series.race_times(collection.runs),
                   "accuracies": series.accuracies(collection.runs), "curves": series.curves(collection.runs)}
     specs = dashboard_charts.all_charts(chart_data, board["cases"], names)
     found_steps = changes.steps(collection.runs)
@@ -161,7 +169,7 @@ def build(collection: collect.Collection, page_dir: Path, script_name: str, gene
 {verdict_html}
 </section>
 <section id="charts"><h2>Charts</h2>
-<p>Hover a point for its run, case and value; click a legend entry to hide it. The same case has the same colour on every chart; runs differ by marker.</p>
+{_charts_intro(specs)}
 {_charts(specs)}
 </section>
 <section id="changes"><h2>Changes</h2>

@@ -76,19 +76,28 @@ def throughput(points: Sequence[Mapping[str, Any]], colour: Mapping[str, str], r
     return _finish(fig)
 
 
-def seed_times(points: Sequence[Mapping[str, Any]], colour: Mapping[str, str]) -> go.Figure:
+#: the open division's chart (``series.race_times``)
+RACE_TITLE = "Time to the target per seed, open division (seeds that reached it; box: their spread)"
+
+
+def seed_times(points: Sequence[Mapping[str, Any]], colour: Mapping[str, str],
+               title: str = "Training wall time per seed (box: spread of the seeds)", value: str = "wall s") -> go.Figure:
+    """A box of every seed's seconds per run and case: training wall times, or (``race_times``)
+    the open division's times to the target, with their own ``title`` and hover name ``value`` (a
+    constant of this module, never text from a results.json: it goes into the hover template).
+    The run and case go once per trace (``meta``), the seed per point (``customdata``)."""
     fig = go.Figure()
     shown: set[str] = set()
     for p in points:
         fig.add_trace(go.Box(
-            x=[label(p["run"])] * len(p["walls"]), y=_r(p["walls"]), name=label(p["case"]), legendgroup=label(p["case"]),
+            x0=label(p["run"]), y=_r(p["walls"]), name=label(p["case"]), legendgroup=label(p["case"]),
             offsetgroup=label(p["case"]), showlegend=p["case"] not in shown, boxpoints="all", jitter=0.3, pointpos=0,
             marker=dict(color=colour.get(p["case"]), size=6), line=dict(color=colour.get(p["case"])), hoveron="points",
-            text=[_hover(("run", p["run"]), ("case", p["case"]), ("seed", s), ("wall s", f"{w:.2f}")) for s, w in zip(p["seeds"], p["walls"])],
-            hovertemplate=HOVER,
+            meta=_hover(("run", p["run"]), ("case", p["case"])), customdata=list(p["seeds"]),
+            hovertemplate=f"%{{meta}}<br>seed: %{{customdata}}<br>{value}: %{{y:.2f}}<extra></extra>",
         ))
         shown.add(p["case"])
-    fig.update_layout(title="Training wall time per seed (box: spread of the seeds)", boxmode="group", **LAYOUT)
+    fig.update_layout(title=title, boxmode="group", **LAYOUT)
     fig.update_yaxes(title="seconds", rangemode="tozero")
     fig.update_xaxes(title="run")
     return _finish(fig)
@@ -185,6 +194,8 @@ def all_charts(chart_data: Mapping[str, Any], cases: Sequence[str], runs: Sequen
         out.append(("throughput", throughput(chart_data["throughput"], colour, runs)))
     if chart_data["seed_times"]:
         out.append(("training-time", seed_times(chart_data["seed_times"], colour)))
+    if chart_data.get("race_times"):
+        out.append(("race-time", seed_times(chart_data["race_times"], colour, RACE_TITLE, "s to target")))
     if chart_data["accuracies"]:
         out.append(("accuracy", accuracies(chart_data["accuracies"], colour)))
     if chart_data["curves"]:
