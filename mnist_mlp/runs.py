@@ -31,6 +31,7 @@ from mnist_mlp import atomic, results
 from mnist_mlp.bench.resume import unfinished
 from mnist_mlp.errors import ResultFileError
 from mnist_mlp.locks import FileLock
+from mnist_mlp.stats import is_number
 
 log = logging.getLogger(__name__)
 INDEX_FILE = "index.md"
@@ -79,9 +80,9 @@ def _headline(case: Mapping[str, Any]) -> str:
     score = race.get("score")
     if score:
         target = race.get("target_accuracy")
-        to = f"to {target:.1%}" if target is not None else "to target"
-        time = f"{score['seconds']:.2f} s" if score.get("seconds") is not None else "no score"
-        return f"{name} {time} {to} ({score['reached']}/{score['seeds']})"
+        to = f"to {target:.1%}" if is_number(target) else "to target"
+        seconds = f"{score['seconds']:.2f} s" if is_number(score.get("seconds")) else "no score"
+        return f"{name} {seconds} {to} ({score.get('reached', '?')}/{score.get('seeds', '?')})"
     training = case.get("training") or {}
     wall = (training.get("wall_seconds") or {}).get("mean")
     accuracy = (training.get("test_accuracy") or {}).get("mean")
