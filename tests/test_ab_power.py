@@ -115,3 +115,23 @@ def test_measured_pairs_keep_the_figures_of_one_pair_together(tools, tmp_path, m
     assert len(pairs) == 3 and len(figures) == 2
     assert [round(math.exp(p[figures[0]]), 6) for p in pairs] == [1.0, 2.0, 4.0]
     assert [round(math.exp(p[figures[1]]), 6) for p in pairs] == [1.5, 1.5, 1.5]
+
+
+def test_a_slowdown_a_case_and_a_figure_are_caught_apart(tools):
+    """Two cases of the slowed backend, one figure each steadily 2x slower in every pair and one
+    lost in noise: the slowdown and the first case are caught in every drawn session, the second
+    case only as often as its noisy figure; the backend left alone counts as false alarms only."""
+    ab_power_table, _ = tools
+    from mnist_mlp.compare.measures import Metric
+
+    step = Metric("training.steady_ms_per_step", "steady-state time per step", "time", "ms")
+    cold = Metric("training.wall_seconds.cold", "training wall time, cold", "time", "s")
+    figures = [("torch-cpu", step), ("torch-cpu", cold), ("torch-cpu-native", step), ("jax-cpu", step)]
+    backend_of = {"torch-cpu": "torch", "torch-cpu-native": "torch", "jax-cpu": "jax"}
+    rng = np.random.default_rng(5)
+    pairs = [{figures[0]: float(d), figures[1]: float(n1), figures[2]: float(n2), figures[3]: float(d)}
+             for d, n1, n2 in zip(rng.normal(0, 0.01, 10), rng.normal(0, 1.0, 10), rng.normal(0, 1.0, 10))]
+    row = ab_power_table.resample(figures, pairs, backend_of, "torch", 2.0, 5, 252, seed=0)
+    assert row["slowdown_caught_share"] == 1.0 and row["case_caught_share"]["torch-cpu"] == 1.0
+    assert row["case_caught_share"]["torch-cpu-native"] == row["caught_share"]["torch-cpu-native steady-state time per step"] < 0.5
+    assert row["false_alarm_share"] == 0.0  # jax-cpu, unslowed and steady, is never flagged
