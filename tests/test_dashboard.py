@@ -345,6 +345,26 @@ def test_an_open_run_charts_each_seeds_time_to_the_target(tmp_path):
     assert "No charts: no run here has a finished case" in text and "Hover a point for its run" not in text
 
 
+def test_curves_are_drawn_for_the_newest_full_runs_and_the_baseline_only():
+    """The curves charts keep the page bounded as runs are committed: of the runs on the whole
+    training set the newest few, plus the baseline however old; a smoke run never."""
+    from mnist_mlp.dashboard import collect as dcollect, series
+
+    def loaded(name: str, day: int, smoke: bool = False) -> "dcollect.LoadedRun":
+        run = rf.make_run([rf.case()], run_id=name, created=f"2026-03-{day:02d}T00:00:00Z")
+        if smoke:
+            run["workload"]["train"]["train_samples"] = 5000
+        return dcollect.LoadedRun(name, Path(name), run)
+
+    runs = [loaded(f"full{d}", d) for d in range(1, 7)] + [loaded("smoke", 9, smoke=True)]
+    assert series.curve_runs(runs, newest=4) == ["full3", "full4", "full5", "full6"]
+    assert series.curve_runs(runs, baseline=0, newest=4) == ["full1", "full3", "full4", "full5", "full6"]
+    assert series.curve_runs(runs, baseline=6, newest=2) == ["full5", "full6"]  # a smoke baseline draws none
+    for run in runs:  # every seed of every run picked, and nothing of the others
+        run.run["cases"][0]["training"]["per_seed"][0]["history"] = {"loss": [0.5, 0.4]}
+    assert {p["run"] for p in series.curves(runs, baseline=0, newest=4)} == {"full1", "full3", "full4", "full5", "full6"}
+
+
 def test_odd_but_valid_fields_are_shown_not_fatal(fixture_reports, tmp_path):
     """results.json files come from other machines: fields of unexpected types still give a page."""
     from mnist_mlp.report.dashboard import write_dashboard

@@ -110,13 +110,31 @@ def accuracies(loaded: Sequence[LoadedRun], thresholds: Mapping[str, Any] | None
     return out
 
 
-def curves(loaded: Sequence[LoadedRun]) -> list[dict[str, Any]]:
-    """Per-epoch loss and accuracy (training and validation) of every seed, of the runs that train
-    on the whole training set: a smoke run's two epochs on 5,000 images say nothing about how the
-    model converges, and their curves (a tenth of the page each) would push the page past its budget."""
+#: the curves charts draw the newest this many runs that train on every image, and the baseline
+CURVE_RUNS = 4
+
+
+def curve_runs(loaded: Sequence[LoadedRun], baseline: int | None = None, newest: int = CURVE_RUNS) -> list[str]:
+    """The runs whose curves the page draws: of the runs that train on the whole training set (a
+    smoke run's two epochs on 5,000 images say nothing about how the model converges), the newest
+    ``newest`` and the baseline. Every committed full run drew its curves before, 2.5 kB a seed and
+    case: a page of 13 such runs spent a third of its 1 MB budget on them, and one more reference
+    run would have broken it; a chart of 13 runs' curves is unreadable besides."""
+    full = [i for i, entry in enumerate(loaded)
+            if not ((entry.run.get("workload") or {}).get("train") or {}).get("train_samples")]
+    chosen = sorted(full, key=lambda i: (loaded[i].created, loaded[i].name))[-newest:] if newest > 0 else []
+    if baseline is not None and baseline in full and baseline not in chosen:
+        chosen.append(baseline)
+    return [loaded[i].name for i in sorted(chosen)]
+
+
+def curves(loaded: Sequence[LoadedRun], baseline: int | None = None, newest: int = CURVE_RUNS) -> list[dict[str, Any]]:
+    """Per-epoch loss and accuracy (training and validation) of every seed of the runs
+    ``curve_runs`` picks."""
+    picked = set(curve_runs(loaded, baseline, newest))
     out = []
     for entry in loaded:
-        if ((entry.run.get("workload") or {}).get("train") or {}).get("train_samples"):
+        if entry.name not in picked:
             continue
         for case_id, case in _ok_cases(entry):
             for seed in _per_seed(case):

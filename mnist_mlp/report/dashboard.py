@@ -138,7 +138,8 @@ def build(collection: collect.Collection, page_dir: Path, script_name: str, gene
     board = scores.table(collection.runs)
     chart_data = {"throughput": series.throughput(collection.runs), "seed_times": series.seed_times(collection.runs),
                   "race_times": series.race_times(collection.runs),
-                  "accuracies": series.accuracies(collection.runs), "curves": series.curves(collection.runs)}
+                  "accuracies": series.accuracies(collection.runs),
+                  "curves": series.curves(collection.runs, collection.baseline if collection.runs else None)}
     specs = dashboard_charts.all_charts(chart_data, board["cases"], names)
     found_steps = changes.steps(collection.runs)
     verdict_html, verdict_figures = dashboard_verdict.section(verdict.verdicts(collection.runs), len(specs))

@@ -18,6 +18,8 @@ from typing import Any, Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from mnist_mlp.dashboard.series import CURVE_RUNS
+
 PALETTE = list(qualitative.Plotly) + list(qualitative.Dark24)
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "triangle-down", "star", "hexagon", "pentagon")
 DASHES = {"direct": "solid", "predict": "dash", "numpy": "dot"}
@@ -180,7 +182,8 @@ def curves(points: Sequence[Mapping[str, Any]], colour: Mapping[str, str], runs:
                 hovertemplate="%{meta}<br>seed: %{customdata}<br>epoch: %{x}<br>value: %{y:.4f}<extra></extra>",
             ))
             shown.add(name)
-    fig.update_layout(title=f"{metric.capitalize()} per epoch (every seed; dotted: validation)", **LAYOUT)
+    fig.update_layout(title=f"{metric.capitalize()} per epoch (every seed of the {CURVE_RUNS} newest full-data runs and the "
+                            "baseline; dotted: validation)", **LAYOUT)
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title=metric, type="log" if metric == "loss" else "linear")
     return _finish(fig)
