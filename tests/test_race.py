@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import replace
 from pathlib import Path
 
@@ -230,3 +231,27 @@ def test_write_recipes_keeps_the_keras_entry_and_refuses_a_broken_book(data_dir,
     lines = [line for line in done.stderr.splitlines() if "open_search.py:" in line]
     assert done.returncode == 1 and len(lines) == 1 and str(broken) in lines[0] and "not a recipe book" in lines[0]
     assert broken.read_text() == '{"recipes": ' and (tmp_path / "t" / "search.json").is_file()
+
+
+def test_the_report_says_where_each_race_spends_its_time():
+    """The clock's parts per case: medians over the seeds, per epoch and per evaluation, and the
+    first epoch's excess over a later one (compilation and warm-up), recomputed from the seeds."""
+    from mnist_mlp.report import race_text
+
+    def seed(first, later, epochs, data=0.2):
+        parts = {"data": data, "setup": 0.01, "first_epoch": first, "later_epochs": later * (epochs - 1),
+                 "evaluation": 0.02 * epochs, "other": 0.0}
+        return {"epochs": epochs, "seconds": sum(parts.values()), "parts": parts}
+
+    run = {"cases": [{"id": "jax-cpu-native-fast", "race": {"per_seed": [seed(0.75, 0.14, 7), seed(0.8, 0.12, 6), seed(0.7, 0.16, 7, 0.3)]}},
+                     {"id": "one-epoch", "race": {"per_seed": [seed(0.5, 0.0, 1)]}}]}
+    (fast, one) = race_text.parts_rows(run)
+    assert fast[0] == "jax-cpu-native-fast" and fast[1] == "0.200" and fast[4] == "0.140"
+    assert fast[5] == "0.610" and fast[6] == "0.020"  # 0.75 - 0.14, the middle of 0.68, 0.61, 0.54
+    assert one[4] == "–" and one[5] == "–"  # no later epoch to set the first against
+    committed = json.loads(sorted((Path(__file__).resolve().parents[1] / "reports" / "open").glob("*/results.json"))[-1].read_text())
+    text = race_text.notes(committed)
+    assert "Where the race's time goes" in text
+    case = race_text.race_cases(committed)[0]
+    data = statistics.median(s["parts"]["data"] for s in case["race"]["per_seed"])
+    assert f"| {case['id']} " in text and f"| {data:.3f} " in text

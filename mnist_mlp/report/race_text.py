@@ -84,6 +84,31 @@ def keras_cost_rows(run: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def parts_rows(run: dict[str, Any]) -> list[list[str]]:
+    """Where each case's race time goes: medians over its seeds of the clock's parts (``race.runner``),
+    the later epochs and evaluations per epoch. The first epoch's excess over a later one is what
+    compilation and warm-up cost: a fixed price per race that no recipe's fewer epochs remove."""
+    rows = []
+    for case in race_cases(run):
+        seeds = [s for s in case["race"].get("per_seed") or [] if isinstance(s.get("parts"), dict) and s.get("epochs")]
+        if not seeds:
+            continue
+
+        def median(values: list[float]) -> str:
+            return f"{statistics.median(values):.3f}" if values else "–"
+
+        later = [s["parts"]["later_epochs"] / (s["epochs"] - 1) for s in seeds if s["epochs"] > 1]
+        excess = [s["parts"]["first_epoch"] - s["parts"]["later_epochs"] / (s["epochs"] - 1) for s in seeds if s["epochs"] > 1]
+        rows.append([case["id"], median([s["parts"]["data"] for s in seeds]), median([s["parts"]["setup"] for s in seeds]),
+                     median([s["parts"]["first_epoch"] for s in seeds]), median(later), median(excess),
+                     median([s["parts"]["evaluation"] / s["epochs"] for s in seeds]), median([s["seconds"] for s in seeds])])
+    return rows
+
+
+PARTS_HEADERS = ["case", "data s", "set-up s", "first epoch s", "a later epoch s", "first over a later s",
+                 "an evaluation s", "race s"]
+
+
 def notes(run: dict[str, Any]) -> str:
     """The rules the run was raced under, the recipes and the search that chose them."""
     cases = race_cases(run)
@@ -101,6 +126,14 @@ def notes(run: dict[str, Any]) -> str:
 
         lines += ["", "What Keras costs to the target (the score, s; in brackets the native one over Keras'):", "",
                   tabulate(cost, headers=["backend", "keras", "native", "native-fast"], tablefmt="github", disable_numparse=True)]
+    parts = parts_rows(run)
+    if parts:
+        from tabulate import tabulate
+
+        lines += ["", "Where the race's time goes (medians over each case's seeds of the clock's parts, `per_seed[].parts`; "
+                  "a later epoch and an evaluation each; the first epoch's excess over a later one is its compilation "
+                  "and warm-up, paid once a race):", "",
+                  tabulate(parts, headers=PARTS_HEADERS, tablefmt="github", disable_numparse=True)]
     lines += ["", "The score is the mean time to the target over the seeds after dropping the fastest and the slowest; "
               "the FLOP floor is the training and evaluation FLOPs of the epochs the case needed on average, at the "
               "case's own measured matmul peak; the seed recipe (batch 32, Adam 1e-3, 25 epochs) ran in the same "
