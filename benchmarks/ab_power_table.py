@@ -99,8 +99,9 @@ def draws(pool: int, n_pairs: int, trials: int, seed: int) -> np.ndarray:
 
 def resample(figures: list[tuple[str, Any]], pairs: list[dict], backend_of: dict[str, str], slowed: str,
              factor: float, n_pairs: int, trials: int, seed: int) -> dict[str, Any]:
-    """``trials`` drawn sessions at ``factor``: the share flagging any figure not slowed, and per
-    slowed figure the share judged slower."""
+    """``trials`` drawn sessions at ``factor``: the share flagging any figure not slowed, and the
+    share caught three ways: the slowdown (any slowed figure judged slower), per slowed case (any
+    of its own figures), per slowed figure. At factor 1 nothing is slowed: no slowdown share."""
     measured = np.array([[pair[key] for key in figures] for pair in pairs])  # (pairs, figures)
     kinds = np.array([1.0 if metric.kind == "time" else -1.0 for _, metric in figures])
     target = np.array([backend_of[case] == slowed for case, _ in figures])
@@ -118,9 +119,9 @@ def resample(figures: list[tuple[str, Any]], pairs: list[dict], backend_of: dict
     return {"factor": factor, "pairs": n_pairs, "trials": trials, "false_alarm_share": false_alarm,
             "caught_share": shares, "caught_share_min": min(shares.values()) if shares and factor > 1 else None,
             # the slowdown caught: the session judges at least one slowed figure slower
-            "slowdown_caught_share": float(np.mean(np.any(slower[:, target], axis=1))) if target.any() else None,
+            "slowdown_caught_share": float(np.mean(np.any(slower[:, target], axis=1))) if target.any() and factor > 1 else None,
             # each slowed case caught: at least one of its own figures judged slower
-            "case_caught_share": case_shares}
+            "case_caught_share": case_shares if factor > 1 else {}}
 
 
 def _least(shares: dict[str, float]) -> str:

@@ -245,7 +245,9 @@ def test_page_escapes_every_text_from_results_json(fixture_reports, tmp_path):
     assert "<" not in block and ">" not in block and "&" not in block  # nothing in the data can close its block
     data = json.loads(block)
     names = [trace.get("name", "") for chart in data["charts"] for trace in chart["data"]]
-    hovers = [t for chart in data["charts"] for trace in chart["data"] for t in [trace.get("meta") or ""] + list(trace.get("text") or [])]
+    hovers = [t for chart in data["charts"] for trace in chart["data"]
+              for t in [trace.get("meta") or ""] + list(trace.get("text") or []) + [str(c) for c in trace.get("customdata") or []]]
+    assert any("&lt;b&gt;seed&lt;/b&gt;" in t for t in hovers)  # the seed planted in a results.json, as text
     assert all("<" not in re.sub(r"<br>|<extra></extra>", "", s) for s in names + hovers)
     assert "20261128T050000Z_&lt;i&gt;evil&lt;/i&gt;" in text  # the run id, escaped
     assert any("visitors/&lt;i&gt;bold &amp;amp; &lt;u&gt;run" in name for name in names)  # the folder, for Plotly
@@ -356,12 +358,14 @@ def test_curves_are_drawn_for_the_newest_full_runs_and_the_baseline_only():
             run["workload"]["train"]["train_samples"] = 5000
         return dcollect.LoadedRun(name, Path(name), run)
 
-    runs = [loaded(f"full{d}", d) for d in range(1, 7)] + [loaded("smoke", 9, smoke=True)]
+    runs = [loaded(f"full{d}", d) for d in range(1, 7)] + [loaded("smoke", 9, smoke=True), loaded("open", 10)]
+    for run in runs[:-1]:
+        run.run["cases"][0]["training"]["per_seed"][0]["history"] = {"loss": [0.5, 0.4]}
+    runs[-1].run["cases"][0]["training"] = None  # an open run: every image, but no curves to take a slot
     assert series.curve_runs(runs, newest=4) == ["full3", "full4", "full5", "full6"]
     assert series.curve_runs(runs, baseline=0, newest=4) == ["full1", "full3", "full4", "full5", "full6"]
     assert series.curve_runs(runs, baseline=6, newest=2) == ["full5", "full6"]  # a smoke baseline draws none
-    for run in runs:  # every seed of every run picked, and nothing of the others
-        run.run["cases"][0]["training"]["per_seed"][0]["history"] = {"loss": [0.5, 0.4]}
+    # every seed of every run picked, and nothing of the others
     assert {p["run"] for p in series.curves(runs, baseline=0, newest=4)} == {"full1", "full3", "full4", "full5", "full6"}
 
 

@@ -243,12 +243,17 @@ def test_the_report_says_where_each_race_spends_its_time():
                  "evaluation": 0.02 * epochs, "other": 0.0}
         return {"epochs": epochs, "seconds": sum(parts.values()), "parts": parts}
 
-    run = {"cases": [{"id": "jax-cpu-native-fast", "race": {"per_seed": [seed(0.75, 0.14, 7), seed(0.8, 0.12, 6), seed(0.7, 0.16, 7, 0.3)]}},
-                     {"id": "one-epoch", "race": {"per_seed": [seed(0.5, 0.0, 1)]}}]}
-    (fast, one) = race_text.parts_rows(run)
+    odd = {"epochs": "3", "seconds": 1.0, "parts": {"data": "x"}}  # from elsewhere: left out, no crash
+    run = {"cases": [{"id": "jax-cpu-native-fast", "race": {"per_seed": [seed(0.75, 0.10, 7), seed(0.9, 0.14, 6),
+                                                                          seed(0.7, 0.20, 7, 0.3), odd]}},
+                     {"id": "one-epoch", "race": {"per_seed": [seed(0.5, 0.0, 1)]}},
+                     {"id": "eager", "race": {"per_seed": [seed(0.2999, 0.3, 5)]}}]}
+    (fast, one, eager) = race_text.parts_rows(run)
     assert fast[0] == "jax-cpu-native-fast" and fast[1] == "0.200" and fast[4] == "0.140"
-    assert fast[5] == "0.610" and fast[6] == "0.020"  # 0.75 - 0.14, the middle of 0.68, 0.61, 0.54
+    # each seed's own excess (0.65, 0.76, 0.50), then their median; not median(first) - median(later) = 0.61
+    assert fast[5] == "0.650" and fast[6] == "0.020"
     assert one[4] == "–" and one[5] == "–"  # no later epoch to set the first against
+    assert eager[5] == "0.000"  # -0.0001 rounds to zero, printed without a sign
     committed = json.loads(sorted((Path(__file__).resolve().parents[1] / "reports" / "open").glob("*/results.json"))[-1].read_text())
     text = race_text.notes(committed)
     assert "Where the race's time goes" in text

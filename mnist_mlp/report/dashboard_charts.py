@@ -5,7 +5,8 @@ Every text that comes from a results.json (run names, case ids, inference paths)
 HTML in those strings (``<b>``, ``<a href>``, ``<br>``), so an unescaped host name could draw a
 link or break the label. Hover text goes through ``text`` and ``hovertemplate="%{text}"`` only,
 or through the trace's ``meta`` and ``%{meta}`` (one header per trace, not per point: it keeps the
-page small), so a ``%{...}`` inside a run's name is shown, not substituted (Plotly substitutes once).
+page small), or a seed through ``customdata`` (``_seed``: a number, or escaped text), so a
+``%{...}`` inside a run's name is shown, not substituted (Plotly substitutes once).
 Numbers are rounded to ``DIGITS`` significant digits. Each case keeps one colour on every
 chart (``colours``); inference paths differ by dash, runs by marker symbol.
 """
@@ -58,6 +59,12 @@ def _symbol(runs: Sequence[str], run: str) -> str:
     return SYMBOLS[runs.index(run) % len(SYMBOLS)] if run in runs else "circle"
 
 
+def _seed(value: Any) -> Any:
+    """A seed for ``customdata`` (shown by ``%{customdata}``): a whole number as it is, anything
+    else a results.json holds there as escaped text (Plotly renders markup in hover text)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else label(value)
+
+
 def _hover(*pairs: tuple[str, Any]) -> str:
     return "<br>".join(f"{name}: {label(value)}" for name, value in pairs)
 
@@ -95,7 +102,7 @@ def seed_times(points: Sequence[Mapping[str, Any]], colour: Mapping[str, str],
             x0=label(p["run"]), y=_r(p["walls"]), name=label(p["case"]), legendgroup=label(p["case"]),
             offsetgroup=label(p["case"]), showlegend=p["case"] not in shown, boxpoints="all", jitter=0.3, pointpos=0,
             marker=dict(color=colour.get(p["case"]), size=6), line=dict(color=colour.get(p["case"])), hoveron="points",
-            meta=_hover(("run", p["run"]), ("case", p["case"])), customdata=list(p["seeds"]),
+            meta=_hover(("run", p["run"]), ("case", p["case"])), customdata=[_seed(s) for s in p["seeds"]],
             hovertemplate=f"%{{meta}}<br>seed: %{{customdata}}<br>{value}: %{{y:.2f}}<extra></extra>",
         ))
         shown.add(p["case"])
@@ -170,7 +177,7 @@ def curves(points: Sequence[Mapping[str, Any]], colour: Mapping[str, str], runs:
                     xs.append(None), ys.append(None), which.append(None)
                 xs += list(range(1, len(values) + 1))
                 ys += _r(values, CURVE_DIGITS)
-                which += [p["seed"]] * len(values)
+                which += [_seed(p["seed"])] * len(values)
             if not xs:
                 continue
             name = label(f"{case} ({'validation' if key.startswith('val_') else 'training'})")
@@ -182,8 +189,8 @@ def curves(points: Sequence[Mapping[str, Any]], colour: Mapping[str, str], runs:
                 hovertemplate="%{meta}<br>seed: %{customdata}<br>epoch: %{x}<br>value: %{y:.4f}<extra></extra>",
             ))
             shown.add(name)
-    fig.update_layout(title=f"{metric.capitalize()} per epoch (every seed of the {CURVE_RUNS} newest full-data runs and the "
-                            "baseline; dotted: validation)", **LAYOUT)
+    fig.update_layout(title=f"{metric.capitalize()} per epoch (every seed of the {CURVE_RUNS} newest full-data runs with curves, "
+                            "and of the baseline if it is one; dotted: validation)", **LAYOUT)
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title=metric, type="log" if metric == "loss" else "linear")
     return _finish(fig)

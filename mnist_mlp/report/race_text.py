@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_mlp.report import plots
+from mnist_mlp.stats import is_number
 
 
 def race_cases(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -90,12 +91,13 @@ def parts_rows(run: dict[str, Any]) -> list[list[str]]:
     compilation and warm-up cost: a fixed price per race that no recipe's fewer epochs remove."""
     rows = []
     for case in race_cases(run):
-        seeds = [s for s in case["race"].get("per_seed") or [] if isinstance(s.get("parts"), dict) and s.get("epochs")]
+        seeds = [s for s in case["race"].get("per_seed") or [] if _timed(s)]
         if not seeds:
             continue
 
         def median(values: list[float]) -> str:
-            return f"{statistics.median(values):.3f}" if values else "–"
+            # + 0.0: a median that rounds to zero from below prints as 0.000, not -0.000
+            return f"{round(statistics.median(values), 3) + 0.0:.3f}" if values else "–"
 
         later = [s["parts"]["later_epochs"] / (s["epochs"] - 1) for s in seeds if s["epochs"] > 1]
         excess = [s["parts"]["first_epoch"] - s["parts"]["later_epochs"] / (s["epochs"] - 1) for s in seeds if s["epochs"] > 1]
@@ -103,6 +105,15 @@ def parts_rows(run: dict[str, Any]) -> list[list[str]]:
                      median([s["parts"]["first_epoch"] for s in seeds]), median(later), median(excess),
                      median([s["parts"]["evaluation"] / s["epochs"] for s in seeds]), median([s["seconds"] for s in seeds])])
     return rows
+
+
+def _timed(seed: Any) -> bool:
+    """A seed whose clock parts, time and epochs are numbers (a results.json from elsewhere may
+    lack them or hold other types: such a seed is left out of the table, never a crash)."""
+    parts = seed.get("parts") if isinstance(seed, dict) else None
+    epochs = seed.get("epochs") if isinstance(seed, dict) else None
+    return (isinstance(parts, dict) and all(is_number(parts.get(k)) for k in ("data", "setup", "first_epoch", "later_epochs", "evaluation"))
+            and is_number(seed.get("seconds")) and isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1)
 
 
 PARTS_HEADERS = ["case", "data s", "set-up s", "first epoch s", "a later epoch s", "first over a later s",
@@ -132,7 +143,7 @@ def notes(run: dict[str, Any]) -> str:
 
         lines += ["", "Where the race's time goes (medians over each case's seeds of the clock's parts, `per_seed[].parts`; "
                   "a later epoch and an evaluation each; the first epoch's excess over a later one is its compilation "
-                  "and warm-up, paid once a race):", "",
+                  "and warm-up, paid once a race; a seed that missed the target counts to the end of its budget):", "",
                   tabulate(parts, headers=PARTS_HEADERS, tablefmt="github", disable_numparse=True)]
     lines += ["", "The score is the mean time to the target over the seeds after dropping the fastest and the slowest; "
               "the FLOP floor is the training and evaluation FLOPs of the epochs the case needed on average, at the "
