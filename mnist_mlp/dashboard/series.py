@@ -124,9 +124,10 @@ def _has_curves(entry: LoadedRun) -> bool:
 def curve_runs(loaded: Sequence[LoadedRun], baseline: int | None = None, newest: int = CURVE_RUNS) -> list[str]:
     """The runs whose curves the page draws: of the runs with curves that train on the whole
     training set (a smoke run's two epochs on 5,000 images say nothing about how the model
-    converges), the newest ``newest``, and the baseline if it is one of them. Every committed full run drew its curves before, 2.5 kB a seed and
-    case: a page of 13 such runs spent a third of its 1 MB budget on them, and one more reference
-    run would have broken it; a chart of 13 runs' curves is unreadable besides."""
+    converges), the newest ``newest``, and the baseline if it is one of them. Every committed full
+    run drew its curves before, 2.5 kB a seed and case: a page of 13 such runs spent a third of its
+    1 MB budget on them, and one more reference run would have broken it; a chart of 13 runs'
+    curves is unreadable besides."""
     full = [i for i, entry in enumerate(loaded)
             if not ((entry.run.get("workload") or {}).get("train") or {}).get("train_samples") and _has_curves(entry)]
     chosen = sorted(full, key=lambda i: (loaded[i].created, loaded[i].name))[-newest:] if newest > 0 else []

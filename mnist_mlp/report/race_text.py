@@ -11,6 +11,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from mnist_mlp.race.runner import PARTS
 from mnist_mlp.report import plots
 from mnist_mlp.stats import is_number
 
@@ -85,6 +86,11 @@ def keras_cost_rows(run: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def _median(values: list[float]) -> str:
+    # + 0.0: a median that rounds to zero from below prints as 0.000, not -0.000
+    return f"{round(statistics.median(values), 3) + 0.0:.3f}" if values else "–"
+
+
 def parts_rows(run: dict[str, Any]) -> list[list[str]]:
     """Where each case's race time goes: medians over its seeds of the clock's parts (``race.runner``),
     the later epochs and evaluations per epoch. The first epoch's excess over a later one is what
@@ -94,16 +100,13 @@ def parts_rows(run: dict[str, Any]) -> list[list[str]]:
         seeds = [s for s in case["race"].get("per_seed") or [] if _timed(s)]
         if not seeds:
             continue
-
-        def median(values: list[float]) -> str:
-            # + 0.0: a median that rounds to zero from below prints as 0.000, not -0.000
-            return f"{round(statistics.median(values), 3) + 0.0:.3f}" if values else "–"
-
-        later = [s["parts"]["later_epochs"] / (s["epochs"] - 1) for s in seeds if s["epochs"] > 1]
-        excess = [s["parts"]["first_epoch"] - s["parts"]["later_epochs"] / (s["epochs"] - 1) for s in seeds if s["epochs"] > 1]
-        rows.append([case["id"], median([s["parts"]["data"] for s in seeds]), median([s["parts"]["setup"] for s in seeds]),
-                     median([s["parts"]["first_epoch"] for s in seeds]), median(later), median(excess),
-                     median([s["parts"]["evaluation"] / s["epochs"] for s in seeds]), median([s["seconds"] for s in seeds])])
+        parts = [s["parts"] for s in seeds]
+        # (first epoch, a later one) of each seed that had a later epoch
+        epochs = [(s["parts"]["first_epoch"], s["parts"]["later_epochs"] / (s["epochs"] - 1)) for s in seeds if s["epochs"] > 1]
+        rows.append([case["id"], _median([p["data"] for p in parts]), _median([p["setup"] for p in parts]),
+                     _median([p["first_epoch"] for p in parts]), _median([later for _, later in epochs]),
+                     _median([first - later for first, later in epochs]),
+                     _median([s["parts"]["evaluation"] / s["epochs"] for s in seeds]), _median([s["seconds"] for s in seeds])])
     return rows
 
 
@@ -112,7 +115,7 @@ def _timed(seed: Any) -> bool:
     lack them or hold other types: such a seed is left out of the table, never a crash)."""
     parts = seed.get("parts") if isinstance(seed, dict) else None
     epochs = seed.get("epochs") if isinstance(seed, dict) else None
-    return (isinstance(parts, dict) and all(is_number(parts.get(k)) for k in ("data", "setup", "first_epoch", "later_epochs", "evaluation"))
+    return (isinstance(parts, dict) and all(is_number(parts.get(k)) for k in PARTS if k != "other")
             and is_number(seed.get("seconds")) and isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1)
 
 
@@ -122,6 +125,8 @@ PARTS_HEADERS = ["case", "data s", "set-up s", "first epoch s", "a later epoch s
 
 def notes(run: dict[str, Any]) -> str:
     """The rules the run was raced under, the recipes and the search that chose them."""
+    from tabulate import tabulate
+
     cases = race_cases(run)
     if not cases:
         return ""
@@ -133,14 +138,10 @@ def notes(run: dict[str, Any]) -> str:
     lines += ["", "Recipes from " + "; ".join(f"`{source}` (chosen by {chosen})" for source, chosen in sources) + "."]
     cost = keras_cost_rows(run)
     if cost:
-        from tabulate import tabulate
-
         lines += ["", "What Keras costs to the target (the score, s; in brackets the native one over Keras'):", "",
                   tabulate(cost, headers=["backend", "keras", "native", "native-fast"], tablefmt="github", disable_numparse=True)]
     parts = parts_rows(run)
     if parts:
-        from tabulate import tabulate
-
         lines += ["", "Where the race's time goes (medians over each case's seeds of the clock's parts, `per_seed[].parts`; "
                   "a later epoch and an evaluation each; the first epoch's excess over a later one is its compilation "
                   "and warm-up, paid once a race; a seed that missed the target counts to the end of its budget):", "",
