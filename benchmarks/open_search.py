@@ -70,6 +70,29 @@ def _chose(record: str, use_for: str) -> bool:
     return record.endswith(f" (for {use_for})") if use_for != "*" else " (for " not in record
 
 
+def write_book(path: Path, name: str, body: dict, use_for: str, command: str) -> str | None:
+    """Write recipe ``name`` into the recipe book at ``path`` for ``use_for`` (``*``, an
+    implementation or a case id), with ``command`` as the search that chose it. The book's other
+    entries and their searches stay; recipes no entry uses any more are dropped. Returns why the
+    file is no book (and leaves it as it was), or None once written."""
+    book = {"chosen_by": "", "recipes": {}, "use": {}}
+    if path.is_file():  # add to the book: the entries chosen for other cases stay
+        try:
+            book = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            book = str(exc).splitlines()[0]
+        if not (isinstance(book, dict) and isinstance(book.get("recipes"), dict) and isinstance(book.get("use"), dict)):
+            why = book if isinstance(book, str) else 'no "recipes" and "use" objects'
+            return f"not a recipe book ({why})"
+    chosen = command + (f" (for {use_for})" if use_for != "*" else "")
+    book["chosen_by"] = "; ".join([part for part in (book.get("chosen_by") or "").split("; ")
+                                   if part and not _chose(part, use_for)] + [chosen])
+    book["use"][use_for] = name
+    book["recipes"] = {**{k: v for k, v in book["recipes"].items() if k in book["use"].values()}, name: body}
+    path.write_text(json.dumps(book, indent=1) + "\n", encoding="utf-8")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default="jax")
@@ -181,25 +204,13 @@ def main(argv: list[str] | None = None) -> int:
         f"Chosen: **{best['recipe']['name']}** ({best['line']}).\n", encoding="utf-8")
     print(f"chosen: {best['recipe']['name']} ({best['line']})")
     if args.write_recipes:
-        name = best["recipe"]["name"]
         body = {k: v for k, v in best["recipe"].items() if k != "name"}
-        book = {"chosen_by": "", "recipes": {}, "use": {}}
-        if args.write_recipes.is_file():  # add to the book: the entries chosen for other cases stay
-            try:
-                book = json.loads(args.write_recipes.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                book = str(exc).splitlines()[0]
-            if not (isinstance(book, dict) and isinstance(book.get("recipes"), dict) and isinstance(book.get("use"), dict)):
-                why = book if isinstance(book, str) else 'no "recipes" and "use" objects'
-                print(f"open_search.py: --write-recipes {args.write_recipes}: not a recipe book ({why}); the search is in "
-                      f"{args.out / 'search.json'}, the book left as it was", file=sys.stderr)
-                return 1
-        chosen = f"{command} -> {args.out / 'search.json'}" + (f" (for {args.use_for})" if args.use_for != "*" else "")
-        book["chosen_by"] = "; ".join([part for part in (book.get("chosen_by") or "").split("; ")
-                                       if part and not _chose(part, args.use_for)] + [chosen])
-        book["use"][args.use_for] = name
-        book["recipes"] = {**{k: v for k, v in book["recipes"].items() if k in book["use"].values()}, name: body}
-        args.write_recipes.write_text(json.dumps(book, indent=1) + "\n", encoding="utf-8")
+        refused = write_book(args.write_recipes, best["recipe"]["name"], body, args.use_for,
+                             f"{command} -> {args.out / 'search.json'}")
+        if refused:
+            print(f"open_search.py: --write-recipes {args.write_recipes}: {refused}; the search is in "
+                  f"{args.out / 'search.json'}, the book left as it was", file=sys.stderr)
+            return 1
     return 0
 
 

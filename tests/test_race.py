@@ -48,6 +48,9 @@ def test_a_bad_recipe_file_is_one_line_naming_file_and_field(tmp_path):
     path.write_text(json.dumps({"name": "x", "batch_size": 64, "learning_rate": 1e-3, "epochs": 3, "momentum": 0.9}))
     with pytest.raises(UsageError, match="unknown field.*momentum"):
         load_recipes(path)
+    path.write_text(json.dumps({"name": "x", "batch_size": 64, "learning_rate": 1e-3, "epochs": 3, "steps_per_execution": 0}))
+    with pytest.raises(UsageError, match=r"r\.json.*steps_per_execution"):
+        load_recipes(path)
     path.write_text("{not json")
     with pytest.raises(UsageError, match=r"r\.json: not a JSON recipe"):
         load_recipes(path)
@@ -103,6 +106,38 @@ def test_keras_applies_the_schedule_through_its_own_scheduler(mnist):
     run = racer_for("keras")("jax", "keras", recipe, 0.999, _subset_loader(mnist)).race(1)
     assert [p["learning_rate"] for p in run.curve] == pytest.approx(recipe.learning_rates(), rel=1e-6)
     assert not run.reached and len(run.weights) == 6
+
+
+def test_keras_runs_the_recipes_steps_per_execution_with_the_same_arithmetic(mnist):
+    """Several steps per compiled call (Keras' ``steps_per_execution``) is how the racer compiles
+    the model, and it trains the same weights as one step per call, schedule included."""
+    from mnist_mlp.race.runner import racer_for
+
+    recipe = Recipe(name="k", batch_size=250, learning_rate=4e-3, epochs=2, schedule="linear-decay")
+    assert "steps per execution" not in recipe.line() and "4 steps per execution" in replace(recipe, steps_per_execution=4).line()
+    runs = {}
+    for steps in (1, 4):
+        racer = racer_for("keras")("jax", "keras", replace(recipe, steps_per_execution=steps), 0.999, _subset_loader(mnist))
+        runs[steps] = racer.race(3)
+        assert racer.model.steps_per_execution == steps
+    assert [p["learning_rate"] for p in runs[4].curve] == pytest.approx(recipe.learning_rates(), rel=1e-6)
+    for one, grouped in zip(runs[1].weights, runs[4].weights):
+        np.testing.assert_allclose(grouped, one, rtol=1e-5, atol=1e-6)
+
+
+def test_the_steps_per_execution_measurement_picks_the_fastest_predicted_race():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "keras_steps_per_execution.py"
+    spec = importlib.util.spec_from_file_location("keras_spe", path)
+    spe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(spe)
+    rows = [{"backend": "jax", "value": v, "first_epoch": first, "later_epoch": later}
+            for v, first, later in ((1, 1.0, 0.30), (1, 1.2, 0.32), (50, 1.4, 0.20), (50, 1.3, 0.22), (250, 3.0, 0.19))]
+    summary = spe.summarise(rows, race_epochs=9)["jax"]
+    assert summary["chosen"] == 50 and summary["values"][1]["repeats"] == 2
+    assert summary["values"][50]["predicted_race"] == pytest.approx(statistics.median([1.4 + 8 * 0.20, 1.3 + 8 * 0.22]))
+    assert spe.summarise(rows, race_epochs=2)["jax"]["chosen"] == 1  # a short race cannot repay a longer compilation
 
 
 def test_the_open_profile_through_bench(tmp_path, data_dir):

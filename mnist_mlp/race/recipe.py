@@ -1,7 +1,7 @@
 """A training recipe as data: what the open division frees, and nothing else.
 
 The network is fixed (the seed's 784-128-32-10); a recipe sets the batch size, Adam's settings, a
-learning-rate schedule and an epoch budget. The schedule changes the learning rate between
+learning-rate schedule and an epoch budget (and, for Keras, how many steps one compiled call runs). The schedule changes the learning rate between
 epochs only (``learning_rate_at``), so every implementation applies it the same way through its
 own API (Keras' ``LearningRateScheduler``; ``Trainer.set_learning_rate`` for native code) and the
 per-step proof against NumPy covers it (``verify_training(learning_rates=...)``).
@@ -43,10 +43,15 @@ class Recipe:
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-7
+    #: Keras only: ``compile(steps_per_execution=...)``, the training steps of one compiled call.
+    #: It changes no arithmetic (the same steps, in the same order); it saves the per-step call
+    #: into the framework that dominates a model this small, as native-fast's one call per epoch
+    #: does. Keras on PyTorch allows only 1; native racers group their steps their own way.
+    steps_per_execution: int = 1
 
     def __post_init__(self) -> None:
         where = f"recipe {self.name!r}"
-        for name in ("batch_size", "epochs"):
+        for name in ("batch_size", "epochs", "steps_per_execution"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"{where}: {name} must be a whole number of at least 1, got {value!r}")
@@ -77,8 +82,9 @@ class Recipe:
         """The recipe in one line (the report's)."""
         schedule = (f"{self.schedule}" + (f" to {self.final_fraction:g}x" if self.schedule == "linear-decay" else "")
                     + (f", {self.warmup_epochs} warm-up epoch(s)" if self.warmup_epochs else ""))
+        calls = f", {self.steps_per_execution} steps per execution" if self.steps_per_execution > 1 else ""
         return (f"batch {self.batch_size}, Adam lr {self.learning_rate:g} ({schedule}), "
-                f"at most {self.epochs} epochs")
+                f"at most {self.epochs} epochs{calls}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -164,8 +164,9 @@ class Racer:
 
 
 class KerasRacer(Racer):
-    """Keras' own API: the seeded model, ``Adam`` with the recipe's settings, ``fit`` on the 60,000
-    training images with ``LearningRateScheduler`` and a callback that evaluates and stops."""
+    """Keras' own API: the seeded model, ``Adam`` with the recipe's settings, compiled with the
+    recipe's ``steps_per_execution``, ``fit`` on the 60,000 training images with
+    ``LearningRateScheduler`` and a callback that evaluates and stops."""
 
     implementations = ("keras",)
 
@@ -184,7 +185,8 @@ class KerasRacer(Racer):
 
         r = self.recipe
         set_random_seed(seed)
-        self.model = build_model(TrainConfig(seed=seed, batch_size=r.batch_size, learning_rate=r.learning_rate_at(0)),
+        self.model = build_model(TrainConfig(seed=seed, batch_size=r.batch_size, learning_rate=r.learning_rate_at(0),
+                                             steps_per_execution=r.steps_per_execution),
                                  optimizer=keras.optimizers.Adam(learning_rate=r.learning_rate_at(0), beta_1=r.beta_1,
                                                                  beta_2=r.beta_2, epsilon=r.epsilon))
 
