@@ -310,8 +310,15 @@ def _validate_case(where: str, case: Any) -> None:
     if race is not None:  # the open division: the score and the seeds it is made of
         if not isinstance(race, dict) or not isinstance(race.get("score"), dict) or not isinstance(race.get("per_seed"), list):
             raise ResultFileError(f"{where}.race should be an object with a score and per_seed")
-        if race["score"].get("seconds") is not None:
-            _non_negative(f"{where}.race.score.seconds", race["score"]["seconds"])
+        score = race["score"]
+        for key in ("seeds", "reached"):  # what every table of the race prints ("8 of 10")
+            _require(f"{where}.race.score", score, key, int)
+            _non_negative(f"{where}.race.score.{key}", score[key])
+        if score["reached"] > score["seeds"]:
+            raise ResultFileError(f"{where}.race.score.reached is {score['reached']}, more than its {score['seeds']} seeds")
+        for key in ("seconds", "low", "high"):
+            if score.get(key) is not None:
+                _non_negative(f"{where}.race.score.{key}", score[key])
         for index, seed in enumerate(race["per_seed"]):
             spot = f"{where}.race.per_seed[{index}]"
             if not isinstance(seed, dict):

@@ -189,8 +189,9 @@ def test_the_recipe_proof_passes_and_catches_a_schedule_not_applied(mnist):
 
 
 def test_a_results_file_that_lies_about_the_race_is_refused_in_one_line(tmp_path):
-    """results.json's open-division record is validated: a negative time or an accuracy above 1 is
-    named by its place in the file."""
+    """results.json's open-division record is validated: a negative time, an accuracy above 1 or a
+    count of seeds that is missing, no whole number or more than the seeds is named by its place
+    in the file."""
     from mnist_mlp import results
     from mnist_mlp.errors import ResultFileError
 
@@ -203,6 +204,17 @@ def test_a_results_file_that_lies_about_the_race_is_refused_in_one_line(tmp_path
     case["race"]["per_seed"][0]["test_accuracy"] = 0.98
     case["race"]["score"]["seconds"] = -1.0
     with pytest.raises(ResultFileError, match=r"race\.score\.seconds is negative"):
+        results.validate(run)
+    case["race"]["score"]["seconds"] = 2.0
+    del case["race"]["score"]["reached"]
+    with pytest.raises(ResultFileError, match=r"race\.score: missing field 'reached'"):
+        results.validate(run)
+    seeds = case["race"]["score"]["seeds"]
+    case["race"]["score"]["reached"] = seeds + 1
+    with pytest.raises(ResultFileError, match=rf"race\.score\.reached is {seeds + 1}, more than its {seeds} seeds"):
+        results.validate(run)
+    case["race"]["score"]["reached"] = "9"
+    with pytest.raises(ResultFileError, match=r"race\.score\.reached should be int"):
         results.validate(run)
 
 
