@@ -399,3 +399,23 @@ def test_one_run_alone_is_set_against_the_newest_reference_run(tmp_path, monkeyp
     assert json_module.loads(out.out)["runs"][0]["path"].endswith(str(newest.relative_to(tmp_path)) + "/results.json") or \
         str(newest) in json_module.loads(out.out)["runs"][0]["path"]
     assert f"the baseline is the reference run {newest}" in out.err
+
+
+def test_open_runs_with_another_recipe_are_not_judged_and_nothing_untested_is_explained():
+    """Two committed open runs: Keras on TensorFlow raced another recipe in the second (one compiled
+    call per epoch), so its time to the target is shown, not tested, and the row says what
+    changed; with no row tested at all, the verdict says it cannot tell what moved, even though
+    some peaks moved (it once said "the probes explain them")."""
+    from mnist_mlp.compare import compare, load_runs
+    from mnist_mlp.report.compare_text import movement_sentence
+
+    open_runs = Path(__file__).resolve().parents[1] / "reports" / "open"
+    result = compare(load_runs([open_runs / "20261204T152817Z_vm", open_runs / "20261204T181439Z_vm"]))
+    score = {row.case: row.verdicts[1] for row in result.rows if row.metric.key == "race.score"}
+    assert score["tensorflow-cpu"].label == "not tested" and score["tensorflow-cpu"].p_value is None
+    assert score["tensorflow-cpu"].why_untested == "another recipe (steps_per_execution 1 -> 250)"
+    assert score["tensorflow-cpu"].ratio == pytest.approx(5.43 / 13.70, rel=0.01)
+    assert "another recipe" not in score["jax-cpu"].why_untested  # the same recipe in both runs
+    move = result.movements["B"]
+    assert move.machine_changed and move.moved == "unknown"
+    assert movement_sentence(move).startswith("Not known: no row could be tested")

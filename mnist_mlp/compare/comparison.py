@@ -10,9 +10,9 @@ from mnist_mlp import results
 from mnist_mlp.compare.family import (
     LATENCY_METRIC, MACHINE_METRIC, Movement, TestCount, adjust_family, latency_verdict, machine_verdict, movement,
 )
-from mnist_mlp.compare.judge import ALPHA, MIN_RELATIVE_CHANGE, Verdict, judge, slower_percent
+from mnist_mlp.compare.judge import ALPHA, MIN_RELATIVE_CHANGE, NOT_TESTED, Verdict, judge, slower_percent
 from mnist_mlp.compare.measures import (
-    Measure, Metric, TRAINING_METRICS, bound_of, case_latency, case_metrics, case_peak, case_speed,
+    Measure, Metric, TRAINING_METRICS, bound_of, case_latency, case_metrics, case_peak, case_speed, recipe_difference,
 )
 from mnist_mlp.compare.noise import NoiseBand, load_band
 from mnist_mlp.compare.setups import machine_differences, not_comparable_reasons, setup_differences
@@ -139,6 +139,17 @@ class Comparison:
         )
 
 
+def _other_recipe(metric: Metric, base: Measure, other: Measure, base_case: dict, other_case: dict) -> Verdict | None:
+    """A time to the target raced with another recipe is another workload: its ratio is shown, not
+    tested, and the row says what differs (the recipe made it faster or slower, not the machine
+    or the framework). None where both cases raced the same recipe."""
+    changed = recipe_difference(base_case, other_case) if metric.key.startswith("race.") else ""
+    if not changed:
+        return None
+    ratio = other.value / base.value if base.value and other.value is not None else None
+    return Verdict(ratio, NOT_TESTED, None, why_untested=f"another recipe ({changed})", kind=metric.kind)
+
+
 def _verdict_dict(v: Verdict) -> dict[str, Any]:
     out = {"ratio": v.ratio, "verdict": v.label, "significant": v.significant, "test": v.test, "p_value": v.p_value,
            "q_value": v.q_value, "effect": v.effect or None, "why_untested": v.why_untested or None,
@@ -216,8 +227,9 @@ def compare(runs: Sequence[RunInfo], band: NoiseBand | None = None, fdr: bool = 
                       for i in range(len(runs))]
             verdicts = [
                 None if i == 0 or measures[i] is None or base_measure is None
-                else judge(metric, base_measure, measures[i], None if band_problems[i] else entry,
-                           (speeds[0], speeds[i]), band_note=band_problems[i] or "", bound=bound)
+                else _other_recipe(metric, base_measure, measures[i], ok_cases[0][case], ok_cases[i][case])
+                or judge(metric, base_measure, measures[i], None if band_problems[i] else entry,
+                         (speeds[0], speeds[i]), band_note=band_problems[i] or "", bound=bound)
                 for i in range(len(runs))
             ]
             rows.append(Row(case, metric, measures, verdicts))

@@ -138,16 +138,18 @@ def movement(rows_of_run: Sequence[tuple[str, Metric, Verdict | None]]) -> Movem
     move.per_peak_known = any(v.per_peak is not None and v.per_peak.p_value is not None for v in rows)
     machine_moved = any(changed)
     framework = move.per_peak > 0 if machine else move.absolute > 0
+    tested = any(v.p_value is not None for v in rows)
     if not machine:
-        move.moved = "framework" if framework else ("neither" if any(v.p_value is not None for v in rows) else "unknown")
+        move.moved = "framework" if framework else ("neither" if tested else "unknown")
     elif machine_moved and framework:
         move.moved = "both"
     elif machine_moved:
-        move.moved = "machine"
+        # "the probes explain them" needs rows that were tested: with none, nothing says what else moved
+        move.moved = "machine" if tested else "unknown"
     elif framework or move.absolute:
         move.moved = "framework"
     else:
-        move.moved = "neither" if any(v.p_value is not None for v in rows) else "unknown"
+        move.moved = "neither" if tested else "unknown"
     return move
 
 

@@ -206,6 +206,25 @@ def case_peak(case: Mapping[str, Any]) -> dict[str, Any] | None:
     return dict(peak) if isinstance(peak, Mapping) and is_number(peak.get("gflops")) and peak["gflops"] > 0 else None
 
 
+def recipe_difference(base: Mapping[str, Any], other: Mapping[str, Any]) -> str:
+    """What differs between two cases' open-division recipes (``race.recipe``), as
+    ``"steps_per_execution 1 -> 250"``; "" when they race the same one, or either has none. A field
+    a recipe does not name is its default (a run written before the field existed)."""
+    from mnist_mlp.race.recipe import Recipe
+
+    recipes = []
+    for case in (base, other):
+        race = case.get("race")
+        recipe = race.get("recipe") if isinstance(race, Mapping) else None
+        if not isinstance(recipe, Mapping):
+            return ""
+        defaults = {f: getattr(Recipe, f) for f in Recipe.__dataclass_fields__ if hasattr(Recipe, f)}
+        recipes.append({**defaults, **recipe})
+    changed = [f"{key} {recipes[0].get(key)!r} -> {recipes[1].get(key)!r}" for key in sorted(set(recipes[0]) | set(recipes[1]))
+               if key != "name" and recipes[0].get(key) != recipes[1].get(key)]
+    return ", ".join(changed)
+
+
 #: inference batches from this size on are bound by matmul throughput (the peak); smaller batches,
 #: training steps of batch 32 and batch-1 latency by the round trip of a call (the latency probe)
 PEAK_BOUND_BATCH = 1024

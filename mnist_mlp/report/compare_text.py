@@ -147,6 +147,8 @@ def movement_sentence(move: Any) -> str:
         return f"The framework moved: the machine's speed held{machine}; {move.absolute} difference(s) survive ({per})."
     if move.moved == "neither":
         return f"Neither moved among the rows tested: no difference survives{machine}."
+    if changed:
+        return f"Not known: no row could be tested, so nothing says what moved besides the machine ({changed})."
     return f"Not known: no row could be tested{machine}."
 
 
