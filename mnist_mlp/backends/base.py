@@ -107,6 +107,9 @@ class Backend:
     packages: tuple[str, ...] = ()
     #: a Keras backend (False for the NumPy reference)
     is_keras: bool = True
+    #: whether its Keras runs several training steps per compiled call (``compile(steps_per_execution=N)``
+    #: above 1; Keras on PyTorch refuses it)
+    keras_multi_step: bool = True
     devices: tuple[str, ...] = ("cpu", "gpu")
     #: whether its benchmark case trains a model (the NumPy reference serves another case's weights)
     trains: bool = True

@@ -15,6 +15,7 @@ class TorchBackend(Backend):
     packages = ("keras", "torch")
     tf32_switch = "torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32"
     device_peak_counter, device_peak_resets = "torch.cuda.max_memory_allocated", True
+    keras_multi_step = False  # Keras 3: "`steps_per_execution` must be 1 with the PyTorch backend"
 
     def device_names(self) -> list[str]:
         torch = self.module()

@@ -41,10 +41,9 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     recipe_file = getattr(args, "recipe", None)
     if (recipe_file or getattr(args, "seed_recipe_seeds", None) is not None) and not profile.race:
         raise UsageError("--recipe/--seed-recipe-seeds: only with --profile open (the open division)")
-    if profile.race:
-        from mnist_mlp.race.recipe import load_recipes
-
-        load_recipes(recipe_file)  # a bad file is refused now, in one line, before any case runs
+    if profile.race and (args.jit_compile or args.steps_per_execution):
+        raise UsageError("--jit-compile/--steps-per-execution: not with --profile open, where a recipe sets Keras' "
+                         "steps per execution (its steps_per_execution field; --recipe FILE)")
     train_samples = args.train_samples if getattr(args, "train_samples", None) else profile.train_samples
     if train_samples == MAX_TRAIN_SAMPLES:
         train_samples = None  # all of them: the seed's workload, written as the full profile writes it
@@ -93,13 +92,32 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     )
     if not any(device in get_backend(name).devices for name in backends for device in devices):
         raise UsageError(f"--backends {','.join(backends)} runs on the cpu only; add cpu to --devices")
+    implementations = getattr(args, "implementations", None) or IMPLEMENTATIONS
+    if profile.race:
+        _check_recipes(recipe_file, backends, devices, implementations)
     return BenchOptions(
         profile=profile, profile_label="custom" if changed else base.name, train=train, variants=variants,
         precision=base_precision,
         backends=backends, devices=devices, out=args.out or Path("reports"),
         data_dir=str(args.data_dir) if args.data_dir else None,
         first_seed=getattr(args, "first_seed", None) or 0,
-        implementations=getattr(args, "implementations", None) or IMPLEMENTATIONS,
+        implementations=implementations,
         repeats=getattr(args, "repeats", None) or 1,
         recipe_file=str(recipe_file) if recipe_file else None,
     )
+
+
+def _check_recipes(recipe_file: str | Path | None, backends: tuple[str, ...], devices: tuple[str, ...],
+                   implementations: tuple[str, ...]) -> None:
+    """Refuse, in one line and before any case runs, a recipe book that is no book or gives a case a
+    recipe it cannot race as written (``Recipe.execution_problem``)."""
+    from mnist_mlp.bench.plan import plan_cases
+    from mnist_mlp.race.recipe import load_recipes
+
+    book = load_recipes(recipe_file)
+    for plan in plan_cases(backends, devices, implementations=implementations, training_only=True):
+        implementation = dict(plan.variant).get("implementation", "keras")
+        problem = book.for_case(plan.case_id, implementation).execution_problem(
+            plan.case_id, implementation, get_backend(plan.backend).keras_multi_step)
+        if problem:
+            raise UsageError(f"--recipe {book.path}: {problem}")

@@ -1,7 +1,8 @@
 """A training recipe as data: what the open division frees, and nothing else.
 
 The network is fixed (the seed's 784-128-32-10); a recipe sets the batch size, Adam's settings, a
-learning-rate schedule and an epoch budget (and, for Keras, how many steps one compiled call runs). The schedule changes the learning rate between
+learning-rate schedule and an epoch budget (and, for Keras, how many steps one compiled call
+runs). The schedule changes the learning rate between
 epochs only (``learning_rate_at``), so every implementation applies it the same way through its
 own API (Keras' ``LearningRateScheduler``; ``Trainer.set_learning_rate`` for native code) and the
 per-step proof against NumPy covers it (``verify_training(learning_rates=...)``).
@@ -64,6 +65,19 @@ class Recipe:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not low < value <= high:
                 raise UsageError(f"{where}: {name} must be a number in ({max(low, 0):g}, {high:g}], got {value!r}")
+
+    def execution_problem(self, case_id: str, implementation: str, keras_multi_step: bool) -> str:
+        """Why case ``case_id`` cannot race this recipe as written ("" when it can): several steps
+        per execution are Keras' compile option, which native code (grouping its steps its own way)
+        would ignore while its results said otherwise, and which Keras on PyTorch refuses."""
+        if self.steps_per_execution == 1:
+            return ""
+        where = f"recipe {self.name!r} sets steps_per_execution {self.steps_per_execution} for {case_id}"
+        if implementation != "keras":
+            return f"{where}, which races native code: it is Keras' compile option (give the recipe to Keras cases only)"
+        if not keras_multi_step:
+            return f"{where}: Keras on this backend runs one step per execution only"
+        return ""
 
     def learning_rate_at(self, epoch: int) -> float:
         """The learning rate of epoch ``epoch`` (0-based): the whole epoch runs at it."""

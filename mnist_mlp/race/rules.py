@@ -13,8 +13,9 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-#: the version of the rules below; results carry it, so a change of rules is visible
-RULES_VERSION = 1
+#: the version of the rules below; results carry it, so a change of rules is visible (2: the first
+#: rule names the steps per compiled call among the recipe's, which version 1's list left out)
+RULES_VERSION = 2
 #: the seed's claim: "~97.9% on the test set"
 DEFAULT_TARGET = 0.979
 #: seeds per case in the open profile (MLPerf's image benchmarks use 5 to 10 runs)
@@ -24,7 +25,8 @@ SEARCH_SEED_BASE = 1000
 
 RULES = (
     "The network is the seed's exactly: 784-128-32-10, ReLU, softmax, 104,938 parameters. Everything "
-    "else is the recipe's: batch size, optimizer settings, learning-rate schedule, epochs.",
+    "else is the recipe's: batch size, optimizer settings, learning-rate schedule, epochs, and how many "
+    "training steps one compiled call runs (Keras' steps_per_execution; the steps themselves do not change).",
     "Training uses the 60,000 training images only. The test set is evaluated after each epoch, inside "
     "the clock; the run stops at the first evaluation at or above the target, and the accuracy reported is "
     "that evaluation's.",
