@@ -419,3 +419,17 @@ def test_open_runs_with_another_recipe_are_not_judged_and_nothing_untested_is_ex
     move = result.movements["B"]
     assert move.machine_changed and move.moved == "unknown"
     assert movement_sentence(move).startswith("Not known: no row could be tested")
+
+
+def test_recipe_difference_names_each_changed_field_and_a_missing_recipe():
+    from mnist_mlp.compare.measures import recipe_difference
+
+    def raced(**recipe):
+        return {"race": {"recipe": {"name": "r", "batch_size": 240, "learning_rate": 0.008, "epochs": 12, **recipe}}}
+
+    old = raced()  # written before steps_per_execution existed: its default, 1
+    assert recipe_difference(old, raced(steps_per_execution=1, name="other name")) == ""
+    assert recipe_difference(old, raced(learning_rate=0.008000000000000002)) == ""  # equal to rounding
+    assert recipe_difference(old, raced(steps_per_execution=250, batch_size=120)) == "batch_size 240 -> 120, steps_per_execution 1 -> 250"
+    assert recipe_difference(old, {"race": {}}) == "the recipe of one run is not recorded"
+    assert recipe_difference({}, {}) == ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from typing import Any, Mapping
 
 from mnist_mlp.stats import is_number, sample_stddev
@@ -208,21 +208,31 @@ def case_peak(case: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def recipe_difference(base: Mapping[str, Any], other: Mapping[str, Any]) -> str:
     """What differs between two cases' open-division recipes (``race.recipe``), as
-    ``"steps_per_execution 1 -> 250"``; "" when they race the same one, or either has none. A field
-    a recipe does not name is its default (a run written before the field existed)."""
+    ``"steps_per_execution 1 -> 250"``; "" when they race the same one, or neither case races. A
+    field a recipe does not name is its default (a run written before the field existed); numbers
+    equal to rounding are the same; a case whose recipe is not recorded differs by that."""
     from mnist_mlp.race.recipe import Recipe
 
     recipes = []
     for case in (base, other):
         race = case.get("race")
-        recipe = race.get("recipe") if isinstance(race, Mapping) else None
-        if not isinstance(recipe, Mapping):
-            return ""
-        defaults = {f: getattr(Recipe, f) for f in Recipe.__dataclass_fields__ if hasattr(Recipe, f)}
-        recipes.append({**defaults, **recipe})
-    changed = [f"{key} {recipes[0].get(key)!r} -> {recipes[1].get(key)!r}" for key in sorted(set(recipes[0]) | set(recipes[1]))
-               if key != "name" and recipes[0].get(key) != recipes[1].get(key)]
-    return ", ".join(changed)
+        recipes.append(race.get("recipe") if isinstance(race, Mapping) else None)
+    if recipes[0] is None and recipes[1] is None:
+        return ""
+    if not all(isinstance(recipe, Mapping) for recipe in recipes):
+        return "the recipe of one run is not recorded"
+    defaults = {name: spec.default for name, spec in Recipe.__dataclass_fields__.items() if spec.default is not MISSING}
+    full = [{**defaults, **recipe} for recipe in recipes]
+
+    def same(a: Any, b: Any) -> bool:
+        return math.isclose(a, b, rel_tol=1e-9) if is_number(a) and is_number(b) else a == b
+
+    def shown(value: Any) -> str:
+        return f"{value:g}" if is_number(value) else repr(value)
+
+    return ", ".join(f"{key} {shown(full[0].get(key))} -> {shown(full[1].get(key))}"
+                     for key in sorted(set(full[0]) | set(full[1]))
+                     if key != "name" and not same(full[0].get(key), full[1].get(key)))
 
 
 #: inference batches from this size on are bound by matmul throughput (the peak); smaller batches,
