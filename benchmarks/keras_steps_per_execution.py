@@ -8,17 +8,20 @@ changes no arithmetic (the same steps in the same order, ``race.recipe.Recipe``)
 per-step call, which dominates a model this small: native-fast's one call per epoch is the same
 idea written by hand. Keras on PyTorch allows only 1, so PyTorch is not measured.
 
-For every backend and value, ``--repeats`` fresh processes (interleaved: value after value, backend
-after backend, then again, so the machine's drift falls on all alike) each race the Keras recipe
-of the book (its batch and Adam; ``--epochs`` epochs, the whole budget, under the open division's
-clock) on a search seed. A race's first epoch holds the compilation, its later ones are the steady
-state; the predicted race is the first epoch plus ``--race-epochs - 1`` later ones, each with its
-evaluation (``--race-epochs``: the median epochs to the target of Keras' seeds in the last open run).
-The value chosen per backend has the lowest median predicted race.
+For every backend and value, ``--repeats`` fresh processes each race the package book's Keras
+recipe (its batch and Adam; ``--epochs`` epochs, the whole budget, under the open division's
+clock) on a search seed. They are interleaved, value after value and backend after backend, and
+each repeat starts one value later (``--rotate``; the first run of 2026-12-04 did not, so its
+later values ran later in each repeat), after one untimed process per backend that warms the
+file cache and the disk. A race's first epoch holds the compilation, its later ones are the
+steady state; the predicted race is the first epoch plus ``--race-epochs - 1`` later ones, each
+with its evaluation (``--race-epochs``, default 10: the chosen Keras recipe's mean epochs to the
+target on its search seeds, 10.3 over 3 and 9.9 over 10 more, ``reports/open/search-keras-whole-batches``;
+the first run used 9). The value chosen per backend has the lowest median predicted race.
 
 Writes ``OUT/spe.json`` and ``OUT/spe.md``; ``--write-recipes`` writes, for each backend's CPU case
-(``<backend>-cpu``), the Keras recipe with the chosen value (a value of 1 leaves the book as it is).
-Run it alone on the machine: it is a timing.
+(``<backend>-cpu``), the Keras recipe with the chosen value, or with 1 removes the case's own
+entry (so it races the ``keras`` entry). Run it alone on the machine: it is a timing.
 """
 
 from __future__ import annotations
@@ -91,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--values", default="1,10,50,250", help="steps per execution to try (default 1,10,50,250)")
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per backend and value (default 3)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs each process races (default 4)")
-    parser.add_argument("--race-epochs", type=int, default=9, help="epochs a race needs, for the prediction (default 9)")
+    parser.add_argument("--race-epochs", type=int, default=10, help="epochs a race needs, for the prediction (default "
+                        "10: the Keras recipe's mean over its search seeds)")
+    parser.add_argument("--rotate", action="store_true", help="start each repeat one value later, after a warm-up process")
     parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR"))
     parser.add_argument("--out", type=Path)
     parser.add_argument("--write-recipes", type=Path, help="write the chosen values into the recipe book here")
@@ -117,18 +122,28 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--out is required")
     from mnist_mlp.race.rules import SEARCH_SEED_BASE
 
+    def race(backend: str, value: int, seed: int) -> dict | None:
+        command = [sys.executable, __file__, "--child", backend, str(value), str(seed),
+                   "--epochs", str(args.epochs)] + (["--data-dir", args.data_dir] if args.data_dir else [])
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            print(f"keras_steps_per_execution.py: {backend} at {value} steps per execution failed: {last}", file=sys.stderr)
+            return None
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
     started, rows = time.perf_counter(), []
-    for repeat in range(args.repeats):
+    if args.rotate:  # one untimed process per backend: the first process of a session pays cold caches
         for backend in chosen_backends:
-            for value in values:
-                command = [sys.executable, __file__, "--child", backend, str(value), str(SEARCH_SEED_BASE + repeat),
-                           "--epochs", str(args.epochs)] + (["--data-dir", args.data_dir] if args.data_dir else [])
-                done = subprocess.run(command, capture_output=True, text=True)
-                if done.returncode != 0:
-                    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                    print(f"keras_steps_per_execution.py: {backend} at {value} steps per execution failed: {last}", file=sys.stderr)
+            if race(backend, values[0], SEARCH_SEED_BASE) is None:
+                return 1
+    for repeat in range(args.repeats):
+        shift = repeat % len(values) if args.rotate else 0
+        for backend in chosen_backends:
+            for value in values[shift:] + values[:shift]:
+                row = race(backend, value, SEARCH_SEED_BASE + repeat)
+                if row is None:
                     return 1
-                row = json.loads(done.stdout.strip().splitlines()[-1])
                 rows.append(row)
                 print(f"repeat {repeat + 1}: {backend:>10} {value:>4} steps per execution: first epoch "
                       f"{row['first_epoch']:.3f} s, later {row['later_epoch']:.3f} s", flush=True)
@@ -160,12 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         from mnist_mlp.race.recipe import load_recipes
 
         for backend, found in summary.items():
-            if found["chosen"] == 1:
-                continue
             base = load_recipes().for_case(f"{backend}-cpu", "keras")
             recipe = replace(base, name=f"{base.name.split('-spe')[0]}-spe{found['chosen']}", steps_per_execution=found["chosen"])
             body = {k: v for k, v in recipe.to_dict().items() if k != "name"}
-            refused = write_book(args.write_recipes, recipe.name, body, f"{backend}-cpu", f"{command} -> {args.out / 'spe.json'}")
+            refused = write_book(args.write_recipes, recipe.name if found["chosen"] > 1 else None, body, f"{backend}-cpu",
+                                 f"{command} -> {args.out / 'spe.json'}")
             if refused:
                 print(f"keras_steps_per_execution.py: --write-recipes {args.write_recipes}: {refused}", file=sys.stderr)
                 return 1

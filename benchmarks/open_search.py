@@ -70,11 +70,12 @@ def _chose(record: str, use_for: str) -> bool:
     return record.endswith(f" (for {use_for})") if use_for != "*" else " (for " not in record
 
 
-def write_book(path: Path, name: str, body: dict, use_for: str, command: str) -> str | None:
+def write_book(path: Path, name: str | None, body: dict, use_for: str, command: str) -> str | None:
     """Write recipe ``name`` into the recipe book at ``path`` for ``use_for`` (``*``, an
-    implementation or a case id), with ``command`` as the search that chose it. The book's other
-    entries and their searches stay; recipes no entry uses any more are dropped. Returns why the
-    file is no book (and leaves it as it was), or None once written."""
+    implementation or a case id), with ``command`` as the search that chose it; ``name`` None
+    removes ``use_for``'s own entry instead (it falls back to the next one, ``for_case``). The
+    book's other entries and their searches stay; recipes no entry uses any more are dropped.
+    Returns why the file is no book (and leaves it as it was), or None once written."""
     book = {"chosen_by": "", "recipes": {}, "use": {}}
     if path.is_file():  # add to the book: the entries chosen for other cases stay
         try:
@@ -84,11 +85,15 @@ def write_book(path: Path, name: str, body: dict, use_for: str, command: str) ->
         if not (isinstance(book, dict) and isinstance(book.get("recipes"), dict) and isinstance(book.get("use"), dict)):
             why = book if isinstance(book, str) else 'no "recipes" and "use" objects'
             return f"not a recipe book ({why})"
-    chosen = command + (f" (for {use_for})" if use_for != "*" else "")
+    chosen = [command + (f" (for {use_for})" if use_for != "*" else "")] if name is not None else []
     book["chosen_by"] = "; ".join([part for part in (book.get("chosen_by") or "").split("; ")
-                                   if part and not _chose(part, use_for)] + [chosen])
-    book["use"][use_for] = name
-    book["recipes"] = {**{k: v for k, v in book["recipes"].items() if k in book["use"].values()}, name: body}
+                                   if part and not _chose(part, use_for)] + chosen)
+    if name is None:
+        book["use"].pop(use_for, None)
+    else:
+        book["use"][use_for] = name
+    book["recipes"] = {**{k: v for k, v in book["recipes"].items() if k in book["use"].values()},
+                       **({name: body} if name is not None else {})}
     path.write_text(json.dumps(book, indent=1) + "\n", encoding="utf-8")
     return None
 
@@ -211,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"open_search.py: --write-recipes {args.write_recipes}: {refused}; the search is in "
                   f"{args.out / 'search.json'}, the book left as it was", file=sys.stderr)
             return 1
+        others = {key: name for key, name in json.loads(args.write_recipes.read_text(encoding="utf-8"))["use"].items()
+                  if key != args.use_for}
+        if others:  # a case's own entry, or an implementation's, goes before this one (RecipeBook.for_case)
+            print("note: the book's other entries still decide their cases: "
+                  + ", ".join(f"{key} -> {name}" for key, name in others.items()))
     return 0
 
 

@@ -108,21 +108,72 @@ def test_keras_applies_the_schedule_through_its_own_scheduler(mnist):
     assert not run.reached and len(run.weights) == 6
 
 
-def test_keras_runs_the_recipes_steps_per_execution_with_the_same_arithmetic(mnist):
-    """Several steps per compiled call (Keras' ``steps_per_execution``) is how the racer compiles
-    the model, and it trains the same weights as one step per call, schedule included."""
-    from mnist_mlp.race.runner import racer_for
+SPE_SCRIPT = r"""
+import json, sys
+from dataclasses import replace
+import numpy as np
+from mnist_mlp.data import Mnist, load_mnist
+from mnist_mlp.race.recipe import Recipe
+from mnist_mlp.race.runner import racer_for
+
+mnist = load_mnist(sys.argv[1])
+small = Mnist(mnist.x_train[:6000], mnist.y_train[:6000], mnist.x_test[:2000], mnist.y_test[:2000], "subset", "-")
+recipe = Recipe(name="k", batch_size=250, learning_rate=4e-3, epochs=2, schedule="linear-decay")
+out = {}
+for steps in (1, 5):  # 24 steps an epoch: 5 a call leaves a last call of 4
+    racer = racer_for("keras")(sys.argv[2], "keras", replace(recipe, steps_per_execution=steps), 0.999, lambda: small)
+    run = racer.race(3)
+    out[steps] = {"compiled": racer.model.steps_per_execution, "rates": [p["learning_rate"] for p in run.curve],
+                  "weights": [w.tolist() for w in run.weights]}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_keras_runs_the_recipes_steps_per_execution_with_the_same_arithmetic(data_dir, backend):
+    """Several steps per compiled call (Keras' ``steps_per_execution``, a loop inside one
+    ``tf.function`` on TensorFlow) is how the racer compiles the model, and it trains the same
+    weights as one step per call, schedule included, also when the steps of an epoch do not
+    divide into the calls."""
+    import os
+    import subprocess
+    import sys
 
     recipe = Recipe(name="k", batch_size=250, learning_rate=4e-3, epochs=2, schedule="linear-decay")
-    assert "steps per execution" not in recipe.line() and "4 steps per execution" in replace(recipe, steps_per_execution=4).line()
-    runs = {}
-    for steps in (1, 4):
-        racer = racer_for("keras")("jax", "keras", replace(recipe, steps_per_execution=steps), 0.999, _subset_loader(mnist))
-        runs[steps] = racer.race(3)
-        assert racer.model.steps_per_execution == steps
-    assert [p["learning_rate"] for p in runs[4].curve] == pytest.approx(recipe.learning_rates(), rel=1e-6)
-    for one, grouped in zip(runs[1].weights, runs[4].weights):
-        np.testing.assert_allclose(grouped, one, rtol=1e-5, atol=1e-6)
+    assert "steps per execution" not in recipe.line() and "5 steps per execution" in replace(recipe, steps_per_execution=5).line()
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    done = subprocess.run([sys.executable, "-c", SPE_SCRIPT, str(data_dir), backend], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [runs[k]["compiled"] for k in ("1", "5")] == [1, 5]
+    assert runs["5"]["rates"] == pytest.approx(recipe.learning_rates(), rel=1e-6)
+    for one, grouped in zip(runs["1"]["weights"], runs["5"]["weights"]):
+        np.testing.assert_allclose(np.asarray(grouped), np.asarray(one), rtol=1e-5, atol=1e-6)
+
+
+def test_a_recipe_with_steps_per_execution_is_refused_where_it_cannot_run():
+    """Native code groups its steps its own way and Keras on PyTorch allows one step per call: the
+    open profile refuses such a book in one line before any case runs."""
+    recipe = Recipe(name="k", batch_size=240, learning_rate=8e-3, epochs=12, steps_per_execution=250)
+    assert recipe.execution_problem("tensorflow-cpu", "keras", True) == ""
+    assert "native code" in recipe.execution_problem("jax-cpu-native-fast", "native-fast", True)
+    assert "one step per execution only" in recipe.execution_problem("torch-cpu", "keras", False)
+    assert replace(recipe, steps_per_execution=1).execution_problem("torch-cpu", "keras", False) == ""
+
+
+def test_the_open_profile_refuses_a_book_with_steps_per_execution_for_pytorch(tmp_path, data_dir):
+    book = tmp_path / "book.json"
+    book.write_text(json.dumps({"batch_size": 240, "learning_rate": 0.008, "epochs": 12, "name": "all",
+                                "steps_per_execution": 250}))
+    done = run_cli("bench", "--profile", "open", "--backends", "torch", "--implementations", "keras",
+                   "--recipe", str(book), "--out", str(tmp_path / "out"), "--data-dir", str(data_dir))
+    assert done.returncode == 2 and "torch-cpu: Keras on this backend runs one step per execution only" in done.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    done = run_cli("bench", "--profile", "open", "--steps-per-execution", "10", "--out", str(tmp_path / "o2"),
+                   "--data-dir", str(data_dir))
+    assert done.returncode == 2 and "not with --profile open" in done.stderr
 
 
 def test_the_steps_per_execution_measurement_picks_the_fastest_predicted_race():
@@ -216,6 +267,15 @@ def test_a_results_file_that_lies_about_the_race_is_refused_in_one_line(tmp_path
     case["race"]["score"]["reached"] = "9"
     with pytest.raises(ResultFileError, match=r"race\.score\.reached should be int"):
         results.validate(run)
+    case["race"]["score"]["reached"] = sum(1 for seed in case["race"]["per_seed"] if seed["reached"])
+    results.validate(run)
+    case["race"]["per_seed"][0]["reached"] = not case["race"]["per_seed"][0]["reached"]  # "10 of 10" with a miss
+    with pytest.raises(ResultFileError, match=r"race\.score\.reached is \d+, but \d+ of per_seed reached the target"):
+        results.validate(run)
+    case["race"]["per_seed"][0]["reached"] = not case["race"]["per_seed"][0]["reached"]
+    case["race"]["per_seed"].pop()
+    with pytest.raises(ResultFileError, match=rf"race\.score\.seeds is {seeds}, but per_seed holds {seeds - 1}"):
+        results.validate(run)
 
 
 def test_the_search_chooses_only_a_recipe_that_reached_the_target_on_every_search_seed():
@@ -307,3 +367,20 @@ def test_the_report_says_where_each_race_spends_its_time():
     case = race_text.race_cases(committed)[0]
     data = statistics.median(s["parts"]["data"] for s in case["race"]["per_seed"])
     assert f"| {case['id']} " in text and f"| {data:.3f} " in text
+
+
+def test_write_book_removes_a_case_entry_when_asked_and_keeps_the_rest(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("open_search", Path(__file__).resolve().parents[1] / "benchmarks" / "open_search.py")
+    search = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(search)
+    body = {"batch_size": 240, "learning_rate": 0.008, "epochs": 12}
+    book = tmp_path / "book.json"
+    book.write_text(json.dumps({"chosen_by": "k -> k.json (for keras); s -> s.json (for tensorflow-cpu)",
+                                "recipes": {"k": body, "k-spe250": {**body, "steps_per_execution": 250}},
+                                "use": {"keras": "k", "tensorflow-cpu": "k-spe250"}}))
+    assert search.write_book(book, None, {}, "tensorflow-cpu", "again -> again.json") is None
+    written = json.loads(book.read_text())
+    assert written == {"chosen_by": "k -> k.json (for keras)", "recipes": {"k": body}, "use": {"keras": "k"}}
+    assert load_recipes(book).for_case("tensorflow-cpu", "keras").name == "k"
