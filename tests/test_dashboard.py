@@ -342,6 +342,7 @@ def test_an_open_run_charts_each_seeds_time_to_the_target(tmp_path):
     assert "No charts" not in text
 
     case["race"]["per_seed"] = [{"seed": 0, "reached": False, "seconds": 9.0}]
+    case["race"]["score"] = {"seconds": None, "reached": 0, "seeds": 1, "why": "1 seed(s): the olympic mean needs at least 3"}
     rf.write_run(reports, rf.make_run([case], run_id="open1"), "open1")
     text = write_dashboard(reports, tmp_path / "page.html").page.read_text(encoding="utf-8")
     assert "No charts: no run here has a finished case" in text and "Hover a point for its run" not in text

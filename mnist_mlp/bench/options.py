@@ -41,14 +41,15 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     recipe_file = getattr(args, "recipe", None)
     if (recipe_file or getattr(args, "seed_recipe_seeds", None) is not None) and not profile.race:
         raise UsageError("--recipe/--seed-recipe-seeds: only with --profile open (the open division)")
-    if profile.race and (args.jit_compile or args.steps_per_execution):
+    defaults = TrainConfig()
+    if profile.race and (set(args.jit_compile or ()) - {defaults.jit_compile}
+                         or set(args.steps_per_execution or ()) - {defaults.steps_per_execution}):
         raise UsageError("--jit-compile/--steps-per-execution: not with --profile open, where a recipe sets Keras' "
                          "steps per execution (its steps_per_execution field; --recipe FILE)")
     train_samples = args.train_samples if getattr(args, "train_samples", None) else profile.train_samples
     if train_samples == MAX_TRAIN_SAMPLES:
         train_samples = None  # all of them: the seed's workload, written as the full profile writes it
     profile = replace(profile, train_samples=train_samples)
-    defaults = TrainConfig()
     jits = args.jit_compile or (defaults.jit_compile,)
     steps = tuple(dict.fromkeys(args.steps_per_execution or (defaults.steps_per_execution,)))
     combos = [(jit, spe) for jit in jits for spe in steps]
