@@ -46,19 +46,15 @@ def race_once(backend: str, value: int, epochs: int, seed: int, data_dir: str | 
     for ``epochs`` epochs; the first epoch and the mean later epoch, each with its evaluation."""
     os.environ["KERAS_BACKEND"] = backend
     from mnist_mlp import backends
-    from mnist_mlp.data import clear_cache, load_mnist
+    from mnist_mlp.data import load_mnist
     from mnist_mlp.race.recipe import load_recipes
-    from mnist_mlp.race.runner import KerasRacer
+    from mnist_mlp.race.runner import KerasRacer, file_reader
 
     backends.select(backend, "cpu")
     load_mnist(data_dir)  # verified once, outside the clock
 
-    def load():
-        clear_cache()
-        return load_mnist(data_dir, verify=False)
-
     recipe = replace(load_recipes().for_case(f"{backend}-cpu", "keras"), steps_per_execution=value, epochs=epochs)
-    run = KerasRacer(backend, "keras", recipe, 1.01, load, backends.get(backend).synchronize).race(seed, stop_at_target=False)
+    run = KerasRacer(backend, "keras", recipe, 1.01, file_reader(data_dir), backends.get(backend).synchronize).race(seed, stop_at_target=False)
     seconds = [point["seconds"] for point in run.curve]
     epoch_seconds = [b - a for a, b in zip([run.parts["data"] + run.parts["setup"]] + seconds, seconds)]
     return {"backend": backend, "value": value, "seed": seed, "recipe": recipe.name, "epoch_seconds": epoch_seconds,

@@ -120,19 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.implementation == "keras":
         os.environ["KERAS_BACKEND"] = args.backend
     from mnist_mlp import backends
-    from mnist_mlp.data import clear_cache, load_mnist
+    from mnist_mlp.data import load_mnist
     from mnist_mlp.errors import UsageError
     from mnist_mlp.race.recipe import Recipe
     from mnist_mlp.race.rules import SEARCH_SEED_BASE
-    from mnist_mlp.race.runner import racer_for
+    from mnist_mlp.race.runner import file_reader, racer_for
 
     if args.backend in backends.ALL and backends.get(args.backend).is_keras:
         backends.select(args.backend, "cpu")
     load_mnist(args.data_dir)  # verified once, outside every clock
 
-    def load():
-        clear_cache()
-        return load_mnist(args.data_dir, verify=False)
+    load = file_reader(args.data_dir)
 
     try:
         recipes = [Recipe.from_dict(r) for r in grid([int(b) for b in args.batches.split(",")],

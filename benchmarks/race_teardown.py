@@ -39,10 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         parser.error(f"--out {args.out}: cannot create it ({exc.strerror or exc})")
     from mnist_mlp import backends
-    from mnist_mlp.data import clear_cache, load_mnist
+    from mnist_mlp.data import load_mnist
     from mnist_mlp.errors import DataError
     from mnist_mlp.race.recipe import load_recipes
-    from mnist_mlp.race.runner import racer_for
+    from mnist_mlp.race.runner import file_reader, racer_for
 
     try:
         load_mnist(args.data_dir)  # verified once, outside every timing
@@ -52,10 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     case_id = f"{args.backend}-cpu-{args.implementation}"
     recipe = load_recipes().for_case(case_id, args.implementation)
     sync = backends.get(args.backend).synchronize
-
-    def load():
-        clear_cache()
-        return load_mnist(args.data_dir, verify=False)
+    load = file_reader(args.data_dir)
 
     def timed_load() -> float:
         started = time.perf_counter()

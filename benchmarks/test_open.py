@@ -28,21 +28,16 @@ def test_race(benchmark, case, mnist, progress, machine_info, device_facts):
     if not case.trains:
         pytest.skip("the NumPy reference serves weights and trains nothing; numpy-cpu-native races for NumPy")
     from mnist_mlp import backends
-    from mnist_mlp.data import clear_cache, load_mnist
     from mnist_mlp.flops import FlopModel
     from mnist_mlp.race.recipe import SEED_RECIPE, Recipe
     from mnist_mlp.race.rules import olympic_score, rules_record
-    from mnist_mlp.race.runner import racer_for
+    from mnist_mlp.race.runner import file_reader, racer_for
 
     race = case.race or {}
     recipe = Recipe.from_dict(race["recipe"], "the case's recipe")
     target = case.target_accuracy
     sync = backends.get(case.backend).synchronize
-
-    def load():  # inside the clock: the files are read again for every seed
-        clear_cache()
-        return load_mnist(case.data_dir, verify=False)
-
+    load = file_reader(case.data_dir)  # inside the clock: the files are read again for every seed
     racer = racer_for(case.implementation)(case.backend, case.implementation, recipe, target, load, sync)
     seeds = iter(enumerate(case.seeds))
     runs = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import MISSING, dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Mapping
 
 from mnist_mlp.stats import is_number, sample_stddev
@@ -221,7 +221,7 @@ def recipe_difference(base: Mapping[str, Any], other: Mapping[str, Any]) -> str:
         return ""
     if not all(isinstance(recipe, Mapping) for recipe in recipes):
         return "the recipe of one run is not recorded"
-    defaults = {name: spec.default for name, spec in Recipe.__dataclass_fields__.items() if spec.default is not MISSING}
+    defaults = {spec.name: spec.default for spec in fields(Recipe) if spec.default is not MISSING}
     full = [{**defaults, **recipe} for recipe in recipes]
 
     def same(a: Any, b: Any) -> bool:

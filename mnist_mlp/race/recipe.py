@@ -2,10 +2,10 @@
 
 The network is fixed (the seed's 784-128-32-10); a recipe sets the batch size, Adam's settings, a
 learning-rate schedule and an epoch budget (and, for Keras, how many steps one compiled call
-runs). The schedule changes the learning rate between
-epochs only (``learning_rate_at``), so every implementation applies it the same way through its
-own API (Keras' ``LearningRateScheduler``; ``Trainer.set_learning_rate`` for native code) and the
-per-step proof against NumPy covers it (``verify_training(learning_rates=...)``).
+runs). The schedule changes the learning rate between epochs only (``learning_rate_at``), so
+every implementation applies it the same way through its own API (Keras'
+``LearningRateScheduler``; ``Trainer.set_learning_rate`` for native code) and the per-step proof
+against NumPy covers it (``verify_training(learning_rates=...)``).
 
 Recipes live in ``recipes.json`` beside this module, with the search that chose them; a user races
 another with ``--recipe FILE`` (the same format). A file that is not such a recipe is refused in

@@ -71,6 +71,19 @@ class RaceRun:
         return out
 
 
+def file_reader(data_dir: str | None) -> Callable[[], Any]:
+    """A racer's ``load``: each call reads the MNIST files again (the memo cleared, as each seed's
+    clock must read them), without checking their SHA-256 again: the caller verifies them once,
+    outside every clock (``load_mnist(data_dir)``)."""
+    from mnist_mlp.data import clear_cache, load_mnist
+
+    def load() -> Any:
+        clear_cache()
+        return load_mnist(data_dir, verify=False)
+
+    return load
+
+
 def glorot_uniform(seed: int) -> list[np.ndarray]:
     """Keras' default initialisation of the seed's Dense layers (glorot-uniform kernels, zero
     biases), drawn from NumPy's generator: the native racers' own, inside the clock."""
