@@ -112,6 +112,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeats: at least 1")
     if args.out is None:
         parser.error("--out is required")
+    try:  # before any measurement: a folder that cannot be written would lose them all at the end
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"--out {args.out}: cannot create it ({exc.strerror or exc})")
+    from mnist_mlp.data import load_mnist
+    from mnist_mlp.errors import DataError
+
+    try:
+        load_mnist(args.data_dir)  # the data checked once, before any child reads it
+    except DataError as exc:
+        print(f"compile_cost.py: {exc}", file=sys.stderr)
+        return 1
     started, rows = time.perf_counter(), []
     for repeat in range(args.repeats):
         for kind in KINDS:
@@ -133,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"command": command, "machine": {"host": platform.node(), "processor": platform.processor(), "cpus": os.cpu_count()},
            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": time.perf_counter() - started,
            "rows": rows, "medians": medians}
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "compile.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     from tabulate import tabulate
 

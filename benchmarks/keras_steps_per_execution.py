@@ -117,6 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         parser.error("--out is required")
     from mnist_mlp.race.rules import SEARCH_SEED_BASE
+    try:  # before any measurement: a folder that cannot be written would lose them all at the end
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"--out {args.out}: cannot create it ({exc.strerror or exc})")
+    from mnist_mlp.data import load_mnist
+    from mnist_mlp.errors import DataError
+
+    try:
+        load_mnist(args.data_dir)  # the data checked once, before any child reads it
+    except DataError as exc:
+        print(f"keras_steps_per_execution.py: {exc}", file=sys.stderr)
+        return 1
 
     def race(backend: str, value: int, seed: int) -> dict | None:
         command = [sys.executable, __file__, "--child", backend, str(value), str(seed),
@@ -148,7 +160,6 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"command": command, "machine": {"host": platform.node(), "processor": platform.processor(), "cpus": os.cpu_count()},
            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": time.perf_counter() - started,
            "epochs": args.epochs, "race_epochs": args.race_epochs, "rows": rows, "summary": summary}
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "spe.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     from tabulate import tabulate
 
